@@ -1,0 +1,101 @@
+#pragma once
+// The configuration as plain data: loaded once from TOML, validated in full, then
+// shared read-only by the data path. Exceptions are fine here, never after start-up.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/cidr.hpp"
+#include "proxy/duration.hpp"
+
+namespace maintgate {
+
+struct listener_config {
+    std::string address;     // as written: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0"
+    std::string host;        // "127.0.0.1", "::1", "0.0.0.0" (brackets removed)
+    std::uint16_t port = 0;  // 0: the kernel picks one (tests)
+};
+
+struct upstream_config {
+    std::string url = "http://127.0.0.1:3000";
+    std::string host = "127.0.0.1";   // connect host: a literal address or a name
+    std::uint16_t port = 3000;
+    std::string host_header;          // empty: keep the client's Host
+    duration connect_timeout{5'000};
+    duration response_timeout{60'000}; // from request sent to response head received
+    std::size_t max_idle = 64;         // idle pooled connections, per worker
+    duration idle_timeout{60'000};     // a pooled connection idle longer is closed
+};
+
+struct timeouts_config {
+    duration header{10'000};        // total deadline for one request head (slowloris)
+    duration body_idle{60'000};     // longest gap between body bytes from a client
+    duration keepalive{75'000};     // idle client connection between requests
+    duration send{60'000};          // longest a write to a client may stall
+    duration tunnel_idle{3'600'000}; // upgraded (WebSocket) connection with no traffic
+    duration expect_continue{1'000}; // wait for the upstream's 100 before sending the body anyway
+    duration shutdown{30'000};      // graceful shutdown deadline for in-flight requests
+};
+
+struct limits_config {
+    std::size_t max_connections = 10'000;  // client connections, all workers together
+    std::size_t max_header_size = 16'384;  // whole request head, bytes (431 past it)
+    std::size_t max_headers = 100;         // header fields in one request (431 past it)
+    std::size_t max_uri_size = 8'192;      // request-target, bytes (414 past it)
+    std::uint64_t max_body_size = 0;       // request body, bytes; 0 = unlimited (413 past it)
+};
+
+struct forwarding_config {
+    // Peers whose X-Forwarded-For is trusted and appended to; everyone else's is overwritten.
+    std::vector<policy::cidr> trusted_proxies;
+    bool via = true;  // add "Via: 1.1 maintgate" both ways
+};
+
+enum class access_format { combined, json };
+
+struct log_config {
+    std::string error = "stderr";    // "stderr" or a file path
+    std::string level = "info";      // trace, debug, info, warn, error, critical, off
+    std::string access;              // empty: no access log; "stdout", "stderr" or a path
+    access_format format = access_format::combined;
+};
+
+struct config {
+    std::string source;              // file path, or "<embedded default>"
+    unsigned workers = 0;            // resolved: never 0 after loading (default: cores)
+    std::vector<listener_config> listeners;
+    upstream_config upstream;
+    timeouts_config timeouts;
+    limits_config limits;
+    forwarding_config forwarding;
+    log_config log;
+};
+
+struct config_error {
+    std::string file;
+    std::uint32_t line = 0;    // 1-based; 0 when the error has no position
+    std::uint32_t column = 0;  // 1-based; 0 when the error has no position
+    std::string message;
+
+    // "file:line:column: message" (or "file: message" without a position).
+    std::string to_string() const;
+};
+
+struct load_result {
+    std::optional<config> cfg;         // set only when errors is empty
+    std::vector<config_error> errors;  // every error found, in document order
+};
+
+// Reads and validates a TOML file. Never throws.
+load_result load_config_file(const std::string& path);
+
+// Validates TOML text; source_name is used in error messages. Never throws.
+load_result load_config_string(std::string_view text, const std::string& source_name);
+
+// The embedded default: listen on 127.0.0.1:8080, forward to the demo app on
+// 127.0.0.1:3000. Used by `maintgate run` when no -c is given.
+std::string_view default_config_text() noexcept;
+
+}  // namespace maintgate

@@ -1,0 +1,70 @@
+#pragma once
+// Framing checks the proxy makes itself, before Beast parses and long before anything
+// is forwarded. Beast's parser (Boost 1.81) is lenient where a proxy must not be:
+// it folds obs-fold, ignores a Transfer-Encoding that does not end in chunked, accepts
+// "Content-Length: 5, 5", and counts no headers. A request that fails here is answered
+// locally with the given status and the connection is closed: it never reaches the app.
+#include <cstddef>
+#include <string_view>
+
+#include "proxy/net.hpp"
+
+namespace maintgate::proxy {
+
+// status == 0: acceptable. Otherwise the status to answer with, and a fixed detail
+// string for the error log (static storage, never allocated).
+struct framing_error {
+    unsigned status = 0;
+    const char* detail = "";
+    explicit operator bool() const noexcept { return status != 0; }
+};
+
+struct head_limits {
+    std::size_t max_header_size = 16'384;
+    std::size_t max_headers = 100;
+    std::size_t max_uri_size = 8'192;
+};
+
+// Result of looking for the end of a request head in the bytes received so far.
+struct head_scan {
+    std::size_t skip = 0;  // leading empty lines (CRLF) to discard before the request line
+    std::size_t end = 0;   // offset just past the blank line ending the head; 0: not complete
+    framing_error error;   // set as soon as the bytes so far are already invalid
+};
+
+// Incremental and pure: call again with more bytes when end == 0 and no error.
+// Rejects, as early as it can see them: a bare LF or bare CR (400), a head larger than
+// max_header_size (431), more than max_headers fields (431), a request-target longer
+// than max_uri_size (414), an invalid method token, target or version (400; an
+// HTTP version other than 1.0/1.1 is 505), HTTP/0.9 requests (400), obs-fold (400),
+// whitespace between a field name and its colon (400), empty or invalid field names,
+// and control bytes (NUL, and every CTL but HTAB) in field values (400).
+head_scan scan_request_head(std::string_view data, const head_limits& limits) noexcept;
+
+// Semantic checks on the parsed head (after Beast parsed the bytes scan_request_head
+// accepted):
+// - Host: HTTP/1.1 needs exactly one, HTTP/1.0 at most one; its value must be a valid
+//   uri-host[:port] (400).
+// - request-target: origin-form ("/..."), absolute-form ("http://host/..."; its
+//   authority must equal Host, compared case-insensitively), or "*" for OPTIONS only (400).
+// - TRACE and CONNECT: 405.
+// - Content-Length: at most one field, value 1*DIGIT that fits in 63 bits (400).
+// - Transfer-Encoding: not in HTTP/1.0 (400); with Content-Length (400); the codings,
+//   over all fields, must be exactly "chunked" once: chunked not last or repeated or
+//   quoted (400), another coding before chunked (501).
+// - Expect: absent, or exactly "100-continue" (case-insensitive) on HTTP/1.1 (417).
+framing_error check_request_fields(const http::request_header<>& req) noexcept;
+
+// After a chunked body: trailer fields Beast appended to the message past the first
+// head_field_count fields. Framing and routing fields there (Content-Length,
+// Transfer-Encoding, Host, Connection, Trailer, TE, Upgrade, Keep-Alive,
+// Proxy-Connection, Expect) are refused (400).
+framing_error check_trailers(const http::request_header<>& req,
+                             std::size_t head_field_count) noexcept;
+
+// Checks on an upstream's response head; status 502 when the response cannot be
+// relayed safely (both Content-Length and Transfer-Encoding, conflicting or malformed
+// Content-Length, Transfer-Encoding not ending in chunked).
+framing_error check_response_fields(const http::response_header<>& res) noexcept;
+
+}  // namespace maintgate::proxy
