@@ -1,0 +1,570 @@
+#include "proxy/client_session.hpp"
+
+#include <arpa/inet.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/forward.hpp"
+#include "proxy/local_reply.hpp"
+#include "proxy/logging.hpp"
+#include "proxy/worker.hpp"
+
+namespace maintgate::proxy {
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t body_buffer_size = 16 * 1024;
+constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t response_header_limit = 64 * 1024;
+constexpr auto linger_deadline = std::chrono::seconds(2);
+
+// Only requests that are safe by definition and carry no body are worth a second try:
+// a write must never reach the app twice.
+bool retryable_method(http::verb v) noexcept {
+    return v == http::verb::get || v == http::verb::head || v == http::verb::options;
+}
+
+bool is_timeout(const error_code& ec) noexcept { return ec == beast::error::timeout; }
+
+// The upstream closed or reset the connection before sending a single byte back.
+bool nothing_came_back(const error_code& ec, bool got_some) noexcept {
+    if (got_some) return false;
+    return ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+           ec == net::error::eof || ec == net::error::broken_pipe;
+}
+
+policy::ip_address to_ip(const tcp::endpoint& ep) noexcept {
+    auto a = ep.address();
+    if (a.is_v4()) return policy::ip_from_v4(a.to_v4().to_uint());
+    auto v6 = a.to_v6();
+    if (v6.is_v4_mapped())
+        return policy::ip_from_v4(net::ip::make_address_v4(net::ip::v4_mapped, v6).to_uint());
+    return policy::ip_from_v6(v6.to_bytes());
+}
+
+// Interim and 101 heads are rare; rendering them into a string is fine here.
+std::string render_head(const http::response_header<>& h) {
+    std::string s = "HTTP/1.1 ";
+    s += std::to_string(h.result_int());
+    s += ' ';
+    s.append(h.reason().data(), h.reason().size());
+    s += "\r\n";
+    for (const auto& f : h) {
+        s.append(f.name_string().data(), f.name_string().size());
+        s += ": ";
+        s.append(f.value().data(), f.value().size());
+        s += "\r\n";
+    }
+    s += "\r\n";
+    return s;
+}
+
+void log_upstream_error(const char* what, const error_code& ec) {
+    spdlog::warn("upstream {}: {}", what, ec.message());
+}
+
+}  // namespace
+
+client_session::client_session(worker& w, tcp::socket socket)
+    : w_(w), cfg_(w.cfg()), client_(std::move(socket)),
+      buf_(cfg_.limits.max_header_size + 2 * read_chunk) {
+    error_code ec;
+    auto ep = client_.socket().remote_endpoint(ec);
+    if (!ec) {
+        peer_ = to_ip(ep);
+        std::string text = peer_.to_string();  // once per connection
+        peer_len_ = std::min(text.size(), sizeof peer_text_);
+        std::memcpy(peer_text_, text.data(), peer_len_);
+    }
+    w_.link(this);
+}
+
+client_session::~client_session() { w_.unlink(this); }
+
+void client_session::close_if_idle() noexcept {
+    if (idle_) client_.cancel();
+}
+
+char* client_session::body_buffer() {
+    if (!body_buf_) body_buf_ = std::make_unique<char[]>(body_buffer_size);
+    return body_buf_.get();
+}
+
+net::awaitable<void> client_session::run() {
+    for (;;) {
+        step s = co_await read_head();
+        if (s == step::next_request) s = co_await serve();
+        if (s == step::next_request) continue;
+        if (s == step::linger_close) co_await linger_close();
+        break;
+    }
+    error_code ignored;
+    client_.socket().close(ignored);
+}
+
+net::awaitable<bool> client_session::write_client(net::const_buffer b) {
+    client_.expires_after(cfg_.timeouts.send);
+    auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
+    co_return !ec;
+}
+
+net::awaitable<client_session::step> client_session::reply(unsigned status, const char* detail) {
+    status_ = status;
+    spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
+    co_await write_client(net::buffer(local_reply(status)));
+    log_request();
+    co_return step::linger_close;
+}
+
+net::awaitable<void> client_session::linger_close() {
+    // Closing a socket with unread request bytes makes the kernel send a RST, which can
+    // destroy the reply before the client reads it. Half-close, then drain briefly.
+    error_code ec;
+    client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    client_.expires_after(linger_deadline);
+    std::size_t drained = 0;
+    char sink[4096];
+    while (drained < 1024 * 1024) {
+        auto [rec, n] = co_await client_.async_read_some(net::buffer(sink), use_tuple);
+        if (rec) break;
+        drained += n;
+    }
+}
+
+net::awaitable<client_session::step> client_session::read_head() {
+    const auto& limits = cfg_.limits;
+    if (buf_.size() == 0) {
+        // Between requests: wait for the first byte under the keep-alive timeout. The
+        // header deadline starts with that byte.
+        if (w_.stopping()) co_return step::close;
+        idle_ = true;
+        client_.expires_after(cfg_.timeouts.keepalive);
+        auto [ec, n] = co_await client_.async_read_some(buf_.prepare(read_chunk), use_tuple);
+        idle_ = false;
+        if (ec) co_return step::close;
+        buf_.commit(n);
+    }
+    started_ = std::chrono::steady_clock::now();
+    status_ = 0;
+    body_bytes_sent_ = 0;
+    req_.reset();
+
+    // One deadline for the whole head: a client trickling bytes (slowloris) cannot keep
+    // the connection forever by sending a byte just before each read times out.
+    client_.expires_after(cfg_.timeouts.header);
+    head_limits hl{limits.max_header_size, limits.max_headers, limits.max_uri_size};
+    head_scan scan;
+    for (;;) {
+        auto data = buf_.data();
+        scan = scan_request_head(
+            std::string_view(static_cast<const char*>(data.data()), data.size()), hl);
+        if (scan.error) co_return co_await reply(scan.error.status, scan.error.detail);
+        if (scan.end) break;
+        std::size_t room = buf_.max_size() - buf_.size();
+        if (room == 0) co_return co_await reply(431, "request head too large");
+        auto [ec, n] =
+            co_await client_.async_read_some(buf_.prepare(std::min(room, read_chunk)), use_tuple);
+        if (ec) {
+            if (is_timeout(ec)) spdlog::debug("client header timeout");
+            co_return step::close;
+        }
+        buf_.commit(n);
+    }
+    buf_.consume(scan.skip);
+
+    req_.emplace();
+    req_->header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
+    if (limits.max_body_size)
+        req_->body_limit(limits.max_body_size);
+    else
+        req_->body_limit(boost::none);
+    error_code ec;
+    auto head = buf_.data();
+    std::size_t used = req_->put(net::buffer(head.data(), scan.end - scan.skip), ec);
+    if (ec || !req_->is_header_done()) co_return co_await reply(400, "request head rejected by parser");
+    buf_.consume(used);
+    req_->eager(true);
+
+    auto& req = req_->get();
+    if (auto bad = check_request_fields(req)) co_return co_await reply(bad.status, bad.detail);
+    if (limits.max_body_size && req_->content_length() &&
+        *req_->content_length() > limits.max_body_size)
+        co_return co_await reply(413, "declared body larger than max_body_size");
+    co_return step::next_request;
+}
+
+net::awaitable<client_session::step> client_session::serve() {
+    auto& req = req_->get();
+    client_version_ = req.version();
+    client_keep_alive_ = req_->keep_alive();
+    head_request_ = req.method() == http::verb::head;
+    bool has_expect = req.find(http::field::expect) != req.end();
+    expect_ = has_expect && !req_->is_done();
+    sent_100_ = false;
+    upgrade_ = wants_upgrade(req);
+    head_fields_ = req_->chunked() ? static_cast<std::size_t>(std::distance(req.begin(), req.end())) : 0;
+
+    forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), false,
+                        cfg_.forwarding.trusted_proxies, cfg_.forwarding.via,
+                        cfg_.upstream.host_header};
+    transform_request(req, ctx, upgrade_);
+    if (has_expect && !expect_) req.erase(http::field::expect);  // no body follows
+    if (req_->chunked()) req.chunked(true);
+
+    bool retryable = retryable_method(req.method()) && req_->is_done() && !upgrade_;
+    for (int tries = 0;; ++tries) {
+        // A retry always uses a fresh connection: the pooled ones may all be stale.
+        upstream_conn_ptr conn = tries == 0 ? w_.pool().take_idle() : nullptr;
+        if (!conn) {
+            auto [ec, fresh] = co_await w_.pool().connect();
+            if (ec) {
+                log_upstream_error("connect", ec);
+                co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream connect failed");
+            }
+            conn = std::move(fresh);
+        }
+        bool reused = conn->uses > 0;
+        auto [a, s] = co_await exchange(std::move(conn), retryable && reused && tries == 0);
+        if (a == attempt::retry) {
+            spdlog::debug("retrying an idempotent request on a fresh upstream connection");
+            continue;
+        }
+        co_return s;
+    }
+}
+
+net::awaitable<std::tuple<client_session::attempt, client_session::step>>
+client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
+    auto& req = req_->get();
+    ubuf_.clear();
+    ++conn->uses;
+    http::serializer<true, http::buffer_body> sr{req};
+
+    if (expect_) {
+        // The client waits for "100 Continue" before sending its body. Send the head
+        // alone and let the upstream decide, but only for expect_continue: an upstream
+        // that ignores Expect must not hold the body (and the client) forever.
+        req.body().data = nullptr;
+        req.body().size = 0;
+        req.body().more = true;
+        conn->stream.expires_after(cfg_.upstream.response_timeout);
+        auto [ec, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
+        if (ec) {
+            log_upstream_error("write", ec);
+            co_return std::tuple{attempt::done,
+                                 co_await reply(is_timeout(ec) ? 504 : 502, "upstream write failed")};
+        }
+        using namespace net::experimental::awaitable_operators;
+        net::steady_timer timer(client_.get_executor());
+        timer.expires_after(cfg_.timeouts.expect_continue);
+        auto which = co_await (
+            conn->stream.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
+            timer.async_wait(use_tuple));
+        if (which.index() == 0) {
+            auto [client_ok, ec2] = co_await read_response_head(*conn, true);
+            if (!client_ok) co_return std::tuple{attempt::done, step::close};
+            if (ec2) {
+                log_upstream_error("read", ec2);
+                co_return std::tuple{attempt::done,
+                                     co_await reply(is_timeout(ec2) ? 504 : 502, "upstream read failed")};
+            }
+            if (res_->get().result_int() != 100) {
+                // A final answer before the body: relay it; the body was never sent, so
+                // neither connection can carry another request.
+                client_keep_alive_ = false;
+                co_return std::tuple{attempt::done, co_await relay_response(std::move(conn), false)};
+            }
+        }
+        if (!sent_100_) {
+            sent_100_ = true;
+            if (!co_await write_client(net::buffer(continue_reply)))
+                co_return std::tuple{attempt::done, step::close};
+        }
+    }
+
+    auto [sent, sent_ec] = co_await send_request_body(*conn, sr);
+    switch (sent) {
+    case body_result::ok:
+        break;
+    case body_result::client_gone:
+        co_return std::tuple{attempt::done, step::close};
+    case body_result::too_large:
+        co_return std::tuple{attempt::done, co_await reply(413, "body larger than max_body_size")};
+    case body_result::malformed:
+        co_return std::tuple{attempt::done, co_await reply(400, "malformed request body")};
+    case body_result::bad_trailer:
+        co_return std::tuple{attempt::done, co_await reply(400, "framing field in trailers")};
+    case body_result::upstream_failed:
+        if (may_retry) co_return std::tuple{attempt::retry, step::close};
+        log_upstream_error("write", sent_ec);
+        co_return std::tuple{attempt::done,
+                             co_await reply(is_timeout(sent_ec) ? 504 : 502, "upstream write failed")};
+    }
+
+    auto [client_ok, ec] = co_await read_response_head(*conn, false);
+    if (!client_ok) co_return std::tuple{attempt::done, step::close};
+    if (ec) {
+        bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
+        if (may_retry && nothing_came_back(ec, got_some))
+            co_return std::tuple{attempt::retry, step::close};
+        log_upstream_error("read", ec);
+        co_return std::tuple{attempt::done,
+                             co_await reply(is_timeout(ec) ? 504 : 502, "upstream read failed")};
+    }
+    if (res_->get().result() == http::status::switching_protocols) {
+        if (!upgrade_)
+            co_return std::tuple{attempt::done, co_await reply(502, "101 without an upgrade request")};
+        co_return std::tuple{attempt::done, co_await tunnel(std::move(conn))};
+    }
+    co_return std::tuple{attempt::done, co_await relay_response(std::move(conn), true)};
+}
+
+net::awaitable<std::tuple<client_session::body_result, error_code>>
+client_session::send_request_body(upstream_conn& conn,
+                                  http::serializer<true, http::buffer_body>& sr) {
+    auto& body = req_->get().body();
+    char* buf = req_->is_done() ? nullptr : body_buffer();
+    for (;;) {
+        if (!req_->is_done()) {
+            body.data = buf;
+            body.size = body_buffer_size;
+            client_.expires_after(cfg_.timeouts.body_idle);
+            auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec == http::error::body_limit) co_return std::tuple{body_result::too_large, ec};
+            if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+                ec.category() != http::make_error_code(http::error::bad_chunk).category()) {
+                if (ec) co_return std::tuple{body_result::client_gone, ec};  // gone or stalled
+            } else {
+                // Any other parser error: a bad chunk line, an over-long chunk extension
+                // (buffer_overflow), a bad trailer line.
+                co_return std::tuple{body_result::malformed, ec};
+            }
+            body.size = body_buffer_size - body.size;
+            body.data = buf;
+            body.more = !req_->is_done();
+            if (req_->is_done() && req_->chunked() && check_trailers(req_->get(), head_fields_)) {
+                // Trailers that try to reframe or reroute the request: the upstream must
+                // never see it complete, so the final chunk is not sent.
+                co_return std::tuple{body_result::bad_trailer, error_code{}};
+            }
+        } else {
+            body.data = nullptr;
+            body.size = 0;
+            body.more = false;
+        }
+        conn.stream.expires_after(cfg_.upstream.response_timeout);
+        auto [ec, n] = co_await http::async_write(conn.stream, sr, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return std::tuple{body_result::upstream_failed, ec};
+        if (sr.is_done()) co_return std::tuple{body_result::ok, error_code{}};
+    }
+}
+
+net::awaitable<std::tuple<bool, error_code>> client_session::read_response_head(
+    upstream_conn& conn, bool stop_at_100) {
+    for (;;) {
+        res_.emplace();
+        res_->header_limit(response_header_limit);
+        res_->body_limit(boost::none);
+        if (head_request_) res_->skip(true);
+        conn.stream.expires_after(cfg_.upstream.response_timeout);
+        auto [ec, n] = co_await http::async_read_header(conn.stream, ubuf_, *res_, use_tuple);
+        if (ec) co_return std::tuple{true, ec};
+        unsigned code = res_->get().result_int();
+        if (code < 100 || code >= 200 || code == 101) co_return std::tuple{true, error_code{}};
+        if (code == 100) {
+            if (stop_at_100) co_return std::tuple{true, error_code{}};
+            // A 100 after we already told the client to go on, or one nobody asked
+            // for, is dropped: the client has no use for it.
+            continue;
+        }
+        // Other interim responses (103 Early Hints) go to HTTP/1.1 clients as they are.
+        if (client_version_ >= 11) {
+            auto& h = res_->get();
+            transform_response(h, false, false);
+            std::string head = render_head(h);
+            if (!co_await write_client(net::buffer(head))) co_return std::tuple{false, error_code{}};
+        }
+    }
+}
+
+net::awaitable<client_session::step> client_session::relay_response(upstream_conn_ptr conn,
+                                                                   bool request_complete) {
+    auto& res = res_->get();
+    if (auto bad = check_response_fields(res)) {
+        spdlog::warn("upstream response refused: {}", bad.detail);
+        co_return co_await reply(502, bad.detail);
+    }
+    status_ = res.result_int();
+    bool upstream_keep_alive = res_->keep_alive();
+    bool upstream_chunked = res_->chunked();
+    bool no_body = head_request_ || res_->is_done();
+    transform_response(res, cfg_.forwarding.via, false);
+
+    bool keep_alive = client_keep_alive_ && !w_.stopping();
+    if (head_request_) {
+        // A HEAD response describes the GET's framing without a body; keep that framing
+        // visible but write the head alone.
+        if (upstream_chunked) res.set(http::field::transfer_encoding, "chunked");
+    } else if (!no_body && !res_->content_length()) {
+        // Chunked or close-delimited upstream body: an HTTP/1.1 client gets chunked (so
+        // the connection can stay open); an HTTP/1.0 client gets it close-delimited.
+        if (client_version_ >= 11)
+            res.chunked(true);
+        else
+            keep_alive = false;
+    }
+    res.version(11);
+    if (!keep_alive)
+        res.set(http::field::connection, "close");
+    else if (client_version_ == 10)
+        res.set(http::field::connection, "keep-alive");
+
+    http::serializer<false, http::buffer_body> sr{res};
+    auto& body = res.body();
+    bool complete = false;
+    if (no_body) {
+        sr.split(true);
+        client_.expires_after(cfg_.timeouts.send);
+        auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
+        if (ec) co_return step::close;
+        complete = true;
+    } else {
+        char* buf = body_buffer();
+        bool wrote_any = false;
+        for (;;) {
+            if (!res_->is_done()) {
+                body.data = buf;
+                body.size = body_buffer_size;
+                conn->stream.expires_after(cfg_.upstream.response_timeout);
+                auto [ec, n] = co_await http::async_read_some(conn->stream, ubuf_, *res_, use_tuple);
+                if (ec == http::error::need_buffer) ec = {};
+                if (ec) {
+                    log_upstream_error("body", ec);
+                    // Before any byte reached the client an error page is still honest;
+                    // after that, only an incomplete response is.
+                    if (!wrote_any) co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream body failed");
+                    co_return step::close;
+                }
+                body.size = body_buffer_size - body.size;
+                body.data = buf;
+                body.more = !res_->is_done();
+                body_bytes_sent_ += body.size;
+            } else {
+                body.data = nullptr;
+                body.size = 0;
+                body.more = false;
+            }
+            client_.expires_after(cfg_.timeouts.send);
+            auto [ec, n] = co_await http::async_write(client_, sr, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec) co_return step::close;
+            wrote_any = true;
+            if (sr.is_done()) break;
+        }
+        complete = true;
+    }
+    log_request();
+
+    if (complete && request_complete && upstream_keep_alive && ubuf_.size() == 0 && !upgrade_ &&
+        req_->is_done())
+        w_.pool().put_back(std::move(conn));
+    if (!keep_alive) co_return step::linger_close;
+    if (!req_->is_done()) co_return step::linger_close;  // unread body: framing lost
+    co_return step::next_request;
+}
+
+net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr conn) {
+    auto& res = res_->get();
+    status_ = 101;
+    transform_response(res, cfg_.forwarding.via, true);
+    if (!co_await write_client(net::buffer(render_head(res)))) co_return step::close;
+    log_request();
+
+    // From here on the connection carries another protocol: splice bytes both ways.
+    // One idle deadline covers both directions, so a chatty side keeps a quiet one alive.
+    client_.expires_never();
+    conn->stream.expires_never();
+    auto& cs = client_.socket();
+    auto& us = conn->stream.socket();
+    struct state {
+        std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+        int open = 2;
+        net::steady_timer watchdog;
+    } st{std::chrono::steady_clock::now(), 2, net::steady_timer(client_.get_executor())};
+
+    auto close_both = [&] {
+        error_code ignored;
+        cs.close(ignored);
+        us.close(ignored);
+    };
+    auto pump = [&](tcp::socket& from, tcp::socket& to, beast::flat_buffer& pending,
+                    char* buf) -> net::awaitable<void> {
+        if (pending.size()) {
+            auto [ec, n] = co_await net::async_write(to, pending.data(), use_tuple);
+            pending.consume(pending.size());
+            if (ec) close_both();
+        }
+        for (;;) {
+            auto [ec, n] = co_await from.async_read_some(net::buffer(buf, body_buffer_size), use_tuple);
+            if (ec) {
+                error_code ignored;
+                if (ec == net::error::eof)
+                    to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
+                else
+                    close_both();
+                break;
+            }
+            st.last = std::chrono::steady_clock::now();
+            auto [wec, m] = co_await net::async_write(to, net::buffer(buf, n), use_tuple);
+            if (wec) {
+                close_both();
+                break;
+            }
+            st.last = std::chrono::steady_clock::now();
+        }
+        if (--st.open == 0) st.watchdog.cancel();
+    };
+    auto watchdog = [&]() -> net::awaitable<void> {
+        while (st.open > 0) {
+            st.watchdog.expires_at(st.last + cfg_.timeouts.tunnel_idle);
+            co_await st.watchdog.async_wait(use_tuple);
+            if (st.open == 0) break;
+            if (std::chrono::steady_clock::now() - st.last >= cfg_.timeouts.tunnel_idle) {
+                close_both();
+                break;
+            }
+        }
+    };
+    auto up_buf = std::make_unique<char[]>(body_buffer_size);
+    using namespace net::experimental::awaitable_operators;
+    co_await (pump(cs, us, buf_, body_buffer()) && pump(us, cs, ubuf_, up_buf.get()) && watchdog());
+    buf_.clear();
+    co_return step::close;
+}
+
+void client_session::log_request() noexcept {
+    if (!access_log_enabled() || !req_) return;
+    const auto& req = req_->get();
+    auto field = [&](http::field f) {
+        auto it = req.find(f);
+        return it == req.end() ? std::string_view{} : std::string_view(it->value());
+    };
+    access_record r;
+    r.peer = std::string_view(peer_text_, peer_len_);
+    r.method = req.method_string();
+    r.target = req.target();
+    r.referer = field(http::field::referer);
+    r.user_agent = field(http::field::user_agent);
+    r.version = client_version_;
+    r.status = status_;
+    r.bytes_sent = body_bytes_sent_;
+    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    log_access(r);
+}
+
+}  // namespace maintgate::proxy

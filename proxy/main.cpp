@@ -1,0 +1,123 @@
+// The maintgate binary: parses the command line and wires config, logging and server
+// together. Everything else lives in its own unit.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/config.hpp"
+#include "proxy/logging.hpp"
+#include "proxy/server.hpp"
+
+namespace {
+
+constexpr std::string_view usage_text =
+    "usage: maintgate <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run   [-c FILE]   serve (without -c: the embedded default, in front of 127.0.0.1:3000)\n"
+    "  check  -c FILE    validate FILE; print every error as file:line:column and exit non-zero\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration file (TOML); see maintgate.example.toml\n"
+    "  -h, --help          this help\n"
+    "  -V, --version       print the version\n";
+
+void print_errors(const std::vector<maintgate::config_error>& errors) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    std::fprintf(stderr, "%zu error%s; configuration refused\n", errors.size(),
+                 errors.size() == 1 ? "" : "s");
+}
+
+maintgate::load_result load(const std::string& path) {
+    if (path.empty())
+        return maintgate::load_config_string(maintgate::default_config_text(), "<embedded default>");
+    return maintgate::load_config_file(path);
+}
+
+int cmd_check(const std::string& path) {
+    auto r = load(path);
+    if (!r.errors.empty()) {
+        print_errors(r.errors);
+        return 1;
+    }
+    const auto& c = *r.cfg;
+    std::printf("%s: configuration OK\n", c.source.c_str());
+    for (const auto& l : c.listeners) std::printf("  listener  %s\n", l.address.c_str());
+    std::printf("  upstream  %s\n", c.upstream.url.c_str());
+    std::printf("  workers   %u\n", c.workers);
+    return 0;
+}
+
+int cmd_run(const std::string& path) {
+    auto r = load(path);
+    if (!r.errors.empty()) {
+        print_errors(r.errors);
+        return 1;
+    }
+    auto cfg = std::make_shared<const maintgate::config>(std::move(*r.cfg));
+    try {
+        maintgate::init_logging(cfg->log);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "maintgate: %s\n", e.what());
+        return 1;
+    }
+    // A peer that closes mid-write must give EPIPE on that socket, not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    int rc = maintgate::proxy::run_server(cfg);
+    maintgate::shutdown_logging();
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        std::fputs(usage_text.data(), stderr);
+        return 2;
+    }
+    std::string command;
+    std::string config_path;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        auto a = args[i];
+        if (a == "-h" || a == "--help" || a == "help") {
+            std::fputs(usage_text.data(), stdout);
+            return 0;
+        }
+        if (a == "-V" || a == "--version") {
+            std::printf("maintgate %s\n", MAINTGATE_VERSION);
+            return 0;
+        }
+        if (a == "-c" || a == "--config") {
+            if (i + 1 >= args.size()) {
+                std::fprintf(stderr, "maintgate: %.*s needs a file name\n", int(a.size()), a.data());
+                return 2;
+            }
+            config_path = std::string(args[++i]);
+            continue;
+        }
+        if (command.empty() && (a == "run" || a == "check")) {
+            command = std::string(a);
+            continue;
+        }
+        std::fprintf(stderr, "maintgate: unknown argument '%.*s'\n\n%s", int(a.size()), a.data(),
+                     usage_text.data());
+        return 2;
+    }
+    if (command == "check") {
+        if (config_path.empty()) {
+            std::fprintf(stderr, "maintgate: check needs -c FILE\n");
+            return 2;
+        }
+        return cmd_check(config_path);
+    }
+    if (command == "run") return cmd_run(config_path);
+    std::fprintf(stderr, "maintgate: no command given\n\n%s", usage_text.data());
+    return 2;
+}

@@ -1,0 +1,84 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+namespace maintgate::proxy {
+
+upstream_pool::upstream_pool(net::any_io_executor ex, const upstream_config& cfg,
+                             std::vector<tcp::endpoint> endpoints)
+    : ex_(std::move(ex)), cfg_(cfg), endpoints_(std::move(endpoints)), sweep_timer_(ex_) {
+    idle_.reserve(cfg_.max_idle);
+}
+
+bool upstream_pool::still_open(upstream_conn& c) noexcept {
+    // An idle HTTP/1.1 connection must have nothing to read. EOF means the upstream
+    // closed it (keep-alive timeout, restart); data means it broke protocol. Either way a
+    // request sent on it could be lost, so only "would block" counts as alive.
+    char byte;
+    auto fd = c.stream.socket().native_handle();
+    ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+upstream_conn_ptr upstream_pool::take_idle() noexcept {
+    auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty()) {
+        upstream_conn_ptr c = std::move(idle_.back());
+        idle_.pop_back();
+        if (now - c->idle_since < cfg_.idle_timeout && still_open(*c)) return c;
+        error_code ignored;
+        c->stream.socket().close(ignored);
+    }
+    return nullptr;
+}
+
+net::awaitable<std::tuple<error_code, upstream_conn_ptr>> upstream_pool::connect() {
+    auto c = std::make_unique<upstream_conn>(ex_);
+    c->stream.expires_after(cfg_.connect_timeout);
+    auto [ec, ep] = co_await c->stream.async_connect(endpoints_, net::as_tuple(net::use_awaitable));
+    if (ec) co_return std::tuple{ec, nullptr};
+    error_code ignored;
+    c->stream.socket().set_option(tcp::no_delay(true), ignored);
+    co_return std::tuple{error_code{}, std::move(c)};
+}
+
+void upstream_pool::put_back(upstream_conn_ptr c) noexcept {
+    if (closed_ || idle_.size() >= cfg_.max_idle) {
+        error_code ignored;
+        c->stream.socket().close(ignored);
+        return;
+    }
+    c->stream.expires_never();
+    c->idle_since = std::chrono::steady_clock::now();
+    idle_.push_back(std::move(c));
+}
+
+void upstream_pool::close_all() noexcept {
+    closed_ = true;
+    sweep_timer_.cancel();
+    for (auto& c : idle_) {
+        error_code ignored;
+        c->stream.socket().close(ignored);
+    }
+    idle_.clear();
+}
+
+net::awaitable<void> upstream_pool::sweep() {
+    auto period = std::max<duration>(cfg_.idle_timeout / 2, duration{100});
+    while (!closed_) {
+        sweep_timer_.expires_after(period);
+        auto [ec] = co_await sweep_timer_.async_wait(net::as_tuple(net::use_awaitable));
+        if (closed_) break;
+        auto now = std::chrono::steady_clock::now();
+        // idle_ is ordered by idle_since (LIFO), so the expired ones are at the front.
+        std::size_t expired = 0;
+        while (expired < idle_.size() && now - idle_[expired]->idle_since >= cfg_.idle_timeout) {
+            error_code ignored;
+            idle_[expired]->stream.socket().close(ignored);
+            ++expired;
+        }
+        idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    }
+}
+
+}  // namespace maintgate::proxy

@@ -1,0 +1,53 @@
+#pragma once
+// One worker: an io_context run by one thread, its own acceptors (SO_REUSEPORT) and its
+// own upstream pool. Nothing in here is shared with another worker except the connection
+// count, so the data path takes no lock.
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "proxy/config.hpp"
+#include "proxy/net.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace maintgate::proxy {
+
+class client_session;
+
+class worker {
+public:
+    worker(unsigned id, std::shared_ptr<const config> cfg, std::vector<tcp::endpoint> upstream,
+           std::atomic<std::size_t>& connections);
+
+    // Starts the accept loops and the pool sweeper; the caller then runs ioc().
+    void start();
+
+    // Stops accepting, closes idle keep-alive connections and idle upstream connections;
+    // sessions in the middle of a request finish it and then close. Thread-safe (posts).
+    void begin_shutdown();
+
+    net::io_context& ioc() noexcept { return ioc_; }
+    const config& cfg() const noexcept { return *cfg_; }
+    upstream_pool& pool() noexcept { return pool_; }
+    std::vector<tcp::acceptor>& acceptors() noexcept { return acceptors_; }
+    bool stopping() const noexcept { return stopping_; }
+    unsigned id() const noexcept { return id_; }
+
+    // The session list, for graceful shutdown; touched only on this worker's thread.
+    void link(client_session* s) noexcept;
+    void unlink(client_session* s) noexcept;
+
+private:
+    net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
+
+    unsigned id_;
+    net::io_context ioc_{1};
+    std::shared_ptr<const config> cfg_;
+    upstream_pool pool_;
+    std::vector<tcp::acceptor> acceptors_;
+    std::atomic<std::size_t>& connections_;
+    bool stopping_ = false;
+    client_session* sessions_ = nullptr;
+};
+
+}  // namespace maintgate::proxy
