@@ -1,6 +1,7 @@
 #pragma once
 // The configuration as plain data: loaded once from TOML, validated in full, then
 // shared read-only by the data path. Exceptions are fine here, never after start-up.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,7 +27,7 @@ struct upstream_config {
     duration connect_timeout{5'000};
     duration response_timeout{60'000}; // from request sent to response head received
     std::size_t max_idle = 64;         // idle pooled connections, per worker
-    duration idle_timeout{60'000};     // a pooled connection idle longer is closed
+    duration idle_timeout{4'000};      // below common app keep-alives (Node, Apache: 5s)
 };
 
 struct timeouts_config {

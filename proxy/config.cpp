@@ -1,0 +1,1096 @@
+#include "proxy/config.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <span>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include <toml++/toml.h>
+
+namespace maintgate {
+
+namespace {
+
+constexpr std::string_view embedded_default = R"toml(# maintgate's built-in configuration, used by `maintgate run` when no -c is given.
+# Every key not set here keeps its default; maintgate.example.toml lists them all.
+
+# Loopback only: serving other machines should be a decision written in a real config.
+[[listener]]
+address = "127.0.0.1:8080"
+
+# The demo app.
+[upstream]
+url = "http://127.0.0.1:3000"
+)toml";
+
+// ---------------------------------------------------------------------------------
+// Text helpers for messages.
+
+// Values are echoed inside double quotes; escaping keeps a stray control character or
+// quote in the config from garbling the terminal or the message, and a cap keeps one
+// pasted blob from burying the other errors.
+std::string quote(std::string_view text)
+{
+    constexpr std::size_t max_shown = 80;
+    std::string out = "\"";
+    std::size_t shown = std::min(text.size(), max_shown);
+    // Cut on a character boundary, not inside a UTF-8 sequence.
+    while (shown > 0 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80)
+        --shown;
+    for (std::size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (shown < text.size())
+        out += "...";
+    out += '"';
+    return out;
+}
+
+std::string_view type_name(const toml::node& node)
+{
+    switch (node.type()) {
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "boolean";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+    case toml::node_type::array: return "array";
+    case toml::node_type::table: return "table";
+    case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+// "integer 5", "string \"5s\"": the value is shown because the type alone rarely tells
+// an operator which line went wrong in a long file.
+std::string describe(const toml::node& node)
+{
+    std::ostringstream out;
+    out << type_name(node);
+    node.visit([&out](const auto& value) {
+        using T = std::remove_cvref_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, toml::value<std::string>>)
+            out << ' ' << quote(value.get());
+        else if constexpr (!std::is_same_v<T, toml::table> && !std::is_same_v<T, toml::array>)
+            out << ' ' << value;
+    });
+    return std::move(out).str();
+}
+
+// Optimal string alignment distance: a swapped pair of letters ("tiemout") counts as
+// one typo, as people make them.
+std::size_t edit_distance(std::string_view a, std::string_view b)
+{
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i)
+        d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+std::string path_join(std::string_view parent, std::string_view key)
+{
+    std::string out(parent);
+    if (!out.empty())
+        out += '.';
+    out += key;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Address syntax shared by listeners and the upstream URL.
+
+bool has_nul(std::string_view text)
+{
+    return text.find('\0') != std::string_view::npos;
+}
+
+// inet_pton wants a NUL-terminated string, and a TOML "\u0000" escape must not let a
+// shorter prefix pass for the whole text.
+bool is_ipv4_literal(std::string_view text, in_addr* out = nullptr)
+{
+    char buf[INET_ADDRSTRLEN];
+    if (text.empty() || text.size() >= sizeof buf || has_nul(text))
+        return false;
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    in_addr addr{};
+    // glibc accepts only the four-part dotted-decimal form, so "127.1" or "010.0.0.1"
+    // cannot bind somewhere other than what the operator reads.
+    if (inet_pton(AF_INET, buf, &addr) != 1)
+        return false;
+    if (out)
+        *out = addr;
+    return true;
+}
+
+bool is_ipv6_literal(std::string_view text, in6_addr* out = nullptr)
+{
+    char buf[INET6_ADDRSTRLEN];
+    if (text.empty() || text.size() >= sizeof buf || has_nul(text))
+        return false;
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    in6_addr addr{};
+    if (inet_pton(AF_INET6, buf, &addr) != 1)
+        return false;
+    if (out)
+        *out = addr;
+    return true;
+}
+
+// Labels of letters, digits, '-' and '_' (Docker and Compose service names use '_').
+bool is_host_name(std::string_view text)
+{
+    if (text.empty() || text.size() > 253)
+        return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i == text.size() || text[i] == '.') {
+            if (label == 0 || label > 63 || text[i - 1] == '-' || text[i - label] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        const char c = text[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                        || c == '-' || c == '_';
+        if (!ok)
+            return false;
+        ++label;
+    }
+    return true;
+}
+
+bool all_digits_and_dots(std::string_view text)
+{
+    return !text.empty()
+           && std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+}
+
+struct port_parse {
+    std::optional<std::uint16_t> port;
+    std::string error;
+};
+
+port_parse parse_port(std::string_view text, unsigned lowest)
+{
+    const std::string range = " is out of range (" + std::to_string(lowest) + "-65535)";
+    if (text.empty())
+        return {std::nullopt, "missing port after \":\""};
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return {std::nullopt, "port " + quote(text) + " is not a number"};
+    // More than five digits cannot be in range; checking length first avoids overflow.
+    if (text.size() > 5)
+        return {std::nullopt, "port " + std::string(text) + range};
+    unsigned value = 0;
+    for (const char c : text)
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value < lowest || value > 65535)
+        return {std::nullopt, "port " + std::string(text) + range};
+    return {static_cast<std::uint16_t>(value), {}};
+}
+
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string identity;  // canonical "address|port", to find duplicates however written
+    std::string error;
+};
+
+listen_address parse_listen_address(std::string_view text)
+{
+    constexpr std::string_view shape = "expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", got ";
+    listen_address out;
+    std::string_view host;
+    std::string_view port_text;
+    char canonical[INET6_ADDRSTRLEN] = {};
+
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) {
+            out.error = "missing \"]\" after the IPv6 address in " + quote(text);
+            return out;
+        }
+        host = text.substr(1, close - 1);
+        const std::string_view rest = text.substr(close + 1);
+        if (rest.empty() || rest.front() != ':') {
+            out.error = std::string(shape) + quote(text);
+            return out;
+        }
+        port_text = rest.substr(1);
+        in6_addr addr{};
+        if (!is_ipv6_literal(host, &addr)) {
+            out.error = quote(host) + " is not an IPv6 address";
+            return out;
+        }
+        inet_ntop(AF_INET6, &addr, canonical, sizeof canonical);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            out.error = std::string(shape) + quote(text);
+            return out;
+        }
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) {
+            out.error = "an IPv6 address needs brackets, such as \"[::1]:8080\"";
+            return out;
+        }
+        if (host.empty()) {
+            out.error = "missing host; use \"0.0.0.0\" to listen on every IPv4 address";
+            return out;
+        }
+        in_addr addr{};
+        if (!is_ipv4_literal(host, &addr)) {
+            // Names are refused because one can resolve to an address nobody intended,
+            // or to several, and the listener would bind whichever came first.
+            out.error = quote(host)
+                        + " is not an IP address; a listener takes a literal IPv4 address or a bracketed "
+                          "IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
+            return out;
+        }
+        inet_ntop(AF_INET, &addr, canonical, sizeof canonical);
+    }
+
+    auto port = parse_port(port_text, 0);
+    if (!port.port) {
+        out.error = std::move(port.error);
+        return out;
+    }
+    out.host = std::string(host);
+    out.port = *port.port;
+    out.identity = std::string(canonical) + "|" + std::to_string(out.port);
+    return out;
+}
+
+struct upstream_url {
+    std::string host;
+    std::uint16_t port = 80;
+    std::string error;
+};
+
+upstream_url parse_upstream_url(std::string_view text)
+{
+    upstream_url out;
+    const auto scheme_end = text.find("://");
+    if (scheme_end == std::string_view::npos) {
+        out.error = "expected \"http://HOST[:PORT]\", got " + quote(text);
+        return out;
+    }
+    std::string scheme(text.substr(0, scheme_end));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (scheme == "https") {
+        out.error = "https upstreams are not supported yet";
+        return out;
+    }
+    if (scheme != "http") {
+        out.error = "scheme " + quote(scheme) + " is not supported; use \"http://HOST[:PORT]\"";
+        return out;
+    }
+
+    const std::string_view rest = text.substr(scheme_end + 3);
+    const auto authority_end = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, authority_end);
+    std::string_view tail = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        out.error = "user info (" + quote(authority.substr(0, at + 1)) + ") is not allowed in the upstream URL";
+        return out;
+    }
+    if (!tail.empty() && tail.front() == '/') {
+        const std::string_view path = tail.substr(0, tail.find_first_of("?#"));
+        // The client's request-target is forwarded unchanged; a base path would need
+        // rewriting that this proxy does not do, so it must not be silently dropped.
+        if (path != "/") {
+            out.error = "a path (" + quote(path) + ") is not supported; the URL names only the server";
+            return out;
+        }
+        tail.remove_prefix(path.size());
+    }
+    if (!tail.empty()) {
+        const std::string_view what = tail.front() == '?' ? "a query" : "a fragment";
+        out.error = std::string(what) + " (" + quote(tail) + ") is not allowed in the upstream URL";
+        return out;
+    }
+
+    std::string_view host;
+    std::optional<std::string_view> port_text;
+    if (!authority.empty() && authority.front() == '[') {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            out.error = "missing \"]\" after the IPv6 address in " + quote(authority);
+            return out;
+        }
+        host = authority.substr(1, close - 1);
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                out.error = "expected \":PORT\" after " + quote(authority.substr(0, close + 1)) + ", got "
+                            + quote(after);
+                return out;
+            }
+            port_text = after.substr(1);
+        }
+        if (!is_ipv6_literal(host)) {
+            out.error = quote(host) + " is not an IPv6 address";
+            return out;
+        }
+    } else {
+        const auto colon = authority.find(':');
+        host = authority.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            port_text = authority.substr(colon + 1);
+            if (port_text->find(':') != std::string_view::npos) {
+                out.error = "an IPv6 address needs brackets, such as \"http://[::1]:3000\"";
+                return out;
+            }
+        }
+        if (host.empty()) {
+            out.error = "missing host in " + quote(text);
+            return out;
+        }
+        // A name made only of digits and dots is an attempted IPv4 address; resolving
+        // "10.0.0.300" as a name would fail late and obscurely, so say so now.
+        if (all_digits_and_dots(host)) {
+            if (!is_ipv4_literal(host)) {
+                out.error = quote(host) + " is not a valid IPv4 address";
+                return out;
+            }
+        } else if (!is_host_name(host)) {
+            out.error = quote(host) + " is not a valid host name";
+            return out;
+        }
+    }
+
+    if (port_text) {
+        auto port = parse_port(*port_text, 1);
+        if (!port.port) {
+            out.error = std::move(port.error);
+            return out;
+        }
+        out.port = *port.port;
+    }
+    out.host = std::string(host);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Sizes: 1048576, "512", "64k", "10M", "2G", "1T", "10MiB", "64kB".
+
+enum class size_status { ok, malformed, too_large };
+
+size_status parse_size(std::string_view text, std::uint64_t& out)
+{
+    constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    std::size_t i = 0;
+    std::uint64_t number = 0;
+    bool too_large = false;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+        const auto digit = static_cast<std::uint64_t>(text[i] - '0');
+        if (number > (max - digit) / 10)
+            too_large = true;
+        else
+            number = number * 10 + digit;
+    }
+    if (i == 0)
+        return size_status::malformed;
+
+    std::uint64_t scale = 1;
+    std::string_view suffix = text.substr(i);
+    if (!suffix.empty()) {
+        switch (suffix.front()) {
+        case 'k':
+        case 'K': scale = std::uint64_t{1} << 10; break;
+        case 'M': scale = std::uint64_t{1} << 20; break;
+        case 'G': scale = std::uint64_t{1} << 30; break;
+        case 'T': scale = std::uint64_t{1} << 40; break;
+        default: break;
+        }
+        if (scale != 1)
+            suffix.remove_prefix(1);
+    }
+    // "B" alone is accepted after a bare number too: "512B" cannot mean anything else.
+    const bool suffix_ok = suffix.empty() || suffix == "B" || (scale != 1 && suffix == "iB");
+    if (!suffix_ok)
+        return size_status::malformed;
+    if (too_large || number > max / scale)
+        return size_status::too_large;
+    out = number * scale;
+    return size_status::ok;
+}
+
+unsigned default_workers()
+{
+    // hardware_concurrency() may report 0 when it cannot tell.
+    return std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
+}
+
+// ---------------------------------------------------------------------------------
+// The loader: walks the document once, fills a config, and records every problem.
+
+enum class key_kind { value, table, table_array };
+
+struct known_key {
+    std::string_view name;
+    key_kind kind;
+};
+
+constexpr known_key root_keys[] = {
+    {"workers", key_kind::value},
+    {"listener", key_kind::table_array},
+    {"upstream", key_kind::table},
+    {"timeouts", key_kind::table},
+    {"limits", key_kind::table},
+    {"forwarding", key_kind::table},
+    {"log", key_kind::table},
+};
+constexpr known_key listener_keys[] = {
+    {"address", key_kind::value},
+};
+constexpr known_key upstream_keys[] = {
+    {"url", key_kind::value},
+    {"host_header", key_kind::value},
+    {"connect_timeout", key_kind::value},
+    {"response_timeout", key_kind::value},
+    {"idle_timeout", key_kind::value},
+    {"max_idle", key_kind::value},
+};
+constexpr known_key timeouts_keys[] = {
+    {"header", key_kind::value},
+    {"body_idle", key_kind::value},
+    {"keepalive", key_kind::value},
+    {"send", key_kind::value},
+    {"tunnel_idle", key_kind::value},
+    {"expect_continue", key_kind::value},
+    {"shutdown", key_kind::value},
+};
+constexpr known_key limits_keys[] = {
+    {"max_connections", key_kind::value},
+    {"max_header_size", key_kind::value},
+    {"max_headers", key_kind::value},
+    {"max_uri_size", key_kind::value},
+    {"max_body_size", key_kind::value},
+};
+constexpr known_key forwarding_keys[] = {
+    {"trusted_proxies", key_kind::value},
+    {"via", key_kind::value},
+};
+constexpr known_key log_keys[] = {
+    {"error", key_kind::value},
+    {"level", key_kind::value},
+    {"access", key_kind::value},
+    {"access_format", key_kind::value},
+};
+
+constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// A table being read, with the dotted path that names its keys in messages
+// ("upstream", "listener[1]", "" for the document root).
+struct scope {
+    const toml::table& table;
+    std::string path;
+
+    std::string name(std::string_view key) const { return path_join(path, key); }
+};
+
+class loader {
+public:
+    explicit loader(std::string file) : file_(std::move(file)) {}
+
+    void load(const toml::table& root, config& cfg);
+
+    std::vector<config_error> take_errors()
+    {
+        // std::map order is alphabetical, not the file's; a stable sort by position
+        // restores document order and keeps same-place errors in the order checked.
+        // Errors without a position concern the document as a whole and go last.
+        auto key = [](const config_error& e) {
+            const std::uint32_t line = e.line == 0 ? std::numeric_limits<std::uint32_t>::max() : e.line;
+            return std::pair{line, e.column};
+        };
+        std::stable_sort(errors_.begin(), errors_.end(),
+                         [&key](const config_error& a, const config_error& b) { return key(a) < key(b); });
+        return std::move(errors_);
+    }
+
+private:
+    void fail(const toml::source_region& where, std::string message)
+    {
+        errors_.push_back({file_, where.begin.line, where.begin.column, std::move(message)});
+    }
+    void fail(const toml::node& where, std::string message) { fail(where.source(), std::move(message)); }
+    void fail_document(std::string message) { errors_.push_back({file_, 0, 0, std::move(message)}); }
+
+    void check_keys(const scope& s, std::span<const known_key> known, std::string_view where);
+    const toml::table* table(const toml::table& root, std::string_view key);
+
+    std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lowest,
+                                        std::int64_t highest);
+    std::optional<duration> positive_duration(const scope& s, std::string_view key);
+    const std::string* string_value(const scope& s, std::string_view key, std::string_view expected);
+    std::optional<bool> boolean(const scope& s, std::string_view key);
+    std::optional<std::string_view> one_of(const scope& s, std::string_view key,
+                                           std::span<const std::string_view> allowed);
+
+    void load_listeners(const toml::table& root, std::vector<listener_config>& out);
+    void load_upstream(const toml::table& root, upstream_config& out);
+    void load_timeouts(const toml::table& root, timeouts_config& out);
+    void load_limits(const toml::table& root, limits_config& out);
+    void load_forwarding(const toml::table& root, forwarding_config& out);
+    void load_log(const toml::table& root, log_config& out);
+
+    std::string file_;
+    std::vector<config_error> errors_;
+};
+
+void loader::check_keys(const scope& s, std::span<const known_key> known, std::string_view where)
+{
+    for (const auto& [key, node] : s.table) {
+        const std::string_view name = key.str();
+        const auto match = std::find_if(known.begin(), known.end(), [&](const known_key& k) { return k.name == name; });
+        if (match != known.end())
+            continue;
+
+        // Suggest the nearest known key: most unknown keys are typos of a real one.
+        std::string hint;
+        const known_key* nearest = nullptr;
+        std::size_t best = std::numeric_limits<std::size_t>::max();
+        for (const auto& k : known) {
+            const std::size_t d = edit_distance(name, k.name);
+            if (d < best) {
+                best = d;
+                nearest = &k;
+            }
+        }
+        const std::size_t tolerance = name.size() <= 4 ? 1 : 2;
+        if (nearest && best <= tolerance) {
+            const std::string nearest_path = path_join(s.path, nearest->name);
+            switch (nearest->kind) {
+            case key_kind::value: hint = "; did you mean " + quote(nearest->name) + "?"; break;
+            case key_kind::table: hint = "; did you mean [" + nearest_path + "]?"; break;
+            case key_kind::table_array: hint = "; did you mean [[" + nearest_path + "]]?"; break;
+            }
+        }
+
+        // Name the thing the way it was written: a [header] reads as a table, not a key.
+        const std::string table_path = path_join(s.path, name);
+        if (const auto* t = node.as_table(); t && !t->is_inline()) {
+            fail(node, "unknown table [" + table_path + "]" + hint);
+            continue;
+        }
+        if (const auto* a = node.as_array(); a && !a->empty()) {
+            const auto* first = (*a)[0].as_table();
+            if (first && !first->is_inline()) {
+                fail(node, "unknown table [[" + table_path + "]]" + hint);
+                continue;
+            }
+        }
+        fail(key.source(), "unknown key " + quote(name) + " " + std::string(where) + hint);
+    }
+}
+
+const toml::table* loader::table(const toml::table& root, std::string_view key)
+{
+    const toml::node* node = root.get(key);
+    if (!node)
+        return nullptr;
+    if (const auto* t = node->as_table())
+        return t;
+    fail(*node, std::string(key) + ": expected a table ([" + std::string(key) + "]), got " + describe(*node));
+    return nullptr;
+}
+
+std::optional<std::int64_t> loader::integer(const scope& s, std::string_view key, std::int64_t lowest,
+                                            std::int64_t highest)
+{
+    const toml::node* node = s.table.get(key);
+    if (!node)
+        return std::nullopt;
+    const auto* value = node->as_integer();
+    if (!value) {
+        fail(*node, s.name(key) + ": expected an integer, got " + describe(*node));
+        return std::nullopt;
+    }
+    const std::int64_t v = value->get();
+    if (v < lowest || v > highest) {
+        fail(*node, s.name(key) + ": " + std::to_string(v) + " is out of range (" + std::to_string(lowest) + "-"
+                        + std::to_string(highest) + ")");
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::optional<duration> loader::positive_duration(const scope& s, std::string_view key)
+{
+    const toml::node* node = s.table.get(key);
+    if (!node)
+        return std::nullopt;
+    const auto* value = node->as_string();
+    if (!value) {
+        fail(*node, s.name(key) + ": expected a duration such as \"5s\" or \"250ms\", got " + describe(*node));
+        return std::nullopt;
+    }
+    const std::string& text = value->get();
+    const auto parsed = parse_duration(text);
+    if (!parsed) {
+        const bool bare_number
+            = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (bare_number) {
+            fail(*node, s.name(key) + ": " + quote(text) + " has no unit; write \"" + text + "s\" for seconds or \""
+                            + text + "ms\" for milliseconds");
+        } else {
+            fail(*node, s.name(key) + ": " + quote(text)
+                            + " is not a duration; use whole numbers with units ms, s, m, h, d, largest first, "
+                              "such as \"5s\", \"250ms\" or \"1h30m\"");
+        }
+        return std::nullopt;
+    }
+    // Zero would mean "expire at once" to a timer, never "no timeout".
+    if (parsed->count() == 0) {
+        fail(*node, s.name(key) + ": must be greater than 0, got " + quote(text));
+        return std::nullopt;
+    }
+    return parsed;
+}
+
+const std::string* loader::string_value(const scope& s, std::string_view key, std::string_view expected)
+{
+    const toml::node* node = s.table.get(key);
+    if (!node)
+        return nullptr;
+    if (const auto* value = node->as_string())
+        return &value->get();
+    fail(*node, s.name(key) + ": expected " + std::string(expected) + ", got " + describe(*node));
+    return nullptr;
+}
+
+std::optional<bool> loader::boolean(const scope& s, std::string_view key)
+{
+    const toml::node* node = s.table.get(key);
+    if (!node)
+        return std::nullopt;
+    if (const auto* value = node->as_boolean())
+        return value->get();
+    fail(*node, s.name(key) + ": expected true or false, got " + describe(*node));
+    return std::nullopt;
+}
+
+std::optional<std::string_view> loader::one_of(const scope& s, std::string_view key,
+                                               std::span<const std::string_view> allowed)
+{
+    std::string choices;
+    for (std::size_t i = 0; i < allowed.size(); ++i) {
+        if (i != 0)
+            choices += i + 1 == allowed.size() ? " or " : ", ";
+        choices += quote(allowed[i]);
+    }
+    const std::string* text = string_value(s, key, "one of " + choices);
+    if (!text)
+        return std::nullopt;
+    const auto match = std::find(allowed.begin(), allowed.end(), *text);
+    if (match == allowed.end()) {
+        fail(*s.table.get(key), s.name(key) + ": " + quote(*text) + " is not one of " + choices);
+        return std::nullopt;
+    }
+    return *match;
+}
+
+void loader::load(const toml::table& root, config& cfg)
+{
+    const scope top{root, ""};
+    check_keys(top, root_keys, "at the top level");
+
+    cfg.workers = default_workers();
+    if (const auto workers = integer(top, "workers", 1, 256))
+        cfg.workers = static_cast<unsigned>(*workers);
+
+    load_listeners(root, cfg.listeners);
+    load_upstream(root, cfg.upstream);
+    load_timeouts(root, cfg.timeouts);
+    load_limits(root, cfg.limits);
+    load_forwarding(root, cfg.forwarding);
+    load_log(root, cfg.log);
+}
+
+void loader::load_listeners(const toml::table& root, std::vector<listener_config>& out)
+{
+    constexpr std::string_view required = "at least one [[listener]] is required";
+    const toml::node* node = root.get("listener");
+    if (!node) {
+        fail_document(std::string(required));
+        return;
+    }
+    const auto* array = node->as_array();
+    if (!array) {
+        fail(*node, "listener: expected an array of tables ([[listener]]), got " + describe(*node));
+        return;
+    }
+    if (array->empty()) {
+        fail(*node, std::string(required));
+        return;
+    }
+
+    // Identity -> index of the first listener that used it.
+    std::vector<std::pair<std::string, std::size_t>> seen;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const std::string path = "listener[" + std::to_string(i) + "]";
+        const auto* t = element.as_table();
+        if (!t) {
+            fail(element, path + ": expected a table ([[listener]]), got " + describe(element));
+            continue;
+        }
+        const scope s{*t, path};
+        check_keys(s, listener_keys, "in " + path);
+
+        if (!t->get("address")) {
+            fail(*t, "missing required key \"address\" in " + path);
+            continue;
+        }
+        const std::string* address = string_value(s, "address", "a string such as \"127.0.0.1:8080\"");
+        if (!address)
+            continue;
+        auto parsed = parse_listen_address(*address);
+        const toml::node& address_node = *t->get("address");
+        if (!parsed.error.empty()) {
+            fail(address_node, s.name("address") + ": " + parsed.error);
+            continue;
+        }
+        // Port 0 is exempt: each such listener gets its own kernel-chosen port.
+        if (parsed.port != 0) {
+            const auto earlier = std::find_if(seen.begin(), seen.end(),
+                                              [&](const auto& entry) { return entry.first == parsed.identity; });
+            if (earlier != seen.end()) {
+                fail(address_node, s.name("address") + ": " + quote(*address) + " is already used by listener["
+                                       + std::to_string(earlier->second) + "]");
+                continue;
+            }
+            seen.emplace_back(parsed.identity, i);
+        }
+        out.push_back({*address, std::move(parsed.host), parsed.port});
+    }
+}
+
+void loader::load_upstream(const toml::table& root, upstream_config& out)
+{
+    if (!root.get("upstream")) {
+        fail_document("missing required table [upstream] (url = \"http://HOST:PORT\" of the app to forward to)");
+        return;
+    }
+    const toml::table* t = table(root, "upstream");
+    if (!t)
+        return;
+    const scope s{*t, "upstream"};
+    check_keys(s, upstream_keys, "in [upstream]");
+
+    if (!t->get("url")) {
+        fail(*t, "missing required key \"url\" in [upstream]");
+    } else if (const std::string* url = string_value(s, "url", "a string such as \"http://127.0.0.1:3000\"")) {
+        auto parsed = parse_upstream_url(*url);
+        if (!parsed.error.empty()) {
+            fail(*t->get("url"), "upstream.url: " + parsed.error);
+        } else {
+            out.url = *url;
+            out.host = std::move(parsed.host);
+            out.port = parsed.port;
+        }
+    }
+
+    if (const std::string* host = string_value(s, "host_header", "a string such as \"app.example.com\"")) {
+        // The value goes verbatim into a request head: a space, CR or LF would let the
+        // config split or smuggle headers.
+        const bool ok = std::all_of(host->begin(), host->end(), [](char c) { return c > 0x20 && c < 0x7f; });
+        if (ok)
+            out.host_header = *host;
+        else
+            fail(*t->get("host_header"), "upstream.host_header: " + quote(*host)
+                                             + " is not a valid Host header value (no spaces, control or "
+                                               "non-ASCII characters)");
+    }
+    if (const auto d = positive_duration(s, "connect_timeout"))
+        out.connect_timeout = *d;
+    if (const auto d = positive_duration(s, "response_timeout"))
+        out.response_timeout = *d;
+    if (const auto d = positive_duration(s, "idle_timeout"))
+        out.idle_timeout = *d;
+    if (const auto n = integer(s, "max_idle", 0, 100'000))
+        out.max_idle = static_cast<std::size_t>(*n);
+}
+
+void loader::load_timeouts(const toml::table& root, timeouts_config& out)
+{
+    const toml::table* t = table(root, "timeouts");
+    if (!t)
+        return;
+    const scope s{*t, "timeouts"};
+    check_keys(s, timeouts_keys, "in [timeouts]");
+
+    const std::pair<std::string_view, duration*> fields[] = {
+        {"header", &out.header},
+        {"body_idle", &out.body_idle},
+        {"keepalive", &out.keepalive},
+        {"send", &out.send},
+        {"tunnel_idle", &out.tunnel_idle},
+        {"expect_continue", &out.expect_continue},
+        {"shutdown", &out.shutdown},
+    };
+    for (const auto& [key, field] : fields) {
+        if (const auto d = positive_duration(s, key))
+            *field = *d;
+    }
+}
+
+void loader::load_limits(const toml::table& root, limits_config& out)
+{
+    const toml::table* t = table(root, "limits");
+    if (!t)
+        return;
+    const scope s{*t, "limits"};
+    check_keys(s, limits_keys, "in [limits]");
+
+    if (const auto n = integer(s, "max_connections", 1, 1'000'000))
+        out.max_connections = static_cast<std::size_t>(*n);
+
+    bool header_size_valid = true;
+    if (const auto n = integer(s, "max_header_size", 1024, 1'048'576))
+        out.max_header_size = static_cast<std::size_t>(*n);
+    else if (t->get("max_header_size"))
+        header_size_valid = false;
+
+    if (const auto n = integer(s, "max_headers", 1, 10'000))
+        out.max_headers = static_cast<std::size_t>(*n);
+
+    // The request-target is part of the head, so a URI limit above the head limit
+    // could never be reached. Against an invalid max_header_size (already reported)
+    // only the absolute bounds are checked, to avoid a second error for one mistake.
+    const std::int64_t uri_ceiling = header_size_valid ? static_cast<std::int64_t>(out.max_header_size) : 1'048'576;
+    if (const auto n = integer(s, "max_uri_size", std::numeric_limits<std::int64_t>::min(),
+                               std::numeric_limits<std::int64_t>::max())) {
+        const toml::node& node = *t->get("max_uri_size");
+        if (*n < 16 || (*n > uri_ceiling && !header_size_valid)) {
+            fail(node, "limits.max_uri_size: " + std::to_string(*n) + " is out of range (16-"
+                           + std::to_string(uri_ceiling) + ")");
+        } else if (*n > uri_ceiling) {
+            const std::string header_size = std::to_string(out.max_header_size)
+                                            + (t->get("max_header_size") ? "" : ", the default");
+            fail(node, "limits.max_uri_size: " + std::to_string(*n) + " is larger than limits.max_header_size ("
+                           + header_size + "); the request-target must fit in the request head");
+        } else {
+            out.max_uri_size = static_cast<std::size_t>(*n);
+        }
+    }
+
+    if (const toml::node* node = t->get("max_body_size")) {
+        constexpr std::string_view usage
+            = "use a whole number of bytes, or a string with a unit k, M, G or T, such as \"64k\" or \"10M\"";
+        if (const auto* n = node->as_integer()) {
+            if (n->get() < 0)
+                fail(*node, "limits.max_body_size: " + std::to_string(n->get())
+                                + " is negative; use 0 for no limit, or a size in bytes");
+            else
+                out.max_body_size = static_cast<std::uint64_t>(n->get());
+        } else if (const auto* text = node->as_string()) {
+            std::uint64_t bytes = 0;
+            switch (parse_size(text->get(), bytes)) {
+            case size_status::ok: out.max_body_size = bytes; break;
+            case size_status::malformed:
+                fail(*node, "limits.max_body_size: " + quote(text->get()) + " is not a size; " + std::string(usage));
+                break;
+            case size_status::too_large:
+                fail(*node, "limits.max_body_size: " + quote(text->get()) + " is too large");
+                break;
+            }
+        } else {
+            fail(*node, "limits.max_body_size: expected a size such as 1048576 or \"10M\", got " + describe(*node));
+        }
+    }
+}
+
+void loader::load_forwarding(const toml::table& root, forwarding_config& out)
+{
+    const toml::table* t = table(root, "forwarding");
+    if (!t)
+        return;
+    const scope s{*t, "forwarding"};
+    check_keys(s, forwarding_keys, "in [forwarding]");
+
+    if (const toml::node* node = t->get("trusted_proxies")) {
+        if (const auto* array = node->as_array()) {
+            for (std::size_t i = 0; i < array->size(); ++i) {
+                const toml::node& element = (*array)[i];
+                const std::string path = "forwarding.trusted_proxies[" + std::to_string(i) + "]";
+                const auto* text = element.as_string();
+                if (!text) {
+                    fail(element, path + ": expected a string such as \"10.0.0.0/8\", got " + describe(element));
+                    continue;
+                }
+                auto parsed = policy::parse_cidr(text->get());
+                if (parsed.value)
+                    out.trusted_proxies.push_back(*parsed.value);
+                else
+                    fail(element, path + ": " + parsed.error);
+            }
+        } else {
+            fail(*node, "forwarding.trusted_proxies: expected an array of strings such as [\"10.0.0.0/8\"], got "
+                            + describe(*node));
+        }
+    }
+    if (const auto via = boolean(s, "via"))
+        out.via = *via;
+}
+
+void loader::load_log(const toml::table& root, log_config& out)
+{
+    const toml::table* t = table(root, "log");
+    if (!t)
+        return;
+    const scope s{*t, "log"};
+    check_keys(s, log_keys, "in [log]");
+
+    if (const std::string* error = string_value(s, "error", "a string (\"stderr\" or a file path)")) {
+        if (error->empty())
+            fail(*t->get("error"), "log.error: must be \"stderr\" or a file path, got \"\"");
+        else
+            out.error = *error;
+    }
+    if (const auto level = one_of(s, "level", log_levels))
+        out.level = std::string(*level);
+    if (const std::string* access = string_value(s, "access", "a string (\"\" for none, \"stdout\", \"stderr\" or a file path)"))
+        out.access = *access;
+
+    constexpr std::string_view formats[] = {"combined", "json"};
+    if (const auto format = one_of(s, "access_format", formats))
+        out.format = *format == "json" ? access_format::json : access_format::combined;
+}
+
+}  // namespace
+
+std::string config_error::to_string() const
+{
+    std::string out = file;
+    if (line != 0) {
+        out += ':';
+        out += std::to_string(line);
+        if (column != 0) {
+            out += ':';
+            out += std::to_string(column);
+        }
+    }
+    out += ": ";
+    out += message;
+    return out;
+}
+
+load_result load_config_string(std::string_view text, const std::string& source_name)
+{
+    load_result result;
+    // Loading must never throw: `maintgate check` reports, and reload keeps the old
+    // config running, so even an allocation failure becomes an ordinary error.
+    try {
+        toml::table root;
+        try {
+            root = toml::parse(text, std::string_view(source_name));
+        } catch (const toml::parse_error& e) {
+            const auto& begin = e.source().begin;
+            result.errors.push_back({source_name, begin.line, begin.column, std::string(e.description())});
+            return result;
+        }
+
+        config cfg;
+        cfg.source = source_name;
+        loader l(source_name);
+        l.load(root, cfg);
+        result.errors = l.take_errors();
+        if (result.errors.empty())
+            result.cfg = std::move(cfg);
+    } catch (const std::exception& e) {
+        result.cfg.reset();
+        result.errors.push_back({source_name, 0, 0, std::string("cannot load config: ") + e.what()});
+    }
+    return result;
+}
+
+load_result load_config_file(const std::string& path)
+{
+    try {
+        // stdio rather than ifstream: errno after a failed fopen/fread is reliable, and
+        // "Permission denied" beats "cannot read" for someone fixing it at 2am.
+        struct closer {
+            void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+        };
+        std::unique_ptr<std::FILE, closer> file(std::fopen(path.c_str(), "rb"));
+        auto failure = [&path](int error) {
+            load_result result;
+            result.errors.push_back(
+                {path, 0, 0, "cannot read config file: " + std::generic_category().message(error)});
+            return result;
+        };
+        if (!file)
+            return failure(errno);
+
+        std::string text;
+        char buf[16 * 1024];
+        for (;;) {
+            const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
+            text.append(buf, n);
+            if (n < sizeof buf) {
+                // A directory opens fine on Linux and fails here with EISDIR.
+                if (std::ferror(file.get()))
+                    return failure(errno);
+                break;
+            }
+        }
+        return load_config_string(text, path);
+    } catch (const std::exception& e) {
+        load_result result;
+        result.errors.push_back({path, 0, 0, std::string("cannot read config file: ") + e.what()});
+        return result;
+    }
+}
+
+std::string_view default_config_text() noexcept
+{
+    return embedded_default;
+}
+
+}  // namespace maintgate
