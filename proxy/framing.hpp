@@ -4,7 +4,9 @@
 // it folds obs-fold, ignores a Transfer-Encoding that does not end in chunked, accepts
 // "Content-Length: 5, 5", and counts no headers. A request that fails here is answered
 // locally with the given status and the connection is closed: it never reaches the app.
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "proxy/net.hpp"
@@ -52,15 +54,33 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
 // - Transfer-Encoding: not in HTTP/1.0 (400); with Content-Length (400); the codings,
 //   over all fields, must be exactly "chunked" once: chunked not last or repeated or
 //   quoted (400), another coding before chunked (501).
-// - Expect: absent, or exactly "100-continue" (case-insensitive) on HTTP/1.1 (417).
+// - Expect: absent, or exactly "100-continue" (case-insensitive), once (417); on
+//   HTTP/1.0 the caller ignores it, as RFC 9110 says.
 framing_error check_request_fields(const http::request_header<>& req) noexcept;
 
 // After a chunked body: trailer fields Beast appended to the message past the first
 // head_field_count fields. Framing and routing fields there (Content-Length,
 // Transfer-Encoding, Host, Connection, Trailer, TE, Upgrade, Keep-Alive,
 // Proxy-Connection, Expect) are refused (400).
+// Position alone cannot tell a trailer from a head field: Beast inserts a field next
+// to the last field of the same name, not at the end, so a trailer "Host" lands among
+// the head fields. This overload checks only the fields past head_field_count and so
+// misses a refused trailer whose name the head already had; prefer the one below.
 framing_error check_trailers(const http::request_header<>& req,
                              std::size_t head_field_count) noexcept;
+
+// How many of each field check_trailers refuses the head holds. Take it once the head
+// is final (after transform_request and any other change the caller makes to those
+// fields), before the body is read.
+struct trailer_baseline {
+    std::array<std::uint32_t, 10> counts{};
+};
+trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexcept;
+
+// After a chunked body: refuses (400) when the trailers added any of the fields listed
+// above, whatever their position.
+framing_error check_trailers(const http::request_header<>& req,
+                             const trailer_baseline& head) noexcept;
 
 // Checks on an upstream's response head; status 502 when the response cannot be
 // relayed safely (both Content-Length and Transfer-Encoding, conflicting or malformed
