@@ -183,15 +183,14 @@ net::awaitable<client_session::step> client_session::read_head() {
     error_code ec;
     auto head = buf_.data();
     std::size_t used = req_->put(net::buffer(head.data(), scan.end - scan.skip), ec);
+    // Beast checks a declared Content-Length against body_limit while parsing the head.
+    if (ec == http::error::body_limit) co_return co_await reply(413, "declared body larger than max_body_size");
     if (ec || !req_->is_header_done()) co_return co_await reply(400, "request head rejected by parser");
     buf_.consume(used);
     req_->eager(true);
 
     auto& req = req_->get();
     if (auto bad = check_request_fields(req)) co_return co_await reply(bad.status, bad.detail);
-    if (limits.max_body_size && req_->content_length() &&
-        *req_->content_length() > limits.max_body_size)
-        co_return co_await reply(413, "declared body larger than max_body_size");
     co_return step::next_request;
 }
 
@@ -201,17 +200,27 @@ net::awaitable<client_session::step> client_session::serve() {
     client_keep_alive_ = req_->keep_alive();
     head_request_ = req.method() == http::verb::head;
     bool has_expect = req.find(http::field::expect) != req.end();
-    expect_ = has_expect && !req_->is_done();
+    expect_ = has_expect && !req_->is_done() && client_version_ >= 11;
     sent_100_ = false;
     upgrade_ = wants_upgrade(req);
-    head_fields_ = req_->chunked() ? static_cast<std::size_t>(std::distance(req.begin(), req.end())) : 0;
 
     forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), false,
                         cfg_.forwarding.trusted_proxies, cfg_.forwarding.via,
                         cfg_.upstream.host_header};
     transform_request(req, ctx, upgrade_);
     if (has_expect && !expect_) req.erase(http::field::expect);  // no body follows
-    if (req_->chunked()) req.chunked(true);
+    if (req.find(http::field::host) == req.end()) {
+        // HTTP/1.0 allows a request without Host; the upstream hop is HTTP/1.1, which
+        // does not. Rare, so building the value here is fine.
+        const auto& h = cfg_.upstream.host;
+        bool v6 = h.find(':') != std::string::npos;
+        req.set(http::field::host, (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_.upstream.port));
+    }
+    if (req_->chunked()) {
+        req.chunked(true);
+        // Trailers are judged against the head as it will be sent.
+        trailer_baseline_ = take_trailer_baseline(req);
+    }
 
     bool retryable = retryable_method(req.method()) && req_->is_done() && !upgrade_;
     for (int tries = 0;; ++tries) {
@@ -345,7 +354,14 @@ client_session::send_request_body(upstream_conn& conn,
             body.size = body_buffer_size - body.size;
             body.data = buf;
             body.more = !req_->is_done();
-            if (req_->is_done() && req_->chunked() && check_trailers(req_->get(), head_fields_)) {
+            // Beast's chunked serializer turns any non-null empty buffer into a zero-size
+            // chunk, which is the last chunk. A read may parse only a chunk header: write
+            // nothing until there are bytes, and end with a null buffer.
+            if (body.size == 0) {
+                if (body.more) continue;
+                body.data = nullptr;
+            }
+            if (req_->is_done() && req_->chunked() && check_trailers(req_->get(), trailer_baseline_)) {
                 // Trailers that try to reframe or reroute the request: the upstream must
                 // never see it complete, so the final chunk is not sent.
                 co_return std::tuple{body_result::bad_trailer, error_code{}};
@@ -452,6 +468,10 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
                 body.size = body_buffer_size - body.size;
                 body.data = buf;
                 body.more = !res_->is_done();
+                if (body.size == 0) {  // see send_request_body
+                    if (body.more) continue;
+                    body.data = nullptr;
+                }
                 body_bytes_sent_ += body.size;
             } else {
                 body.data = nullptr;

@@ -74,7 +74,7 @@ private:
 
     // Per request.
     std::chrono::steady_clock::time_point started_{};
-    std::size_t head_fields_ = 0;
+    trailer_baseline trailer_baseline_;
     unsigned client_version_ = 11;
     bool client_keep_alive_ = true;
     bool head_request_ = false;

@@ -67,8 +67,8 @@ net::awaitable<void> upstream_pool::sweep() {
     auto period = std::max<duration>(cfg_.idle_timeout / 2, duration{100});
     while (!closed_) {
         sweep_timer_.expires_after(period);
-        auto [ec] = co_await sweep_timer_.async_wait(net::as_tuple(net::use_awaitable));
-        if (closed_) break;
+        co_await sweep_timer_.async_wait(net::as_tuple(net::use_awaitable));
+        if (closed_) break;  // cancelled by close_all(); otherwise the timer simply fired
         auto now = std::chrono::steady_clock::now();
         // idle_ is ordered by idle_since (LIFO), so the expired ones are at the front.
         std::size_t expired = 0;
