@@ -45,11 +45,13 @@ constexpr bool is_value_byte(char c) noexcept
 }
 
 // Stricter than Beast, which lets obs-text (0x80..0xFF) into the target: no URI has it,
-// and backends disagree on how to decode it.
+// and backends disagree on how to decode it. A fragment ('#') never belongs in a
+// request-target (RFC 9112 3.2); backends that cut it differently would see different
+// paths than the gate's rules did.
 constexpr bool is_target_byte(char c) noexcept
 {
     const auto u = static_cast<unsigned char>(c);
-    return u >= 0x21 && u <= 0x7e;
+    return u >= 0x21 && u <= 0x7e && u != '#';
 }
 
 constexpr bool is_digit(char c) noexcept

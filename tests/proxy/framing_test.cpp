@@ -114,6 +114,7 @@ TEST_CASE("scan_request_head: table of request heads", "[framing]")
         {"target with DEL", "GET /a\x7f HTTP/1.1\r\n\r\n", 400},
         {"target with obs-text", "GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 400},
         {"target with tab", "GET /a\tb HTTP/1.1\r\n\r\n", 400},
+        {"target with a fragment", "GET /a#frag HTTP/1.1\r\n\r\n", 400},
         {"three parts plus one", "GET / HTTP/1.1 extra\r\n\r\n", 400},
 
         // field lines
