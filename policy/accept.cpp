@@ -1,0 +1,109 @@
+#include "policy/accept.hpp"
+
+namespace maintgate::policy {
+namespace {
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// q-value in thousandths; malformed values count as 1 (be lenient with clients).
+int parse_q(std::string_view params) noexcept {
+    while (!params.empty()) {
+        auto semi = params.find(';');
+        auto p = trim(params.substr(0, semi));
+        params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
+        if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=') continue;
+        auto v = p.substr(2);
+        if (v.empty() || (v[0] != '0' && v[0] != '1')) return 1000;
+        int q = (v[0] - '0') * 1000;
+        int scale = 100;
+        for (std::size_t i = 2; i < v.size() && i < 5 && v[1] == '.'; ++i) {
+            if (v[i] < '0' || v[i] > '9') return 1000;
+            q += (v[i] - '0') * scale;
+            scale /= 10;
+        }
+        return q > 1000 ? 1000 : q;
+    }
+    return 1000;
+}
+
+// How specifically a media range names each format: 3 exact, 2 "type/*" or "+json",
+// 1 "*/*", 0 not at all. The most specific range decides a format's q, as RFC 9110 says.
+struct match {
+    int specificity[3] = {0, 0, 0};
+};
+
+match classify(std::string_view range) noexcept {
+    match m;
+    auto slash = range.find('/');
+    if (slash == std::string_view::npos) return m;
+    auto type = range.substr(0, slash);
+    auto sub = range.substr(slash + 1);
+    if (type == "*" && sub == "*") {
+        m.specificity[0] = m.specificity[1] = m.specificity[2] = 1;
+        return m;
+    }
+    if (iequals(type, "text")) {
+        if (sub == "*") m.specificity[0] = m.specificity[2] = 2;
+        if (iequals(sub, "html")) m.specificity[0] = 3;
+        if (iequals(sub, "plain")) m.specificity[2] = 3;
+    } else if (iequals(type, "application")) {
+        if (sub == "*") m.specificity[1] = 2;
+        if (iequals(sub, "json")) m.specificity[1] = 3;
+        else if (sub.size() > 5 && iequals(sub.substr(sub.size() - 5), "+json")) m.specificity[1] = 2;
+    }
+    return m;
+}
+
+}  // namespace
+
+body_format choose_format(std::string_view accept) noexcept {
+    accept = trim(accept);
+    if (accept.empty()) return body_format::html;
+    int best_spec[3] = {0, 0, 0};
+    int q[3] = {0, 0, 0};
+    while (!accept.empty()) {
+        auto comma = accept.find(',');
+        auto item = trim(accept.substr(0, comma));
+        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+        if (item.empty()) continue;
+        auto semi = item.find(';');
+        auto range = trim(item.substr(0, semi));
+        int item_q = semi == std::string_view::npos ? 1000 : parse_q(item.substr(semi + 1));
+        match m = classify(range);
+        for (int f = 0; f < 3; ++f) {
+            if (m.specificity[f] > best_spec[f]) {
+                best_spec[f] = m.specificity[f];
+                q[f] = item_q;
+            } else if (m.specificity[f] == best_spec[f] && m.specificity[f] > 0 && item_q > q[f]) {
+                q[f] = item_q;
+            }
+        }
+    }
+    int best = -1;
+    int best_q = 0;
+    for (int f = 0; f < 3; ++f) {
+        if (q[f] > best_q) {
+            best_q = q[f];
+            best = f;
+        }
+    }
+    if (best < 0) return body_format::text;
+    return static_cast<body_format>(best);
+}
+
+}  // namespace maintgate::policy
