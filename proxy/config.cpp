@@ -19,6 +19,8 @@
 
 #include <toml++/toml.h>
 
+#include "proxy/pages.hpp"
+
 namespace maintgate {
 
 namespace {
@@ -483,6 +485,8 @@ constexpr known_key root_keys[] = {
     {"limits", key_kind::table},
     {"forwarding", key_kind::table},
     {"log", key_kind::table},
+    {"gate", key_kind::table},
+    {"rule", key_kind::table_array},
 };
 constexpr known_key listener_keys[] = {
     {"address", key_kind::value},
@@ -521,6 +525,32 @@ constexpr known_key log_keys[] = {
     {"access", key_kind::value},
     {"access_format", key_kind::value},
 };
+
+constexpr known_key gate_keys[] = {
+    {"initial_mode", key_kind::value},
+    {"corrupt_state_mode", key_kind::value},
+    {"state_file", key_kind::value},
+    {"retry_after", key_kind::value},
+    {"upstream_down_page", key_kind::value},
+    {"pages_dir", key_kind::value},
+    {"bypass_cidrs", key_kind::value},
+    {"bypass_secret", key_kind::value},
+    {"bypass_header", key_kind::value},
+    {"bypass_path", key_kind::value},
+    {"bypass_cookie_ttl", key_kind::value},
+    {"status_path", key_kind::value},
+};
+constexpr known_key rule_keys[] = {
+    {"path", key_kind::value},
+    {"path_prefix", key_kind::value},
+    {"path_regex", key_kind::value},
+    {"methods", key_kind::value},
+    {"host", key_kind::value},
+    {"action", key_kind::value},
+    {"reason", key_kind::value},
+};
+constexpr std::string_view mode_names[] = {"open", "read-only", "maintenance"};
+constexpr std::string_view rule_actions[] = {"allow", "read", "allow-writes-in-read-only", "webhook"};
 
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -578,6 +608,11 @@ private:
     void load_limits(const toml::table& root, limits_config& out);
     void load_forwarding(const toml::table& root, forwarding_config& out);
     void load_log(const toml::table& root, log_config& out);
+    void load_gate(const toml::table& root, gate_settings& out);
+    void load_rules(const toml::table& root, std::vector<policy::rule>& out);
+    void load_cidrs(const toml::node& node, const std::string& path, std::vector<policy::cidr>& out);
+    std::string load_page(const toml::node* where, const std::string& dir, std::string_view name,
+                          std::string_view builtin);
 
     std::string file_;
     std::vector<config_error> errors_;
@@ -750,6 +785,8 @@ void loader::load(const toml::table& root, config& cfg)
     load_limits(root, cfg.limits);
     load_forwarding(root, cfg.forwarding);
     load_log(root, cfg.log);
+    load_gate(root, cfg.gate);
+    load_rules(root, cfg.gate.policy.rules);
 }
 
 void loader::load_listeners(const toml::table& root, std::vector<listener_config>& out)
@@ -954,27 +991,8 @@ void loader::load_forwarding(const toml::table& root, forwarding_config& out)
     const scope s{*t, "forwarding"};
     check_keys(s, forwarding_keys, "in [forwarding]");
 
-    if (const toml::node* node = t->get("trusted_proxies")) {
-        if (const auto* array = node->as_array()) {
-            for (std::size_t i = 0; i < array->size(); ++i) {
-                const toml::node& element = (*array)[i];
-                const std::string path = "forwarding.trusted_proxies[" + std::to_string(i) + "]";
-                const auto* text = element.as_string();
-                if (!text) {
-                    fail(element, path + ": expected a string such as \"10.0.0.0/8\", got " + describe(element));
-                    continue;
-                }
-                auto parsed = policy::parse_cidr(text->get());
-                if (parsed.value)
-                    out.trusted_proxies.push_back(*parsed.value);
-                else
-                    fail(element, path + ": " + parsed.error);
-            }
-        } else {
-            fail(*node, "forwarding.trusted_proxies: expected an array of strings such as [\"10.0.0.0/8\"], got "
-                            + describe(*node));
-        }
-    }
+    if (const toml::node* node = t->get("trusted_proxies"))
+        load_cidrs(*node, "forwarding.trusted_proxies", out.trusted_proxies);
     if (const auto via = boolean(s, "via"))
         out.via = *via;
 }
@@ -1003,6 +1021,281 @@ void loader::load_log(const toml::table& root, log_config& out)
         out.format = *format == "json" ? access_format::json : access_format::combined;
 }
 
+
+void loader::load_cidrs(const toml::node& node, const std::string& path, std::vector<policy::cidr>& out)
+{
+    const auto* array = node.as_array();
+    if (!array) {
+        fail(node, path + ": expected an array of strings such as [\"10.0.0.0/8\"], got " + describe(node));
+        return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const std::string element_path = path + "[" + std::to_string(i) + "]";
+        const auto* text = element.as_string();
+        if (!text) {
+            fail(element, element_path + ": expected a string such as \"10.0.0.0/8\", got " + describe(element));
+            continue;
+        }
+        auto parsed = policy::parse_cidr(text->get());
+        if (parsed.value)
+            out.push_back(*parsed.value);
+        else
+            fail(element, element_path + ": " + parsed.error);
+    }
+}
+
+namespace {
+
+bool is_tchar(char c)
+{
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text)
+{
+    return !text.empty() && std::all_of(text.begin(), text.end(), is_tchar);
+}
+
+// A local path the gate answers itself: absolute, no query, no dot segments, visible ASCII.
+std::string check_local_path(std::string_view text)
+{
+    if (text.empty() || text.front() != '/')
+        return "must start with \"/\"";
+    for (char c : text) {
+        if (c <= ' ' || c == 0x7f || static_cast<unsigned char>(c) >= 0x80)
+            return "must be visible ASCII without spaces";
+        if (c == '?' || c == '#' || c == '%' || c == '\\')
+            return "must not contain '?', '#', '%' or '\\'";
+    }
+    if (text.find("//") != std::string_view::npos || text.find("/./") != std::string_view::npos
+        || text.find("/../") != std::string_view::npos || text.ends_with("/.") || text.ends_with("/.."))
+        return "must be a normalised path (no \"//\", \".\" or \"..\" segments)";
+    return {};
+}
+
+}  // namespace
+
+std::string loader::load_page(const toml::node* where, const std::string& dir, std::string_view name,
+                              std::string_view builtin)
+{
+    std::string text;
+    std::string source = "built-in " + std::string(name);
+    if (!dir.empty()) {
+        source = dir + "/" + std::string(name);
+        std::FILE* f = std::fopen(source.c_str(), "rb");
+        if (!f) {
+            const std::string reason = std::generic_category().message(errno);
+            if (where)
+                fail(*where, "gate.pages_dir: cannot read " + quote(source) + ": " + reason);
+            return {};
+        }
+        char buf[16 * 1024];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+            text.append(buf, n);
+        const bool failed = std::ferror(f);
+        std::fclose(f);
+        if (failed) {
+            if (where)
+                fail(*where, "gate.pages_dir: cannot read " + quote(source));
+            return {};
+        }
+        if (text.size() > 1024 * 1024) {
+            if (where)
+                fail(*where, "gate.pages_dir: " + quote(source) + " is larger than 1 MiB");
+            return {};
+        }
+    } else {
+        text = std::string(builtin);
+    }
+    if (auto problem = validate_template(text)) {
+        // The template is its own file: report the error there, as an editor would.
+        errors_.push_back({source, problem->line, problem->column, problem->message});
+        return {};
+    }
+    return text;
+}
+
+void loader::load_gate(const toml::table& root, gate_settings& out)
+{
+    const toml::table* t = table(root, "gate");
+    static const toml::table empty;
+    const scope s{t ? *t : empty, "gate"};
+    if (t)
+        check_keys(s, gate_keys, "in [gate]");
+
+    if (const auto m = one_of(s, "initial_mode", mode_names))
+        out.initial_mode = *policy::parse_mode(*m);
+    if (const auto m = one_of(s, "corrupt_state_mode", mode_names)) {
+        if (*m == "open")
+            fail(*s.table.get("corrupt_state_mode"),
+                 "gate.corrupt_state_mode: \"open\" is not allowed: an unreadable state file must never reopen "
+                 "the app; use \"read-only\" or \"maintenance\"");
+        else
+            out.corrupt_state_mode = *policy::parse_mode(*m);
+    }
+    if (const std::string* f = string_value(s, "state_file", "a file path"))
+        out.state_file = *f;
+    if (const auto d = positive_duration(s, "retry_after"))
+        out.retry_after = *d;
+    if (const auto b = boolean(s, "upstream_down_page"))
+        out.upstream_down_page = *b;
+    if (const std::string* dir = string_value(s, "pages_dir", "a directory path"))
+        out.pages_dir = *dir;
+    const toml::node* pages_node = s.table.get("pages_dir");
+    out.maintenance_page = load_page(pages_node, out.pages_dir, "maintenance.html", builtin_maintenance_page());
+    out.read_only_page = load_page(pages_node, out.pages_dir, "read_only.html", builtin_read_only_page());
+
+    auto& p = out.policy;
+    if (const toml::node* node = s.table.get("bypass_cidrs"))
+        load_cidrs(*node, "gate.bypass_cidrs", p.bypass_cidrs);
+    if (const std::string* secret = string_value(s, "bypass_secret", "a string of at least 16 characters")) {
+        const toml::node& node = *s.table.get("bypass_secret");
+        // The secret travels in a URL path and a header: it must survive both unescaped,
+        // and be long enough that guessing it is hopeless.
+        const bool url_safe = std::all_of(secret->begin(), secret->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '~';
+        });
+        if (secret->size() < 16)
+            fail(node, "gate.bypass_secret: must be at least 16 characters (it is " + std::to_string(secret->size())
+                           + "); try `openssl rand -hex 24`");
+        else if (!url_safe)
+            fail(node, "gate.bypass_secret: use only letters, digits, '-', '_', '.' and '~' (it appears in a URL)");
+        else {
+            p.bypass_secret = *secret;
+            p.signer = policy::bypass_signer(*secret);
+        }
+    }
+    if (const std::string* h = string_value(s, "bypass_header", "a header name")) {
+        if (!is_token(*h))
+            fail(*s.table.get("bypass_header"), "gate.bypass_header: " + quote(*h) + " is not a valid header name");
+        else {
+            p.bypass_header = *h;
+            std::transform(p.bypass_header.begin(), p.bypass_header.end(), p.bypass_header.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        }
+    }
+    for (auto [key, target] : {std::pair{"bypass_path", &p.bypass_path}, std::pair{"status_path", &p.status_path}}) {
+        if (const std::string* v = string_value(s, key, "a path such as \"/.well-known/maintgate\"")) {
+            if (auto problem = check_local_path(*v); !problem.empty())
+                fail(*s.table.get(key), s.name(key) + ": " + quote(*v) + " " + problem);
+            else
+                *target = *v;
+        }
+    }
+    if (const auto d = positive_duration(s, "bypass_cookie_ttl"))
+        p.bypass_cookie_ttl = std::chrono::duration_cast<std::chrono::seconds>(*d);
+}
+
+void loader::load_rules(const toml::table& root, std::vector<policy::rule>& out)
+{
+    const toml::node* node = root.get("rule");
+    if (!node)
+        return;
+    const auto* array = node->as_array();
+    if (!array) {
+        fail(*node, "rule: expected [[rule]] tables, got " + describe(*node));
+        return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const std::string path = "rule[" + std::to_string(i) + "]";
+        const auto* t = element.as_table();
+        if (!t) {
+            fail(element, path + ": expected a table, got " + describe(element));
+            continue;
+        }
+        const scope s{*t, path};
+        check_keys(s, rule_keys, "in [[rule]]");
+        policy::rule r;
+        bool ok = true;
+
+        if (const auto a = one_of(s, "action", rule_actions))
+            r.action = *policy::parse_rule_action(*a);
+        else {
+            if (!t->get("action"))
+                fail(*t, path + ": \"action\" is required (allow, read, allow-writes-in-read-only or webhook)");
+            ok = false;
+        }
+        if (const std::string* reason = string_value(s, "reason", "a string saying why the exception exists")) {
+            if (reason->empty()) {
+                fail(*t->get("reason"), path + ".reason: must not be empty: say why this exception exists");
+                ok = false;
+            } else {
+                r.reason = *reason;
+            }
+        } else {
+            if (!t->get("reason"))
+                fail(*t, path + ": \"reason\" is required: say why this exception exists");
+            ok = false;
+        }
+
+        int matchers = 0;
+        if (const std::string* v = string_value(s, "path", "a path such as \"/login\"")) {
+            ++matchers;
+            if (v->empty() || v->front() != '/')
+                fail(*t->get("path"), path + ".path: " + quote(*v) + " must start with \"/\"");
+            else
+                r.path = *v;
+        }
+        if (const std::string* v = string_value(s, "path_prefix", "a path such as \"/healthz\"")) {
+            ++matchers;
+            if (v->empty() || v->front() != '/')
+                fail(*t->get("path_prefix"), path + ".path_prefix: " + quote(*v) + " must start with \"/\"");
+            else
+                r.path_prefix = *v;
+        }
+        if (const std::string* v = string_value(s, "path_regex", "a regular expression such as \"^/api/v[0-9]+/search$\"")) {
+            ++matchers;
+            auto compiled = policy::path_regex::compile(*v);
+            if (compiled.value) {
+                r.regex = std::move(*compiled.value);
+            } else {
+                // Point at the offending character inside the quoted string.
+                const toml::node& n = *t->get("path_regex");
+                toml::source_region at = n.source();
+                at.begin.column += static_cast<toml::source_index>(1 + compiled.offset);
+                fail(at, path + ".path_regex: " + compiled.error);
+                ok = false;
+            }
+        }
+        if (matchers == 0 && !t->get("host")) {
+            fail(*t, path + ": give at least one of path, path_prefix, path_regex or host");
+            ok = false;
+        }
+        if (const toml::node* m = t->get("methods")) {
+            if (const auto* methods = m->as_array()) {
+                for (std::size_t j = 0; j < methods->size(); ++j) {
+                    const toml::node& e = (*methods)[j];
+                    const auto* text = e.as_string();
+                    const std::string mpath = path + ".methods[" + std::to_string(j) + "]";
+                    if (!text || !is_token(text->get())) {
+                        fail(e, mpath + ": expected a method name such as \"POST\", got " + describe(e));
+                        ok = false;
+                    } else if (std::any_of(text->get().begin(), text->get().end(),
+                                           [](unsigned char c) { return std::islower(c); })) {
+                        // Methods are case-sensitive; "post" would never match a real POST.
+                        fail(e, mpath + ": " + quote(text->get()) + " is not upper-case; methods are case-sensitive");
+                        ok = false;
+                    } else {
+                        r.methods.push_back(text->get());
+                    }
+                }
+            } else {
+                fail(*m, path + ".methods: expected an array such as [\"POST\"], got " + describe(*m));
+                ok = false;
+            }
+        }
+        if (const std::string* h = string_value(s, "host", "a host name such as \"app.example.com\"")) {
+            r.host = *h;
+            std::transform(r.host.begin(), r.host.end(), r.host.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        }
+        if (ok)
+            out.push_back(std::move(r));
+    }
+}
 }  // namespace
 
 std::string config_error::to_string() const

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "policy/cidr.hpp"
+#include "policy/gate.hpp"
 #include "proxy/duration.hpp"
 
 namespace maintgate {
@@ -63,6 +64,20 @@ struct log_config {
     access_format format = access_format::combined;
 };
 
+// The gate: which mode to start in, how to persist it, and the policy the data path
+// applies (rules, operator bypass, status endpoint).
+struct gate_settings {
+    policy::mode initial_mode = policy::mode::open;            // when there is no state file yet
+    policy::mode corrupt_state_mode = policy::mode::maintenance; // when the state file is unreadable
+    std::string state_file;          // empty: the mode is not persisted (warned at start-up)
+    duration retry_after{600'000};   // Retry-After when no expected end is set
+    bool upstream_down_page = false; // upstream unreachable: maintenance page (503) instead of 502/504
+    std::string pages_dir;           // empty: the built-in pages
+    std::string maintenance_page;    // template text, loaded and validated with the config
+    std::string read_only_page;      // template text, loaded and validated with the config
+    policy::gate_config policy;
+};
+
 struct config {
     std::string source;              // file path, or "<embedded default>"
     unsigned workers = 0;            // resolved: never 0 after loading (default: cores)
@@ -72,6 +87,7 @@ struct config {
     limits_config limits;
     forwarding_config forwarding;
     log_config log;
+    gate_settings gate;
 };
 
 struct config_error {

@@ -646,7 +646,7 @@ TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[c
         {base + "[upstrem]\nurl = \"x\"\n", "t.toml:5:1: unknown table [upstrem]; did you mean [upstream]?"},
         {base + "[timeout]\nheader = \"5s\"\n", "t.toml:5:1: unknown table [timeout]; did you mean [timeouts]?"},
         {base + "[admin]\nsocket = \"/run/maintgate.sock\"\n", "t.toml:5:1: unknown table [admin]"},
-        {base + "[[rule]]\npath_prefix = \"/healthz\"\n", "t.toml:5:1: unknown table [[rule]]"},
+        {base + "[[backend]]\npath_prefix = \"/healthz\"\n", "t.toml:5:1: unknown table [[backend]]"},
         {base + "[[listeners]]\naddress = \"127.0.0.1:8081\"\n",
          "t.toml:5:1: unknown table [[listeners]]; did you mean [[listener]]?"},
         {base + "[upstream.tls]\nverify = true\n", "t.toml:5:1: unknown table [upstream.tls]"},

@@ -1,0 +1,184 @@
+#include "proxy/state_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "proxy/json.hpp"
+
+namespace maintgate {
+namespace {
+
+std::string errno_text(const char* what, const std::string& path) {
+    return std::string(what) + " " + path + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const std::string& data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::string folder_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+}  // namespace
+
+std::string format_iso8601(sys_time t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string format_human(sys_time t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
+
+std::optional<sys_time> parse_iso8601(std::string_view text) {
+    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+        text[16] != ':' || text[19] != 'Z')
+        return std::nullopt;
+    auto num = [&](std::size_t at, std::size_t len, int& out) {
+        out = 0;
+        for (std::size_t i = at; i < at + len; ++i) {
+            if (text[i] < '0' || text[i] > '9') return false;
+            out = out * 10 + (text[i] - '0');
+        }
+        return true;
+    };
+    int y, mo, d, h, mi, s;
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+        !num(17, 2, s))
+        return std::nullopt;
+    using namespace std::chrono;
+    year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+    return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
+}
+
+std::string save_gate_record(const std::string& path, const gate_record& r) {
+    std::string body = "{\"mode\":";
+    json::append_string(body, policy::to_string(r.mode));
+    body += ",\"reason\":";
+    json::append_string(body, r.reason);
+    body += ",\"until\":";
+    if (r.until)
+        json::append_string(body, format_iso8601(*r.until));
+    else
+        body += "null";
+    body += ",\"set_by\":";
+    json::append_string(body, r.set_by);
+    body += ",\"since\":";
+    json::append_string(body, format_iso8601(r.since));
+    body += "}\n";
+
+    std::string temp = path + ".tmp";
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return errno_text("cannot create", temp);
+    if (!write_all(fd, body)) {
+        auto e = errno_text("cannot write", temp);
+        ::close(fd);
+        ::unlink(temp.c_str());
+        return e;
+    }
+    if (::fsync(fd) != 0) {
+        auto e = errno_text("cannot fsync", temp);
+        ::close(fd);
+        ::unlink(temp.c_str());
+        return e;
+    }
+    ::close(fd);
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        auto e = errno_text("cannot rename over", path);
+        ::unlink(temp.c_str());
+        return e;
+    }
+    // The rename is durable only once the folder entry is.
+    std::string folder = folder_of(path);
+    int dfd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return errno_text("cannot open folder", folder);
+    int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) return errno_text("cannot fsync folder", folder);
+    return {};
+}
+
+load_gate_result load_gate_record(const std::string& path) {
+    load_gate_result out;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        if (errno == ENOENT) {
+            out.status = load_status::missing;
+        } else {
+            out.status = load_status::corrupt;
+            out.error = errno_text("cannot read", path);
+        }
+        return out;
+    }
+    std::string text;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < 1024 * 1024) text.append(buf, n);
+    std::fclose(f);
+
+    out.status = load_status::corrupt;
+    std::string error;
+    auto obj = json::parse_flat_object(text, error);
+    if (!obj) {
+        out.error = "not valid JSON: " + error;
+        return out;
+    }
+    auto get = [&](const char* key, json::value::kind k) -> const json::value* {
+        auto it = obj->find(key);
+        if (it == obj->end() || it->second.type != k) return nullptr;
+        return &it->second;
+    };
+    const auto* mode = get("mode", json::value::kind::string);
+    auto parsed_mode = mode ? policy::parse_mode(mode->text) : std::nullopt;
+    if (!parsed_mode) {
+        out.error = "\"mode\" is missing or not one of open, read-only, maintenance";
+        return out;
+    }
+    out.record.mode = *parsed_mode;
+    if (const auto* reason = get("reason", json::value::kind::string)) out.record.reason = reason->text;
+    if (const auto* by = get("set_by", json::value::kind::string)) out.record.set_by = by->text;
+    if (const auto* until = get("until", json::value::kind::string)) {
+        out.record.until = parse_iso8601(until->text);
+        if (!out.record.until) {
+            out.error = "\"until\" is not a time like 2026-11-22T03:00:00Z";
+            return out;
+        }
+    }
+    if (const auto* since = get("since", json::value::kind::string)) {
+        auto t = parse_iso8601(since->text);
+        if (t) out.record.since = *t;
+    }
+    out.status = load_status::ok;
+    return out;
+}
+
+}  // namespace maintgate
