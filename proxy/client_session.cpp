@@ -5,7 +5,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
+#include "policy/accept.hpp"
 #include "proxy/forward.hpp"
+#include "proxy/gate_state.hpp"
 #include "proxy/local_reply.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/worker.hpp"
@@ -117,6 +119,68 @@ net::awaitable<client_session::step> client_session::reply(unsigned status, cons
     co_return step::linger_close;
 }
 
+net::awaitable<client_session::step> client_session::reply_upstream_error(unsigned status,
+                                                                         const char* detail) {
+    if (!cfg_.gate.upstream_down_page) co_return co_await reply(status, detail);
+    spdlog::debug("{}; serving the maintenance page", detail);
+    auto hold = w_.gate_shared();  // its buffers are written below
+    auto fmt = policy::choose_format(req_->get()[http::field::accept]);
+    co_return co_await write_rendered(hold->page[static_cast<std::size_t>(fmt)], 503);
+}
+
+net::awaitable<client_session::step> client_session::gate_reply(const policy::decision& d) {
+    auto hold = w_.gate_shared();  // its buffers are written below
+    auto& req = req_->get();
+    auto fmt = static_cast<std::size_t>(policy::choose_format(req[http::field::accept]));
+    switch (d.what) {
+    case policy::verdict::refuse_write:
+        co_return co_await write_rendered(hold->refusal[fmt], 503);
+    case policy::verdict::maintenance:
+        co_return co_await write_rendered(hold->page[fmt], 503);
+    case policy::verdict::status:
+        co_return co_await write_rendered(hold->status, 200);
+    case policy::verdict::grant_bypass: {
+        // The secret URL: a signed, expiring cookie, then back to the app. Rare, so the
+        // response is built here.
+        const auto& g = cfg_.gate.policy;
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+        rendered_reply r;
+        r.head = "HTTP/1.1 302 Found\r\nLocation: /\r\nSet-Cookie: " + g.bypass_cookie + "=" +
+                 g.signer.make_cookie_value(now + g.bypass_cookie_ttl.count()) +
+                 "; Path=/; Max-Age=" + std::to_string(g.bypass_cookie_ttl.count()) +
+                 "; HttpOnly; SameSite=Lax\r\nCache-Control: no-store\r\nContent-Length: 0\r\n";
+        spdlog::info("gate: bypass cookie granted to {}", std::string_view(peer_text_, peer_len_));
+        co_return co_await write_rendered(r, 302);
+    }
+    case policy::verdict::deny_method:
+    case policy::verdict::forward:
+        break;
+    }
+    co_return co_await reply(405, "method refused");
+}
+
+net::awaitable<client_session::step> client_session::write_rendered(const rendered_reply& r,
+                                                                   unsigned status) {
+    status_ = status;
+    // The connection stays usable only when the request was read to its end: a refused
+    // upload's body is not drained, the connection is closed instead.
+    bool keep = client_keep_alive_ && req_->is_done() && !w_.stopping();
+    std::string_view connection = !keep ? "Connection: close\r\n"
+                                  : client_version_ == 10 ? "Connection: keep-alive\r\n"
+                                                          : "";
+    bool with_body = req_->get().method() != http::verb::head;
+    std::array<net::const_buffer, 4> bufs{net::buffer(r.head), net::buffer(connection),
+                                          net::buffer(std::string_view("\r\n")),
+                                          net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
+    client_.expires_after(cfg_.timeouts.send);
+    auto [ec, n] = co_await net::async_write(client_, bufs, use_tuple);
+    if (with_body) body_bytes_sent_ = r.body.size();
+    log_request();
+    if (ec) co_return step::close;
+    co_return keep ? step::next_request : step::linger_close;
+}
+
 net::awaitable<void> client_session::linger_close() {
     // Closing a socket with unread request bytes makes the kernel send a RST, which can
     // destroy the reply before the client reads it. Half-close, then drain briefly.
@@ -198,6 +262,28 @@ net::awaitable<client_session::step> client_session::serve() {
     auto& req = req_->get();
     client_version_ = req.version();
     client_keep_alive_ = req_->keep_alive();
+
+    // The gate decides before anything is forwarded. The mode is read once, here; the
+    // headers only operators use are looked up only while the gate is closed.
+    {
+        const gate_snapshot& gate = w_.gate();
+        gate_mode_ = gate.record.mode;
+        policy::request_view rv;
+        rv.method = req.method_string();
+        rv.target = req.target();
+        if (auto it = req.find(http::field::host); it != req.end()) rv.host = it->value();
+        rv.peer = peer_;
+        if (gate_mode_ != policy::mode::open) {
+            if (auto it = req.find(http::field::cookie); it != req.end()) rv.cookie = it->value();
+            if (auto it = req.find(cfg_.gate.policy.bypass_header); it != req.end())
+                rv.bypass_header = it->value();
+            rv.now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+        }
+        auto d = policy::decide(gate_mode_, cfg_.gate.policy, rv);
+        if (d.what != policy::verdict::forward) co_return co_await gate_reply(d);
+    }
+
     head_request_ = req.method() == http::verb::head;
     bool has_expect = req.find(http::field::expect) != req.end();
     expect_ = has_expect && !req_->is_done() && client_version_ >= 11;
@@ -230,7 +316,7 @@ net::awaitable<client_session::step> client_session::serve() {
             auto [ec, fresh] = co_await w_.pool().connect();
             if (ec) {
                 log_upstream_error("connect", ec);
-                co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream connect failed");
+                co_return co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream connect failed");
             }
             conn = std::move(fresh);
         }
@@ -263,7 +349,7 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
         if (ec) {
             log_upstream_error("write", ec);
             co_return std::tuple{attempt::done,
-                                 co_await reply(is_timeout(ec) ? 504 : 502, "upstream write failed")};
+                                 co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream write failed")};
         }
         using namespace net::experimental::awaitable_operators;
         net::steady_timer timer(client_.get_executor());
@@ -276,8 +362,8 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
             if (!client_ok) co_return std::tuple{attempt::done, step::close};
             if (ec2) {
                 log_upstream_error("read", ec2);
-                co_return std::tuple{attempt::done,
-                                     co_await reply(is_timeout(ec2) ? 504 : 502, "upstream read failed")};
+                co_return std::tuple{attempt::done, co_await reply_upstream_error(is_timeout(ec2) ? 504 : 502,
+                                                                                   "upstream read failed")};
             }
             if (res_->get().result_int() != 100) {
                 // A final answer before the body: relay it; the body was never sent, so
@@ -309,7 +395,7 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
         if (may_retry) co_return std::tuple{attempt::retry, step::close};
         log_upstream_error("write", sent_ec);
         co_return std::tuple{attempt::done,
-                             co_await reply(is_timeout(sent_ec) ? 504 : 502, "upstream write failed")};
+                             co_await reply_upstream_error(is_timeout(sent_ec) ? 504 : 502, "upstream write failed")};
     }
 
     auto [client_ok, ec] = co_await read_response_head(*conn, false);
@@ -320,7 +406,7 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
             co_return std::tuple{attempt::retry, step::close};
         log_upstream_error("read", ec);
         co_return std::tuple{attempt::done,
-                             co_await reply(is_timeout(ec) ? 504 : 502, "upstream read failed")};
+                             co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream read failed")};
     }
     if (res_->get().result() == http::status::switching_protocols) {
         if (!upgrade_)
@@ -433,6 +519,8 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
         else
             keep_alive = false;
     }
+    if (gate_mode_ != policy::mode::open)
+        res.set("X-Maintgate-Mode", policy::to_string(gate_mode_));  // even for operators
     res.version(11);
     if (!keep_alive)
         res.set(http::field::connection, "close");

@@ -7,8 +7,10 @@
 #include <optional>
 
 #include "policy/cidr.hpp"
+#include "policy/gate.hpp"
 #include "proxy/config.hpp"
 #include "proxy/framing.hpp"
+#include "proxy/gate_state.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -53,6 +55,11 @@ private:
     net::awaitable<step> relay_response(upstream_conn_ptr conn, bool request_complete);
     net::awaitable<step> tunnel(upstream_conn_ptr conn);
     net::awaitable<step> reply(unsigned status, const char* detail);
+    // The upstream failed before any response: a 502/504, or the maintenance page when
+    // gate.upstream_down_page is set.
+    net::awaitable<step> reply_upstream_error(unsigned status, const char* detail);
+    net::awaitable<step> gate_reply(const policy::decision& d);
+    net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
     net::awaitable<void> linger_close();
     net::awaitable<bool> write_client(net::const_buffer b);
     void log_request() noexcept;
@@ -81,6 +88,7 @@ private:
     bool expect_ = false;
     bool sent_100_ = false;
     bool upgrade_ = false;
+    policy::mode gate_mode_ = policy::mode::open;
     unsigned status_ = 0;
     std::uint64_t body_bytes_sent_ = 0;
 };

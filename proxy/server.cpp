@@ -1,10 +1,12 @@
 #include "proxy/server.hpp"
 
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/gate_state.hpp"
 #include "proxy/net.hpp"
 #include "proxy/worker.hpp"
 
@@ -69,10 +71,15 @@ int run_server(std::shared_ptr<const config> cfg) {
         for (const auto& r : results) upstream.push_back(r.endpoint());
     }
 
+    // The mode comes back from the state file before the first connection is accepted:
+    // a restart during a maintenance window stays in it.
+    gate_record record = restore_gate_record(cfg->gate);
+    auto snapshot = render_snapshot(record, cfg->gate, std::chrono::system_clock::now());
+
     std::atomic<std::size_t> connections{0};
     std::vector<std::unique_ptr<worker>> workers;
     for (unsigned i = 0; i < cfg->workers; ++i)
-        workers.push_back(std::make_unique<worker>(i, cfg, upstream, connections));
+        workers.push_back(std::make_unique<worker>(i, cfg, upstream, connections, snapshot));
     for (const auto& l : cfg->listeners)
         if (!bind_listener(workers, l)) return 1;
 
@@ -80,9 +87,6 @@ int run_server(std::shared_ptr<const config> cfg) {
     net::io_context main_ioc(1);
     net::signal_set signals(main_ioc, SIGTERM, SIGINT);
     int received = 0;
-    signals.async_wait([&](const error_code& ec, int sig) {
-        if (!ec) received = sig;
-    });
 
     std::atomic<unsigned> running{0};
     std::vector<std::thread> threads;
@@ -94,7 +98,28 @@ int run_server(std::shared_ptr<const config> cfg) {
             running.fetch_sub(1);
         });
     }
-    spdlog::info("maintgate started: {} worker(s), upstream {}", cfg->workers, cfg->upstream.url);
+    spdlog::info("maintgate started: {} worker(s), upstream {}, gate {}", cfg->workers, cfg->upstream.url,
+                 policy::to_string(record.mode));
+
+    // Retry-After and the page's refresh count down to the expected end; re-render the
+    // replies now and then rather than format anything per request.
+    net::steady_timer rerender(main_ioc);
+    std::function<void()> schedule_rerender = [&] {
+        rerender.expires_after(std::chrono::seconds(15));
+        rerender.async_wait([&](const error_code& ec) {
+            if (ec) return;
+            if (record.until) {
+                auto fresh = render_snapshot(record, cfg->gate, std::chrono::system_clock::now());
+                for (auto& w : workers) w->publish_gate(fresh);
+            }
+            schedule_rerender();
+        });
+    };
+    schedule_rerender();
+    signals.async_wait([&](const error_code& ec, int sig) {
+        if (!ec) received = sig;
+        rerender.cancel();
+    });
 
     main_ioc.run();  // returns once a signal arrived
     spdlog::info("received {}, shutting down (deadline {} ms)", received == SIGINT ? "SIGINT" : "SIGTERM",

@@ -7,9 +7,16 @@
 namespace maintgate::proxy {
 
 worker::worker(unsigned id, std::shared_ptr<const config> cfg, std::vector<tcp::endpoint> upstream,
-               std::atomic<std::size_t>& connections)
+               std::atomic<std::size_t>& connections, std::shared_ptr<const gate_snapshot> gate)
     : id_(id), cfg_(std::move(cfg)), pool_(ioc_.get_executor(), cfg_->upstream, std::move(upstream)),
-      connections_(connections) {}
+      connections_(connections), gate_(std::move(gate)) {}
+
+void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
+    net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
+        gate_ = std::move(s);
+        if (done) done();
+    });
+}
 
 void worker::start() {
     for (auto& a : acceptors_) net::co_spawn(ioc_, accept_loop(a), net::detached);

@@ -3,10 +3,12 @@
 // own upstream pool. Nothing in here is shared with another worker except the connection
 // count, so the data path takes no lock.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "proxy/config.hpp"
+#include "proxy/gate_state.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -17,7 +19,7 @@ class client_session;
 class worker {
 public:
     worker(unsigned id, std::shared_ptr<const config> cfg, std::vector<tcp::endpoint> upstream,
-           std::atomic<std::size_t>& connections);
+           std::atomic<std::size_t>& connections, std::shared_ptr<const gate_snapshot> gate);
 
     // Starts the accept loops and the pool sweeper; the caller then runs ioc().
     void start();
@@ -32,6 +34,15 @@ public:
     std::vector<tcp::acceptor>& acceptors() noexcept { return acceptors_; }
     bool stopping() const noexcept { return stopping_; }
     unsigned id() const noexcept { return id_; }
+
+    // The gate as this worker sees it. Read once per request on the worker's thread; a
+    // reply that writes from the snapshot's buffers holds gate_shared() across the write.
+    const gate_snapshot& gate() const noexcept { return *gate_; }
+    std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return gate_; }
+
+    // Hands this worker a new snapshot. Thread-safe (posts); `done` runs on the worker's
+    // thread once requests decided from now on see it.
+    void publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done = {});
 
     // The session list, for graceful shutdown; touched only on this worker's thread.
     void link(client_session* s) noexcept;
@@ -48,6 +59,7 @@ private:
     std::atomic<std::size_t>& connections_;
     bool stopping_ = false;
     client_session* sessions_ = nullptr;
+    std::shared_ptr<const gate_snapshot> gate_;
 };
 
 }  // namespace maintgate::proxy
