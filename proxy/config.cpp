@@ -1157,12 +1157,13 @@ void loader::load_gate(const toml::table& root, gate_settings& out)
         const bool url_safe = std::all_of(secret->begin(), secret->end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '~';
         });
-        if (secret->size() < 16)
+        // An empty secret means no secret bypass, as when the key is absent.
+        if (!secret->empty() && secret->size() < 16)
             fail(node, "gate.bypass_secret: must be at least 16 characters (it is " + std::to_string(secret->size())
                            + "); try `openssl rand -hex 24`");
         else if (!url_safe)
             fail(node, "gate.bypass_secret: use only letters, digits, '-', '_', '.' and '~' (it appears in a URL)");
-        else {
+        else if (!secret->empty()) {
             p.bypass_secret = *secret;
             p.signer = policy::bypass_signer(*secret);
         }

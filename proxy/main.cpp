@@ -51,6 +51,29 @@ int cmd_check(const std::string& path) {
     for (const auto& l : c.listeners) std::printf("  listener  %s\n", l.address.c_str());
     std::printf("  upstream  %s\n", c.upstream.url.c_str());
     std::printf("  workers   %u\n", c.workers);
+    const auto& g = c.gate;
+    std::printf("  gate      initial mode %.*s; state %s\n", int(maintgate::policy::to_string(g.initial_mode).size()),
+                maintgate::policy::to_string(g.initial_mode).data(),
+                g.state_file.empty() ? "not persisted (no state_file)" : g.state_file.c_str());
+    std::printf("  bypass    %zu network(s)%s\n", g.policy.bypass_cidrs.size(),
+                g.policy.bypass_secret.empty() ? "" : ", secret header and cookie");
+    // The exceptions are the gate's holes by design: list each with its reason, in the
+    // order they are matched, so a review sees exactly what stays open.
+    if (g.policy.rules.empty()) std::printf("  rules     none: every write is held while the gate is closed\n");
+    for (std::size_t i = 0; i < g.policy.rules.size(); ++i) {
+        const auto& r = g.policy.rules[i];
+        std::string match;
+        if (!r.host.empty()) match += "host " + r.host + " ";
+        if (!r.methods.empty()) {
+            for (const auto& m : r.methods) match += m + (&m == &r.methods.back() ? " " : ",");
+        }
+        if (!r.path.empty()) match += "path " + r.path;
+        if (!r.path_prefix.empty()) match += (r.path.empty() ? "" : " ") + std::string("prefix ") + r.path_prefix;
+        if (r.regex) match += std::string(r.path.empty() && r.path_prefix.empty() ? "" : " ") + "regex " + r.regex->pattern();
+        auto action = maintgate::policy::to_string(r.action);
+        std::printf("  rule %-4zu %-26.*s %s\n            reason: %s\n", i + 1, int(action.size()), action.data(),
+                    match.c_str(), r.reason.c_str());
+    }
     return 0;
 }
 

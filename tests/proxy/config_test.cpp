@@ -176,7 +176,11 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
         "tunnel_idle = ",    "expect_continue = ", "shutdown = ",       "[limits]",        "max_connections = ",
         "max_header_size = ", "max_headers = ",    "max_uri_size = ",   "max_body_size = ", "[forwarding]",
         "trusted_proxies = ", "via = ",            "[log]",             "error = ",        "level = ",
-        "access = ",         "access_format = ",
+        "access = ",         "access_format = ",   "[gate]",            "initial_mode = ", "state_file = ",
+        "corrupt_state_mode = ", "retry_after = ", "upstream_down_page = ", "pages_dir = ", "bypass_cidrs = ",
+        "bypass_secret = ",  "bypass_header = ",  "bypass_path = ",    "bypass_cookie_ttl = ", "status_path = ",
+        "#[[rule]]",         "#path_prefix = ",   "#path = ",          "#path_regex = ",  "#methods = ",
+        "#action = ",        "#reason = ",
     };
     for (const char* key : keys) {
         INFO("key: " << key);
