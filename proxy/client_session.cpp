@@ -20,6 +20,8 @@ constexpr std::size_t body_buffer_size = 16 * 1024;
 constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t response_header_limit = 64 * 1024;
 constexpr auto linger_deadline = std::chrono::seconds(2);
+// The most of a refused request's body read and thrown away to keep the connection.
+constexpr std::uint64_t max_drain = 1024 * 1024;
 
 // Only requests that are safe by definition and carry no body are worth a second try:
 // a write must never reach the app twice.
@@ -163,9 +165,10 @@ net::awaitable<client_session::step> client_session::gate_reply(const policy::de
 net::awaitable<client_session::step> client_session::write_rendered(const rendered_reply& r,
                                                                    unsigned status) {
     status_ = status;
-    // The connection stays usable only when the request was read to its end: a refused
-    // upload's body is not drained, the connection is closed instead.
-    bool keep = client_keep_alive_ && req_->is_done() && !w_.stopping();
+    // Answer first, then read what is left of the body, as nginx does: the client gets
+    // its refusal at once, and a modest body is drained so the connection stays usable.
+    bool drain = !req_->is_done();
+    bool keep = client_keep_alive_ && !w_.stopping() && (!drain || drainable());
     std::string_view connection = !keep ? "Connection: close\r\n"
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
@@ -178,7 +181,36 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
     if (with_body) body_bytes_sent_ = r.body.size();
     log_request();
     if (ec) co_return step::close;
+    if (keep && drain) keep = co_await discard_body();
     co_return keep ? step::next_request : step::linger_close;
+}
+
+bool client_session::drainable() const noexcept {
+    // A declared length says up front whether draining is worth it; a chunked body is
+    // tried and given up on past the same bound.
+    // A client that sent Expect: 100-continue will not send its body after a final
+    // status, so there is nothing to wait for.
+    const auto& req = req_->get();
+    if (req.find(http::field::expect) != req.end()) return false;
+    auto cl = req_->content_length_remaining();
+    return !cl || *cl <= max_drain;
+}
+
+net::awaitable<bool> client_session::discard_body() {
+    auto& body = req_->get().body();
+    char* buf = body_buffer();
+    std::size_t drained = 0;
+    while (!req_->is_done()) {
+        body.data = buf;
+        body.size = body_buffer_size;
+        client_.expires_after(cfg_.timeouts.body_idle);
+        auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return false;
+        drained += body_buffer_size - body.size;
+        if (drained > max_drain) co_return false;
+    }
+    co_return true;
 }
 
 net::awaitable<void> client_session::linger_close() {

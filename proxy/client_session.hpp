@@ -60,6 +60,9 @@ private:
     net::awaitable<step> reply_upstream_error(unsigned status, const char* detail);
     net::awaitable<step> gate_reply(const policy::decision& d);
     net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
+    // Reads and drops the rest of a refused request's body; false when it must close.
+    net::awaitable<bool> discard_body();
+    bool drainable() const noexcept;
     net::awaitable<void> linger_close();
     net::awaitable<bool> write_client(net::const_buffer b);
     void log_request() noexcept;
