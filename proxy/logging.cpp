@@ -49,7 +49,9 @@ void append_escaped(fmt::memory_buffer& out, std::string_view s, bool json) {
         if (c == '"' || c == '\\') {
             out.push_back('\\');
             out.push_back(static_cast<char>(c));
-        } else if (c < 0x20 || c == 0x7f || (!json && c >= 0x80)) {
+        } else if (c < 0x20 || c >= 0x7f) {
+            // Field values are octets, not UTF-8: JSON gets them as ISO-8859-1 code
+            // points, so every line stays valid JSON whatever the client sent.
             if (json)
                 fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
             else
