@@ -94,13 +94,13 @@ body_format choose_format(std::string_view accept) noexcept {
             }
         }
     }
+    // Highest q wins; at equal q a type the client named beats one it only allowed
+    // through a wildcard ("application/json, text/plain, */*" wants JSON); then the
+    // order html, json, text.
     int best = -1;
-    int best_q = 0;
     for (int f = 0; f < 3; ++f) {
-        if (q[f] > best_q) {
-            best_q = q[f];
-            best = f;
-        }
+        if (q[f] == 0) continue;
+        if (best < 0 || q[f] > q[best] || (q[f] == q[best] && best_spec[f] > best_spec[best])) best = f;
     }
     if (best < 0) return body_format::text;
     return static_cast<body_format>(best);

@@ -311,6 +311,10 @@ std::optional<std::size_t> normalize_path(std::string_view target, char* out,
     if (!s.ok)
         return std::nullopt;
     const std::string_view path = raw->substr(0, s.length);
+    // "//host/x" is a network-path reference: some frameworks and URL libraries read
+    // "host" as an authority and "/x" as the path, so it may reach a route no rule sees.
+    if (path.size() >= 2 && is_separator(path[0]) && is_separator(path[1]))
+        return std::nullopt;
     return s.has_escapes ? resolve<true>(path, out, out_cap) : resolve<false>(path, out, out_cap);
 }
 

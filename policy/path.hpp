@@ -20,7 +20,9 @@ namespace maintgate::policy {
 // - nullopt for raw bytes that a request-target cannot hold (controls, space), for decoded
 //   controls (NUL, CR, LF, DEL...), and for 0xC0/0xC1 (overlong UTF-8, "%c0%ae" is a '.'
 //   to old decoders);
-// - '\' (raw or decoded) is a separator like '/', and runs of separators collapse;
+// - '\' (raw or decoded) is a separator like '/', and runs of separators collapse, except
+//   at the very start: a raw path beginning with two separators ("//host/x", a
+//   network-path reference to some URL parsers) is nullopt;
 // - "." segments go, ".." segments remove the segment before them (RFC 3986 5.2.4, so
 //   "/a/b/.." gives "/a/"); a ".." with nothing left to remove is nullopt;
 // - nullopt for a segment that a server may read as a dot segment although it is not one:

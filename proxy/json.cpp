@@ -101,12 +101,17 @@ struct reader {
             case 'r': out += '\r'; break;
             case 't': out += '\t'; break;
             case 'u': {
-                unsigned cp;
+                unsigned cp = 0;
                 if (!read_hex4(cp)) return false;
-                if (cp >= 0xd800 && cp < 0xdc00 && i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u') {
+                if (cp >= 0xdc00 && cp < 0xe000) return fail("lone low surrogate");
+                if (cp >= 0xd800 && cp < 0xdc00) {
+                    // A high surrogate must be followed by a low one; anything else would
+                    // become invalid or wrong UTF-8.
+                    if (i + 2 > s.size() || s[i] != '\\' || s[i + 1] != 'u') return fail("lone high surrogate");
                     i += 2;
-                    unsigned lo;
+                    unsigned lo = 0;
                     if (!read_hex4(lo)) return false;
+                    if (lo < 0xdc00 || lo >= 0xe000) return fail("high surrogate without a low one");
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 }
                 append_utf8(out, cp);
@@ -144,10 +149,29 @@ struct reader {
             return true;
         }
         if (c == '-' || (c >= '0' && c <= '9')) {
-            std::size_t start = i++;
-            while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' ||
-                                    s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+            // RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+            std::size_t start = i;
+            auto digits = [&] {
+                std::size_t from = i;
+                while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+                return i - from;
+            };
+            if (s[i] == '-') ++i;
+            if (i < s.size() && s[i] == '0')
                 ++i;
+            else if (digits() == 0)
+                return fail("malformed number");
+            if (i < s.size() && s[i] == '.') {
+                ++i;
+                if (digits() == 0) return fail("malformed number");
+            }
+            if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+                ++i;
+                if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+                if (digits() == 0) return fail("malformed number");
+            }
+            if (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '+'))
+                return fail("malformed number");
             v.type = value::kind::number;
             v.text = std::string(s.substr(start, i - start));
             return true;

@@ -152,30 +152,47 @@ load_gate_result load_gate_record(const std::string& path) {
         out.error = "not valid JSON: " + error;
         return out;
     }
-    auto get = [&](const char* key, json::value::kind k) -> const json::value* {
+    // A field of the wrong type is corruption, not something to skip: a hand-edited
+    // file that silently lost its expected end would mislead every client's Retry-After.
+    std::string bad_field;
+    auto get = [&](const char* key, json::value::kind k, bool nullable) -> const json::value* {
         auto it = obj->find(key);
-        if (it == obj->end() || it->second.type != k) return nullptr;
-        return &it->second;
+        if (it == obj->end()) return nullptr;
+        if (it->second.type == k) return &it->second;
+        if (!(nullable && it->second.type == json::value::kind::null) && bad_field.empty()) bad_field = key;
+        return nullptr;
     };
-    const auto* mode = get("mode", json::value::kind::string);
+    const auto* mode = get("mode", json::value::kind::string, false);
+    const auto* reason = get("reason", json::value::kind::string, false);
+    const auto* by = get("set_by", json::value::kind::string, false);
+    const auto* until = get("until", json::value::kind::string, true);
+    const auto* since = get("since", json::value::kind::string, false);
+    if (!bad_field.empty()) {
+        out.error = "\"" + bad_field + "\" has the wrong type";
+        return out;
+    }
     auto parsed_mode = mode ? policy::parse_mode(mode->text) : std::nullopt;
     if (!parsed_mode) {
         out.error = "\"mode\" is missing or not one of open, read-only, maintenance";
         return out;
     }
     out.record.mode = *parsed_mode;
-    if (const auto* reason = get("reason", json::value::kind::string)) out.record.reason = reason->text;
-    if (const auto* by = get("set_by", json::value::kind::string)) out.record.set_by = by->text;
-    if (const auto* until = get("until", json::value::kind::string)) {
+    if (reason) out.record.reason = reason->text;
+    if (by) out.record.set_by = by->text;
+    if (until) {
         out.record.until = parse_iso8601(until->text);
         if (!out.record.until) {
             out.error = "\"until\" is not a time like 2026-11-22T03:00:00Z";
             return out;
         }
     }
-    if (const auto* since = get("since", json::value::kind::string)) {
+    if (since) {
         auto t = parse_iso8601(since->text);
-        if (t) out.record.since = *t;
+        if (!t) {
+            out.error = "\"since\" is not a time like 2026-11-22T03:00:00Z";
+            return out;
+        }
+        out.record.since = *t;
     }
     out.status = load_status::ok;
     return out;

@@ -71,13 +71,16 @@ TEST_CASE("normalize_path defeats the attack shapes aimed at exception rules", "
         {"/healthz/./../api/write", "/api/write"},
         {"/healthz//..//api/write", "/api/write"},
         // And the other way round: a path that is the exception, spelled differently.
-        {"//healthz", "/healthz"},
-        {"///healthz//", "/healthz/"},
+        {"/healthz//", "/healthz/"},
+        {"/x//healthz", "/x/healthz"},
         {"/%68ealthz", "/healthz"},
         {"/%68%65%61%6c%74%68%7a", "/healthz"},
         {"/./healthz", "/healthz"},
         {"/x/../healthz", "/healthz"},
         {"\\healthz", "!"},  // origin-form starts with '/'
+        {"//healthz", "!"},   // a network-path reference to some parsers: host "healthz"
+        {"/\\healthz", "!"},
+        {"///healthz//", "!"},
     });
 }
 
@@ -198,7 +201,7 @@ TEST_CASE("normalize_path takes the path of an absolute-form target", "[path]")
         {"http://example.com?x=1", "/"},
         {"http://example.com#f", "/"},
         {"http://user@example.com/x", "/x"},
-        {"http://example.com//healthz/..%2fapi", "/api"},
+        {"http://example.com//healthz/..%2fapi", "!"},  // a network-path after the authority
         {"http://example.com/../x", "!"},
         {"http://", "!"},
         {"http:///x", "!"},
@@ -232,7 +235,7 @@ TEST_CASE("normalize_path honours out_cap exactly", "[path]")
     CHECK(normalise("/a/b", 0) == refused);
 
     // A buffer as long as the target always suffices.
-    for (std::string_view t : {"/a/b/./c/..//d/", "//x//y", "/%41%42", "http://h/q/../r"}) {
+    for (std::string_view t : {"/a/b/./c/..//d/", "/x//y", "/%41%42", "http://h/q/../r"}) {
         INFO(std::string(t));
         CHECK(normalise(t, t.size()) != refused);
     }
@@ -294,7 +297,7 @@ TEST_CASE("normalised attack paths miss the exception they aim at", "[path]")
         const auto n = normalize_path(t, buf.data(), buf.size());
         CHECK_FALSE((n && path_has_prefix(std::string_view(buf.data(), *n), "/healthz")));
     }
-    for (auto t : {"//healthz", "/%68ealthz", "/healthz/", "/healthz?full=1", "/x/../healthz/live"}) {
+    for (auto t : {"/%68ealthz", "/healthz/", "/healthz?full=1", "/x/../healthz/live"}) {
         INFO(t);
         std::array<char, 64> buf{};
         const auto n = normalize_path(t, buf.data(), buf.size());
