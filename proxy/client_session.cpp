@@ -7,6 +7,7 @@
 
 #include "policy/accept.hpp"
 #include "proxy/forward.hpp"
+#include "proxy/http_date.hpp"
 #include "proxy/gate_state.hpp"
 #include "proxy/local_reply.hpp"
 #include "proxy/logging.hpp"
@@ -116,7 +117,11 @@ net::awaitable<bool> client_session::write_client(net::const_buffer b) {
 net::awaitable<client_session::step> client_session::reply(unsigned status, const char* detail) {
     status_ = status;
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
-    co_await write_client(net::buffer(local_reply(status)));
+    auto parts = local_reply(status);
+    std::array<net::const_buffer, 3> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                          net::buffer(parts.rest)};
+    client_.expires_after(cfg_.timeouts.send);
+    co_await net::async_write(client_, bufs, use_tuple);
     log_request();
     co_return step::linger_close;
 }
@@ -173,7 +178,8 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    std::array<net::const_buffer, 4> bufs{net::buffer(r.head), net::buffer(connection),
+    std::array<net::const_buffer, 5> bufs{net::buffer(r.head), net::buffer(date_field()),
+                                          net::buffer(connection),
                                           net::buffer(std::string_view("\r\n")),
                                           net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
     client_.expires_after(cfg_.timeouts.send);

@@ -37,7 +37,7 @@ std::string render(const status_text& s) {
     out += s.extra;
     out += "Connection: close\r\n\r\n";
     out += body;
-    return out;
+    return out;  // split before the blank line by local_reply()
 }
 
 struct rendered_table {
@@ -54,14 +54,19 @@ const rendered_table& table() {
 
 }  // namespace
 
-std::string_view local_reply(unsigned status) noexcept {
+local_reply_parts local_reply(unsigned status) noexcept {
     const auto& t = table();
-    std::size_t fallback = 0;
+    std::size_t index = 0;
     for (std::size_t i = 0; i < statuses.size(); ++i) {
-        if (statuses[i].status == status) return t.replies[i];
-        if (statuses[i].status == 500) fallback = i;
+        if (statuses[i].status == status) {
+            index = i;
+            break;
+        }
+        if (statuses[i].status == 500) index = i;
     }
-    return t.replies[fallback];
+    std::string_view whole = t.replies[index];
+    std::size_t blank = whole.find("\r\n\r\n") + 2;  // keep the last header's CRLF in head
+    return {whole.substr(0, blank), whole.substr(blank)};
 }
 
 }  // namespace maintgate::proxy

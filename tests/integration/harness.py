@@ -656,6 +656,8 @@ class ProxyTestCase(unittest.TestCase):
         self.assertEqual(resp.values("transfer-encoding"), [], resp.describe())
         self.assertIn("close", resp.tokens("connection"),
                       "local reply without Connection: close: " + resp.describe())
+        self.assertRegex(resp.value("date") or "", r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$",
+                         "local reply without a valid Date: " + resp.describe())
         if conn is not None:
             conn.assert_closed(what="the connection after a %d reply" % status)
 

@@ -105,6 +105,7 @@ class GateTestCase(ProxyTestCase):
         self.assertIn("no-store", resp.tokens("cache-control"), d)
         self.assertEqual(resp.value("x-maintgate-mode"), mode, d)
         self.assertEqual(len(resp.values("content-length")), 1, d)
+        self.assertEqual(len(resp.values("date")), 1, "no Date: " + d)
         self.assertTrue(resp.complete, d)
 
     def refused(self, method, target, mode="read-only", headers=(), body=None, **kw):
