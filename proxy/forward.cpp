@@ -237,10 +237,14 @@ void transform_request(http::request_header<>& req, const forward_context& ctx, 
         peer_fallback = ctx.peer.to_string();
         peer = peer_fallback;
     }
-    if (trusted)
+    if (trusted) {
         append_to_list(req, "X-Forwarded-For", peer);
-    else
+    } else {
         req.set("X-Forwarded-For", peer);
+        // Other spellings of the same claim, which apps behind nginx often trust.
+        req.erase(http::field::forwarded);
+        req.erase("X-Real-IP");
+    }
 
     if (!trusted || req.find("X-Forwarded-Proto") == req.end())
         req.set("X-Forwarded-Proto", ctx.tls ? "https" : "http");

@@ -30,7 +30,8 @@ bool wants_upgrade(const http::request_header<>& req) noexcept;
 // - when upgrade is true, puts back "Connection: upgrade" and the client's Upgrade value;
 // - absolute-form targets become origin-form;
 // - X-Forwarded-For: the peer address, appended to the existing value when the peer is
-//   a trusted proxy, replacing it otherwise; X-Forwarded-Proto ("http"/"https") and
+//   a trusted proxy, replacing it otherwise; from an untrusted peer, Forwarded and
+//   X-Real-IP are removed too; X-Forwarded-Proto ("http"/"https") and
 //   X-Forwarded-Host (the client's Host) are kept from trusted peers and set otherwise;
 // - Via gets "1.1 maintgate" appended when ctx.via; Host replaced when host_override;
 // - the version becomes HTTP/1.1 (the upstream connection is always 1.1 keep-alive).

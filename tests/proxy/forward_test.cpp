@@ -181,6 +181,26 @@ TEST_CASE("transform_request: X-Forwarded-* from untrusted and trusted peers", "
     }
 }
 
+TEST_CASE("transform_request: Forwarded and X-Real-IP only from trusted peers", "[forward]")
+{
+    const std::vector<policy::cidr> trusted{cidr_of("10.0.0.0/8")};
+    const field_list in{{"Host", "app.example"},
+                        {"Forwarded", "for=127.0.0.1;proto=https"},
+                        {"X-Real-IP", "127.0.0.1"}};
+    for (bool from_trusted : {false, true}) {
+        INFO("trusted peer: " << from_trusted);
+        const auto client = make_peer(from_trusted ? "10.1.2.3" : "203.0.113.7");
+        forward_context ctx;
+        ctx.peer = client.address;
+        ctx.peer_text = client.text;
+        ctx.trusted_proxies = trusted;
+        auto req = make_request("GET", "/", 11, in);
+        transform_request(req, ctx, false);
+        CHECK(count(req, "Forwarded") == (from_trusted ? 1 : 0));
+        CHECK(count(req, "X-Real-IP") == (from_trusted ? 1 : 0));
+    }
+}
+
 TEST_CASE("transform_request: peer text falls back to the address", "[forward]")
 {
     forward_context ctx;
