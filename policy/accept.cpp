@@ -1,30 +1,16 @@
 #include "policy/accept.hpp"
 
+#include "policy/ascii.hpp"
+
 namespace maintgate::policy {
 namespace {
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 // q-value in thousandths; malformed values count as 1 (be lenient with clients).
 int parse_q(std::string_view params) noexcept {
     while (!params.empty()) {
         auto semi = params.find(';');
-        auto p = trim(params.substr(0, semi));
+        auto p = trim_ows(params.substr(0, semi));
         params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
         if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=') continue;
         auto v = p.substr(2);
@@ -72,17 +58,17 @@ match classify(std::string_view range) noexcept {
 }  // namespace
 
 body_format choose_format(std::string_view accept) noexcept {
-    accept = trim(accept);
+    accept = trim_ows(accept);
     if (accept.empty()) return body_format::html;
     int best_spec[3] = {0, 0, 0};
     int q[3] = {0, 0, 0};
     while (!accept.empty()) {
         auto comma = accept.find(',');
-        auto item = trim(accept.substr(0, comma));
+        auto item = trim_ows(accept.substr(0, comma));
         accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
         if (item.empty()) continue;
         auto semi = item.find(';');
-        auto range = trim(item.substr(0, semi));
+        auto range = trim_ows(item.substr(0, semi));
         int item_q = semi == std::string_view::npos ? 1000 : parse_q(item.substr(semi + 1));
         match m = classify(range);
         for (int f = 0; f < 3; ++f) {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "policy/ascii.hpp"
+
 namespace maintgate::policy {
 namespace {
 
@@ -31,8 +33,7 @@ std::string_view find_cookie(std::string_view header, std::string_view name) noe
         auto semi = header.find(';');
         auto pair = header.substr(0, semi);
         header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
-        while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
-        while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
+        pair = trim_ows(pair);
         auto eq = pair.find('=');
         if (eq == std::string_view::npos) continue;
         if (pair.substr(0, eq) == name) return pair.substr(eq + 1);

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "policy/ascii.hpp"
 #include "policy/path.hpp"
 
 namespace maintgate::policy {
@@ -11,14 +12,6 @@ namespace {
 // which only ever makes the gate stricter.
 constexpr std::size_t max_rule_path = 8192;
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
 
 // "Example.com:8080" -> "Example.com"; "[::1]:80" -> "[::1]".
 std::string_view host_without_port(std::string_view host) noexcept {

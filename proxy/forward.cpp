@@ -4,40 +4,18 @@
 #include <cstring>
 #include <string>
 
+#include "policy/ascii.hpp"
+
 namespace maintgate::proxy {
 
 namespace {
 
 constexpr std::string_view via_value = "1.1 maintgate";
 
-constexpr char ascii_lower(char c) noexcept
-{
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i]))
-            return false;
-    return true;
-}
-
-constexpr bool istarts_with(std::string_view s, std::string_view prefix) noexcept
-{
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-constexpr std::string_view trim_ows(std::string_view s) noexcept
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
+using policy::ascii_lower;
+using policy::iequals;
+using policy::istarts_with;
+using policy::trim_ows;
 
 // The fields RFC 9110 7.6.1 and 9112 make hop-by-hop, plus HTTP2-Settings, which only
 // means something next to an h2c upgrade.

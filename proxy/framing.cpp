@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdint>
 
+#include "policy/ascii.hpp"
+
 namespace maintgate::proxy {
 
 namespace {
@@ -64,34 +66,10 @@ constexpr bool is_hexdig(char c) noexcept
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-constexpr char ascii_lower(char c) noexcept
-{
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i]))
-            return false;
-    return true;
-}
-
-constexpr bool istarts_with(std::string_view s, std::string_view prefix) noexcept
-{
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-constexpr std::string_view trim_ows(std::string_view s) noexcept
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
+using policy::ascii_lower;
+using policy::iequals;
+using policy::istarts_with;
+using policy::trim_ows;
 
 // Walks a comma-separated list (RFC 9110 5.6.1) without allocating; empty elements are
 // skipped, as recipients must.
