@@ -65,6 +65,16 @@ std::string render_head(const http::response_header<>& h) {
     return s;
 }
 
+// Every response says the gate's mode while it is not open, local errors included.
+std::string_view mode_field(policy::mode m) noexcept {
+    switch (m) {
+    case policy::mode::open: return {};
+    case policy::mode::read_only: return "X-Maintgate-Mode: read-only\r\n";
+    case policy::mode::maintenance: return "X-Maintgate-Mode: maintenance\r\n";
+    }
+    return {};
+}
+
 void log_upstream_error(const char* what, const error_code& ec) {
     spdlog::warn("upstream {}: {}", what, ec.message());
 }
@@ -118,7 +128,8 @@ net::awaitable<client_session::step> client_session::reply(unsigned status, cons
     status_ = status;
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
     auto parts = local_reply(status);
-    std::array<net::const_buffer, 3> bufs{net::buffer(parts.head), net::buffer(date_field()),
+    std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                          net::buffer(mode_field(w_.gate().record.mode)),
                                           net::buffer(parts.rest)};
     client_.expires_after(cfg_.timeouts.send);
     co_await net::async_write(client_, bufs, use_tuple);

@@ -204,6 +204,12 @@ class ReadOnlyTest(GateTestCase):
         self.assertEqual(resp.status, 405, resp.describe())
         self.assert_upstream_saw_only()
 
+    def test_local_errors_carry_the_mode_too(self):
+        # Every response says the mode while the gate is not open, framing errors included.
+        _, resp = self.roundtrip(b"GET /echo HTTP/1.1\r\n\r\n")  # no Host
+        self.assertEqual(resp.status, 400, resp.describe())
+        self.assertEqual(resp.value("x-maintgate-mode"), "read-only", resp.describe())
+
 
 class MaintenanceTest(GateTestCase):
 
