@@ -203,12 +203,12 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
 }
 
 bool client_session::drainable() const noexcept {
-    // A declared length says up front whether draining is worth it; a chunked body is
-    // tried and given up on past the same bound.
     // A client that sent Expect: 100-continue will not send its body after a final
     // status, so there is nothing to wait for.
     const auto& req = req_->get();
     if (req.find(http::field::expect) != req.end()) return false;
+    // A declared length says up front whether draining is worth it; a chunked body is
+    // tried and given up on past the same bound.
     auto cl = req_->content_length_remaining();
     return !cl || *cl <= max_drain;
 }
