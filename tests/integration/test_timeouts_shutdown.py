@@ -78,6 +78,29 @@ class ClientTimeoutsTest(ProxyTestCase):
         self.assertEqual(self.up.complete_requests, [])
 
 
+class MaxConnectionsTest(ProxyTestCase):
+    config = {"limits": {"max_connections": 2}}
+    workers = 1
+
+    def test_connections_past_the_limit_are_closed_and_the_limit_recovers(self):
+        first, second = self.connect(), self.connect()
+        self.assertEqual(first.request("GET", "/echo").status, 200)
+        self.assertEqual(second.request("GET", "/echo").status, 200)
+        # Both held open: a third is accepted and closed at once, before any request.
+        third = self.connect()
+        third.assert_closed(what="a connection past max_connections")
+        # A slot freed by a client that leaves is usable again.
+        first.close()
+        def fourth_served():
+            c = self.connect()
+            try:
+                return c.request("GET", "/echo").status == 200
+            except (AssertionError, OSError):  # closed at once: the slot is not free yet
+                return False
+        poll_until(fourth_served, timeout=10.0, what="a connection accepted after one closed")
+        self.assertEqual(second.request("GET", "/echo").status, 200)
+
+
 class GracefulShutdownTest(ProxyTestCase):
     config = {"timeouts": {"shutdown": "15s"}}
 
