@@ -192,8 +192,8 @@ http {
         }
     }
 
-    # 2b. the same, but closing the connection after every response, as maintgate does
-    #     after a refused write.
+    # 2b. the same, but closing the connection after every response: what a refusal
+    #     costs when the connection cannot be kept (a body too large to drain).
     server {
         listen 127.0.0.1:$nginx_close_port;
         keepalive_timeout 0;

@@ -159,26 +159,9 @@ class BufReader:
         return bytes(out)
 
     def read_into(self, n, sink):
-        """Passes the next n bytes to sink in pieces; returns how many there were."""
-        got = 0
-        if self.buffered():
-            data = self.take_buffered(n)
-            sink(data)
-            got = len(data)
-        while got < n and not self.eof:
-            want = min(n - got, MAX_SLICE)
-            try:
-                k = self.sock.recv_into(self._scratch_view[:want], want)
-            except ConnectionResetError:
-                self.reset = True
-                k = 0
-            if k == 0:
-                self.eof = True
-                break
-            self._note(k)
-            sink(self._scratch_view[:k])
-            got += k
-        return got
+        """Passes the next n bytes to sink in pieces; returns how many there were (fewer
+        only at EOF)."""
+        return self.read_to_eof(sink, limit=n)
 
     def read_to_eof(self, sink, limit=None):
         """Everything until EOF (or until `limit` bytes); returns the count."""
