@@ -71,6 +71,46 @@ std::optional<mode> parse_mode(std::string_view text) noexcept {
     return std::nullopt;
 }
 
+std::string_view to_string(stage s) noexcept {
+    switch (s) {
+    case stage::maintenance: return "maintenance";
+    case stage::operators: return "operators";
+    case stage::read_only: return "read-only";
+    case stage::writes: return "writes";
+    case stage::open: return "open";
+    }
+    return "maintenance";
+}
+
+std::optional<stage> parse_stage(std::string_view text) noexcept {
+    if (text == "maintenance") return stage::maintenance;
+    if (text == "operators") return stage::operators;
+    if (text == "read-only") return stage::read_only;
+    if (text == "writes") return stage::writes;
+    if (text == "open") return stage::open;
+    return std::nullopt;
+}
+
+mode mode_of(stage s) noexcept {
+    switch (s) {
+    case stage::maintenance:
+    case stage::operators: return mode::maintenance;
+    case stage::read_only: return mode::read_only;
+    case stage::writes:
+    case stage::open: return mode::open;
+    }
+    return mode::maintenance;
+}
+
+stage stage_of(mode m) noexcept {
+    switch (m) {
+    case mode::open: return stage::open;
+    case mode::read_only: return stage::read_only;
+    case mode::maintenance: return stage::maintenance;
+    }
+    return stage::maintenance;
+}
+
 method_class classify_method(std::string_view method) noexcept {
     if (method == "GET" || method == "HEAD" || method == "OPTIONS") return method_class::read;
     if (method == "TRACE" || method == "CONNECT") return method_class::forbidden;
@@ -135,7 +175,10 @@ int match_rule(const gate_config& g, const request_view& r) noexcept {
     return -1;
 }
 
-decision decide(mode m, const gate_config& g, const request_view& r) noexcept {
+namespace {
+
+decision decide_mode(const gate_view& v, const gate_config& g, const request_view& r) noexcept {
+    const mode m = v.m;
     decision d;
     auto cls = classify_method(r.method);
     if (cls == method_class::forbidden) {
@@ -155,7 +198,10 @@ decision decide(mode m, const gate_config& g, const request_view& r) noexcept {
     // A "read" rule turns a write method into a read everywhere, so the write fence does
     // not wait for search POSTs.
     d.write = cls == method_class::write && !(rl && rl->action == rule_action::read);
-    if (m == mode::open) return d;
+    if (m == mode::open) {
+        if (v.hold_webhooks && rl && rl->action == rule_action::webhook) d.what = verdict::refuse_write;
+        return d;
+    }
     if (is_operator(g, r)) {
         d.bypass = true;
         return d;
@@ -177,6 +223,15 @@ decision decide(mode m, const gate_config& g, const request_view& r) noexcept {
         d.what = verdict::maintenance;
     else if (d.write)
         d.what = verdict::refuse_write;
+    return d;
+}
+
+}  // namespace
+
+decision decide(const gate_view& v, const gate_config& g, const request_view& r) noexcept {
+    decision d = decide_mode(v, g, r);
+    // The fence is the last word: whatever let a write through above, it waits.
+    if (v.fenced && d.write && d.what == verdict::forward) d.what = verdict::refuse_write;
     return d;
 }
 

@@ -21,6 +21,17 @@ enum class mode : std::uint8_t { open, read_only, maintenance };
 std::string_view to_string(mode m) noexcept;
 std::optional<mode> parse_mode(std::string_view text) noexcept;
 
+// The steps of a staged reopen, in order. Each stage is a mode plus what it still holds:
+// `operators` is maintenance (only operators reach the app) and `writes` is open with
+// webhook routes still refused. `set mode` lands on the stage of the same name.
+enum class stage : std::uint8_t { maintenance, operators, read_only, writes, open };
+
+// "maintenance", "operators", "read-only", "writes", "open".
+std::string_view to_string(stage s) noexcept;
+std::optional<stage> parse_stage(std::string_view text) noexcept;
+mode mode_of(stage s) noexcept;
+stage stage_of(mode m) noexcept;
+
 // GET, HEAD and OPTIONS are reads; TRACE and CONNECT are refused always; every other
 // method is a write. Case-sensitive on purpose: "get" and unknown methods are writes,
 // so a method an app might treat as a read by accident cannot slip past the gate.
@@ -88,6 +99,16 @@ struct decision {
     int rule = -1;        // index of the matching rule in gate_config::rules, or -1
 };
 
+// What decide() reads of the gate's state: the mode, whether webhook routes are still
+// held while the mode is open (the `writes` stage), and whether the write fence is up.
+// While fenced, no write is forwarded: not for operators, not for exception rules; a
+// `read` rule's POST is a read by declaration and passes.
+struct gate_view {
+    mode m = mode::open;
+    bool hold_webhooks = false;
+    bool fenced = false;
+};
+
 // The whole gate in one function; see the table in DESIGN.md (Modes). In order:
 // TRACE/CONNECT are denied; GET/HEAD of status_path is the status endpoint; GET of
 // bypass_path/<secret> grants the bypass cookie; in open mode everything is forwarded;
@@ -96,7 +117,10 @@ struct decision {
 // and read-only forwards reads and refuses writes. Rules match on the normalised path,
 // so "/healthz/../api" never matches a "/healthz" rule; a target that cannot be
 // normalised matches no rule. Allocation-free.
-decision decide(mode m, const gate_config& g, const request_view& r) noexcept;
+decision decide(const gate_view& v, const gate_config& g, const request_view& r) noexcept;
+inline decision decide(mode m, const gate_config& g, const request_view& r) noexcept {
+    return decide(gate_view{m, false, false}, g, r);
+}
 
 // True when the request carries proof of being an operator.
 bool is_operator(const gate_config& g, const request_view& r) noexcept;

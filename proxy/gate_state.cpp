@@ -151,6 +151,7 @@ gate_record restore_gate_record(const gate_settings& settings) {
     r.since = std::chrono::system_clock::now();
     if (settings.state_file.empty()) {
         r.mode = settings.initial_mode;
+        r.stage = policy::stage_of(r.mode);
         r.set_by = "config";
         spdlog::warn("gate: no state_file configured; starting {} and a restart will not remember the mode",
                      policy::to_string(r.mode));
@@ -159,18 +160,21 @@ gate_record restore_gate_record(const gate_settings& settings) {
     auto loaded = load_gate_record(settings.state_file);
     switch (loaded.status) {
     case load_status::ok:
-        spdlog::info("gate: restored mode {} from {} (set by {} at {})", policy::to_string(loaded.record.mode),
-                     settings.state_file, loaded.record.set_by.empty() ? "?" : loaded.record.set_by,
+        spdlog::info("gate: restored mode {} (stage {}{}) from {} (set by {} at {})",
+                     policy::to_string(loaded.record.mode), policy::to_string(loaded.record.stage),
+                     loaded.record.fenced ? ", writes fenced" : "", settings.state_file, loaded.record.set_by.empty() ? "?" : loaded.record.set_by,
                      format_iso8601(loaded.record.since));
         return loaded.record;
     case load_status::missing:
         r.mode = settings.initial_mode;
+        r.stage = policy::stage_of(r.mode);
         r.set_by = "config";
         spdlog::info("gate: no state file at {} yet; starting in initial_mode {}", settings.state_file,
                      policy::to_string(r.mode));
         break;
     case load_status::corrupt:
         r.mode = settings.corrupt_state_mode;
+        r.stage = policy::stage_of(r.mode);
         r.set_by = "corrupt state file";
         r.reason = "state file unreadable";
         spdlog::error("gate: state file {} is unreadable ({}); starting in {} (corrupt_state_mode) until an "

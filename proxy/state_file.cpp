@@ -83,6 +83,10 @@ std::optional<sys_time> parse_iso8601(std::string_view text) {
 std::string save_gate_record(const std::string& path, const gate_record& r) {
     std::string body = "{\"mode\":";
     json::append_string(body, policy::to_string(r.mode));
+    body += ",\"stage\":";
+    json::append_string(body, policy::to_string(r.stage));
+    body += ",\"fenced\":";
+    body += r.fenced ? "true" : "false";
     body += ",\"reason\":";
     json::append_string(body, r.reason);
     body += ",\"until\":";
@@ -167,6 +171,8 @@ load_gate_result load_gate_record(const std::string& path) {
     const auto* by = get("set_by", json::value::kind::string, false);
     const auto* until = get("until", json::value::kind::string, true);
     const auto* since = get("since", json::value::kind::string, false);
+    const auto* stage = get("stage", json::value::kind::string, false);
+    const auto* fenced = get("fenced", json::value::kind::boolean, false);
     if (!bad_field.empty()) {
         out.error = "\"" + bad_field + "\" has the wrong type";
         return out;
@@ -177,6 +183,17 @@ load_gate_result load_gate_record(const std::string& path) {
         return out;
     }
     out.record.mode = *parsed_mode;
+    // Files written before stages existed have no "stage": the mode's own stage.
+    out.record.stage = policy::stage_of(*parsed_mode);
+    if (stage) {
+        auto st = policy::parse_stage(stage->text);
+        if (!st || policy::mode_of(*st) != *parsed_mode) {
+            out.error = "\"stage\" is not a stage of mode \"" + std::string(policy::to_string(*parsed_mode)) + "\"";
+            return out;
+        }
+        out.record.stage = *st;
+    }
+    if (fenced) out.record.fenced = fenced->flag;
     if (reason) out.record.reason = reason->text;
     if (by) out.record.set_by = by->text;
     if (until) {

@@ -13,10 +13,16 @@ using sys_time = std::chrono::system_clock::time_point;
 
 struct gate_record {
     policy::mode mode = policy::mode::open;
+    policy::stage stage = policy::stage::open;  // always consistent: mode == mode_of(stage)
+    bool fenced = false;            // the write fence: set by freeze, lifted by opening
     std::string reason;
     std::optional<sys_time> until;  // expected end
     std::string set_by;             // who: "config", "uid 1000 pid 4242", ...
     sys_time since{};               // when this mode was set
+
+    policy::gate_view view() const noexcept {
+        return {mode, stage == policy::stage::writes, fenced};
+    }
 };
 
 // Durable replace: write a temp file in the same folder, fsync it, rename it over the

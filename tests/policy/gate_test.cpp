@@ -596,3 +596,74 @@ TEST_CASE("gate: the secret URL grants the bypass cookie", "[gate][bypass]")
         }
     }
 }
+
+TEST_CASE("gate: stages map to modes and round-trip", "[gate][stage]")
+{
+    struct row {
+        stage s;
+        std::string_view name;
+        mode m;
+    };
+    const row rows[] = {
+        {stage::maintenance, "maintenance", mode::maintenance},
+        {stage::operators, "operators", mode::maintenance},
+        {stage::read_only, "read-only", mode::read_only},
+        {stage::writes, "writes", mode::open},
+        {stage::open, "open", mode::open},
+    };
+    for (const auto& r : rows) {
+        INFO(std::string(r.name));
+        CHECK(to_string(r.s) == r.name);
+        CHECK(parse_stage(r.name) == r.s);
+        CHECK(mode_of(r.s) == r.m);
+    }
+    // set mode lands on the stage of the same name.
+    for (mode m : all_modes) CHECK(to_string(stage_of(m)) == to_string(m));
+    for (auto bad : {"", "Operators", "read_only", "write", " open"}) CHECK_FALSE(parse_stage(bad).has_value());
+}
+
+TEST_CASE("gate: the writes stage forwards writes but still holds webhooks", "[gate][stage]")
+{
+    const auto& g = config();
+    const gate_view writes{mode::open, true, false};
+    check_decision(decide(writes, g, req("POST", "/api/items")), {verdict::forward, true, false, -1});
+    check_decision(decide(writes, g, req("POST", "/hooks/stripe")), {verdict::refuse_write, true, false, r_hooks});
+    check_decision(decide(writes, g, req("GET", "/hooks/stripe")), {verdict::refuse_write, false, false, r_hooks});
+    check_decision(decide(writes, g, req("GET", "/")), {verdict::forward, false, false, -1});
+    // Fully open: the same webhook goes through.
+    check_decision(decide(gate_view{mode::open, false, false}, g, req("POST", "/hooks/stripe")),
+                   {verdict::forward, true, false, r_hooks});
+}
+
+TEST_CASE("gate: the write fence holds every write, exceptions and operators included", "[gate][fence]")
+{
+    const auto& g = config();
+    auto op = req("POST", "/api/items");
+    op.peer = ip("192.0.2.9");  // in a bypass network
+    struct row {
+        const char* what;
+        mode m;
+        request_view r;
+        expected fenced;
+    };
+    const row rows[] = {
+        {"plain write, read-only", mode::read_only, req("POST", "/api/items"), {verdict::refuse_write, true, false, -1}},
+        {"operator write, read-only", mode::read_only, op, {verdict::refuse_write, true, true, -1}},
+        {"operator write, maintenance", mode::maintenance, op, {verdict::refuse_write, true, true, -1}},
+        {"login exception, read-only", mode::read_only, req("POST", "/login"),
+         {verdict::refuse_write, true, false, r_login}},
+        {"allow rule write", mode::read_only, req("POST", "/healthz"), {verdict::refuse_write, true, false, r_healthz}},
+        // A read rule declares the POST a read: it passes the fence.
+        {"read rule POST", mode::read_only, req("POST", "/api/search"), {verdict::forward, false, false, r_search}},
+        {"plain read", mode::read_only, req("GET", "/"), {verdict::forward, false, false, -1}},
+        {"operator read, maintenance", mode::maintenance, [&] { auto r = req("GET", "/"); r.peer = op.peer; return r; }(),
+         {verdict::forward, false, true, -1}},
+        // The fence never turns a page into a refusal or a refusal into a forward.
+        {"write, maintenance", mode::maintenance, req("POST", "/api/items"), {verdict::maintenance, true, false, -1}},
+        {"fenced even if open", mode::open, req("PUT", "/x"), {verdict::refuse_write, true, false, -1}},
+    };
+    for (const auto& r : rows) {
+        INFO(r.what);
+        check_decision(decide(gate_view{r.m, false, true}, g, r.r), r.fenced);
+    }
+}

@@ -126,6 +126,8 @@ TEST_CASE("state_file: save then load round-trips every field", "[state_file]")
 
     gate_record full;
     full.mode = policy::mode::maintenance;
+    full.stage = policy::stage::operators;
+    full.fenced = true;
     full.reason = "schema \"v2\" migration\\now\nline two\ttab ünïcode ✓ 😀 \x01 </script>";
     full.until = at(2026, 11, 22, 3, 0, 0);
     full.set_by = "uid 1000 pid 4242";
@@ -133,10 +135,12 @@ TEST_CASE("state_file: save then load round-trips every field", "[state_file]")
 
     gate_record bare;
     bare.mode = policy::mode::read_only;
+    bare.stage = policy::stage::read_only;
     bare.since = at(2025, 1, 1, 0, 0, 0);
 
     gate_record open;
     open.mode = policy::mode::open;
+    open.stage = policy::stage::writes;
     open.reason = "done";
     open.set_by = "config";
     open.since = at(2026, 11, 22, 4, 0, 0);
@@ -152,6 +156,8 @@ TEST_CASE("state_file: save then load round-trips every field", "[state_file]")
         REQUIRE(loaded.status == load_status::ok);
         CHECK(loaded.error.empty());
         CHECK(loaded.record.mode == r->mode);
+        CHECK(loaded.record.stage == r->stage);
+        CHECK(loaded.record.fenced == r->fenced);
         CHECK(loaded.record.reason == r->reason);
         CHECK(loaded.record.until == r->until);
         CHECK(loaded.record.set_by == r->set_by);
@@ -216,6 +222,10 @@ TEST_CASE("state_file: corrupt files are corrupt, with a message", "[state_file]
         {"until impossible date", R"({"mode":"maintenance","until":"2026-02-30T03:00:00Z"})", "\"until\""},
         {"until a number", R"({"mode":"maintenance","until":1795000000})", "\"until\""},
         {"until true", R"({"mode":"maintenance","until":true})", "\"until\""},
+        {"unknown stage", R"({"mode":"maintenance","stage":"closing"})", "\"stage\""},
+        {"stage of another mode", R"({"mode":"maintenance","stage":"writes"})", "\"stage\""},
+        {"stage not a string", R"({"mode":"open","stage":4})", "\"stage\""},
+        {"fenced not a boolean", R"({"mode":"read-only","fenced":"yes"})", "\"fenced\""},
     };
     temp_dir dir;
     const std::string path = dir.file("state.json");
@@ -243,6 +253,9 @@ TEST_CASE("state_file: a minimal valid file loads", "[state_file]")
     INFO(loaded.error);
     REQUIRE(loaded.status == load_status::ok);
     CHECK(loaded.record.mode == policy::mode::read_only);
+    // A file from before stages existed: the mode's own stage, no fence.
+    CHECK(loaded.record.stage == policy::stage::read_only);
+    CHECK_FALSE(loaded.record.fenced);
     CHECK(loaded.record.reason.empty());
     CHECK_FALSE(loaded.record.until.has_value());
 }
