@@ -82,8 +82,8 @@ void log_upstream_error(const char* what, const error_code& ec) {
 }  // namespace
 
 client_session::client_session(worker& w, tcp::socket socket)
-    : w_(w), cfg_(w.cfg()), client_(std::move(socket)),
-      buf_(cfg_.limits.max_header_size + 2 * read_chunk) {
+    : w_(w), gate_(w.gate_shared()), cfg_(gate_->cfg.get()), client_(std::move(socket)),
+      buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     error_code ec;
     auto ep = client_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -95,7 +95,41 @@ client_session::client_session(worker& w, tcp::socket socket)
     w_.link(this);
 }
 
-client_session::~client_session() { w_.unlink(this); }
+client_session::~client_session() {
+    end_in_flight();
+    w_.unlink(this);
+}
+
+void client_session::refresh_gate() noexcept {
+    // A pointer comparison per request; the reference count is touched only when the
+    // worker has a new snapshot (a mode change or a reload), not per request.
+    if (w_.gate_ptr() != gate_.get()) {
+        gate_ = w_.gate_shared();
+        cfg_ = gate_->cfg.get();
+    }
+}
+
+void client_session::begin_in_flight(bool write) noexcept {
+    auto& st = w_.stats();
+    in_flight_ = write ? in_flight::write : in_flight::read;
+    (write ? st.writes_started : st.reads_started).inc();
+}
+
+void client_session::end_in_flight() noexcept {
+    auto& st = w_.stats();
+    switch (in_flight_) {
+    case in_flight::none: return;
+    case in_flight::read: st.reads_finished.inc(); break;
+    case in_flight::write:
+        // The time first, then the count: whoever sees the count drop sees this time.
+        st.last_write_done_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch()).count(),
+                                    std::memory_order_release);
+        st.writes_finished.inc();
+        break;
+    }
+    in_flight_ = in_flight::none;
+}
 
 void client_session::close_if_idle() noexcept {
     if (idle_) client_.cancel();
@@ -119,7 +153,7 @@ net::awaitable<void> client_session::run() {
 }
 
 net::awaitable<bool> client_session::write_client(net::const_buffer b) {
-    client_.expires_after(cfg_.timeouts.send);
+    client_.expires_after(cfg_->timeouts.send);
     auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
     co_return !ec;
 }
@@ -129,9 +163,9 @@ net::awaitable<client_session::step> client_session::reply(unsigned status, cons
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
     auto parts = local_reply(status);
     std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                          net::buffer(mode_field(w_.gate().record.mode)),
+                                          net::buffer(mode_field(gate_->record.mode)),
                                           net::buffer(parts.rest)};
-    client_.expires_after(cfg_.timeouts.send);
+    client_.expires_after(cfg_->timeouts.send);
     co_await net::async_write(client_, bufs, use_tuple);
     log_request();
     co_return step::linger_close;
@@ -139,19 +173,22 @@ net::awaitable<client_session::step> client_session::reply(unsigned status, cons
 
 net::awaitable<client_session::step> client_session::reply_upstream_error(unsigned status,
                                                                          const char* detail) {
-    if (!cfg_.gate.upstream_down_page) co_return co_await reply(status, detail);
+    w_.stats().upstream_errors.inc();
+    if (!cfg_->gate.upstream_down_page) co_return co_await reply(status, detail);
     spdlog::debug("{}; serving the maintenance page", detail);
-    auto hold = w_.gate_shared();  // its buffers are written below
     auto fmt = policy::choose_format(req_->get()[http::field::accept]);
-    co_return co_await write_rendered(hold->page[static_cast<std::size_t>(fmt)], 503);
+    co_return co_await write_rendered(gate_->page[static_cast<std::size_t>(fmt)], 503);
 }
 
 net::awaitable<client_session::step> client_session::gate_reply(const policy::decision& d) {
-    auto hold = w_.gate_shared();  // its buffers are written below
+    // The session holds gate_ across the write, so the rendered buffers stay alive
+    // even if the worker gets a new snapshot meanwhile.
+    const gate_snapshot* hold = gate_.get();
     auto& req = req_->get();
     auto fmt = static_cast<std::size_t>(policy::choose_format(req[http::field::accept]));
     switch (d.what) {
     case policy::verdict::refuse_write:
+        w_.stats().refused_writes.inc();
         co_return co_await write_rendered(hold->refusal[fmt], 503);
     case policy::verdict::maintenance:
         co_return co_await write_rendered(hold->page[fmt], 503);
@@ -160,7 +197,7 @@ net::awaitable<client_session::step> client_session::gate_reply(const policy::de
     case policy::verdict::grant_bypass: {
         // The secret URL: a signed, expiring cookie, then back to the app. Rare, so the
         // response is built here.
-        const auto& g = cfg_.gate.policy;
+        const auto& g = cfg_->gate.policy;
         auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
         rendered_reply r;
@@ -193,7 +230,7 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
                                           net::buffer(connection),
                                           net::buffer(std::string_view("\r\n")),
                                           net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-    client_.expires_after(cfg_.timeouts.send);
+    client_.expires_after(cfg_->timeouts.send);
     auto [ec, n] = co_await net::async_write(client_, bufs, use_tuple);
     if (with_body) body_bytes_sent_ = r.body.size();
     log_request();
@@ -220,7 +257,7 @@ net::awaitable<bool> client_session::discard_body() {
     while (!req_->is_done()) {
         body.data = buf;
         body.size = body_buffer_size;
-        client_.expires_after(cfg_.timeouts.body_idle);
+        client_.expires_after(cfg_->timeouts.body_idle);
         auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return false;
@@ -247,13 +284,14 @@ net::awaitable<void> client_session::linger_close() {
 }
 
 net::awaitable<client_session::step> client_session::read_head() {
-    const auto& limits = cfg_.limits;
+    const auto& limits = cfg_->limits;
     if (buf_.size() == 0) {
         // Between requests: wait for the first byte under the keep-alive timeout. The
         // header deadline starts with that byte.
         if (w_.stopping()) co_return step::close;
+        refresh_gate();  // this request's limits and timeouts
         idle_ = true;
-        client_.expires_after(cfg_.timeouts.keepalive);
+        client_.expires_after(cfg_->timeouts.keepalive);
         auto [ec, n] = co_await client_.async_read_some(buf_.prepare(read_chunk), use_tuple);
         idle_ = false;
         if (ec) co_return step::close;
@@ -266,7 +304,7 @@ net::awaitable<client_session::step> client_session::read_head() {
 
     // One deadline for the whole head: a client trickling bytes (slowloris) cannot keep
     // the connection forever by sending a byte just before each read times out.
-    client_.expires_after(cfg_.timeouts.header);
+    client_.expires_after(cfg_->timeouts.header);
     head_limits hl{limits.max_header_size, limits.max_headers, limits.max_uri_size};
     head_scan scan;
     for (;;) {
@@ -315,7 +353,12 @@ net::awaitable<client_session::step> client_session::serve() {
     // The gate decides before anything is forwarded. The mode is read once, here; the
     // headers only operators use are looked up only while the gate is closed.
     {
-        const gate_snapshot& gate = w_.gate();
+        // No suspension between reading the snapshot, deciding and counting the request
+        // in flight: once a worker has taken a new snapshot (and acknowledged it), every
+        // write forwarded under the old one is already counted, which is what lets
+        // freeze wait for exactly those.
+        refresh_gate();
+        const gate_snapshot& gate = *gate_;
         gate_mode_ = gate.record.mode;
         policy::request_view rv;
         rv.method = req.method_string();
@@ -324,14 +367,21 @@ net::awaitable<client_session::step> client_session::serve() {
         rv.peer = peer_;
         if (gate_mode_ != policy::mode::open) {
             if (auto it = req.find(http::field::cookie); it != req.end()) rv.cookie = it->value();
-            if (auto it = req.find(cfg_.gate.policy.bypass_header); it != req.end())
+            if (auto it = req.find(cfg_->gate.policy.bypass_header); it != req.end())
                 rv.bypass_header = it->value();
             rv.now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
         }
-        auto d = policy::decide(gate_mode_, cfg_.gate.policy, rv);
+        auto d = policy::decide(gate.record.view(), cfg_->gate.policy, rv);
+        w_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
         if (d.what != policy::verdict::forward) co_return co_await gate_reply(d);
+        begin_in_flight(d.write);
     }
+    // However serve() ends (replied, failed, client gone), the request is no longer in flight.
+    struct in_flight_guard {
+        client_session* s;
+        ~in_flight_guard() { s->end_in_flight(); }
+    } guard{this};
 
     head_request_ = req.method() == http::verb::head;
     bool has_expect = req.find(http::field::expect) != req.end();
@@ -340,16 +390,16 @@ net::awaitable<client_session::step> client_session::serve() {
     upgrade_ = wants_upgrade(req);
 
     forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), false,
-                        cfg_.forwarding.trusted_proxies, cfg_.forwarding.via,
-                        cfg_.upstream.host_header};
+                        cfg_->forwarding.trusted_proxies, cfg_->forwarding.via,
+                        cfg_->upstream.host_header};
     transform_request(req, ctx, upgrade_);
     if (has_expect && !expect_) req.erase(http::field::expect);  // no body follows
     if (req.find(http::field::host) == req.end()) {
         // HTTP/1.0 allows a request without Host; the upstream hop is HTTP/1.1, which
         // does not. Rare, so building the value here is fine.
-        const auto& h = cfg_.upstream.host;
+        const auto& h = cfg_->upstream.host;
         bool v6 = h.find(':') != std::string::npos;
-        req.set(http::field::host, (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_.upstream.port));
+        req.set(http::field::host, (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_->upstream.port));
     }
     if (req_->chunked()) {
         req.chunked(true);
@@ -393,7 +443,7 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
         req.body().data = nullptr;
         req.body().size = 0;
         req.body().more = true;
-        conn->stream.expires_after(cfg_.upstream.response_timeout);
+        conn->stream.expires_after(cfg_->upstream.response_timeout);
         auto [ec, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
         if (ec) {
             log_upstream_error("write", ec);
@@ -402,7 +452,7 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
         }
         using namespace net::experimental::awaitable_operators;
         net::steady_timer timer(client_.get_executor());
-        timer.expires_after(cfg_.timeouts.expect_continue);
+        timer.expires_after(cfg_->timeouts.expect_continue);
         auto which = co_await (
             conn->stream.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
             timer.async_wait(use_tuple));
@@ -474,7 +524,7 @@ client_session::send_request_body(upstream_conn& conn,
         if (!req_->is_done()) {
             body.data = buf;
             body.size = body_buffer_size;
-            client_.expires_after(cfg_.timeouts.body_idle);
+            client_.expires_after(cfg_->timeouts.body_idle);
             auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::body_limit) co_return std::tuple{body_result::too_large, ec};
@@ -506,7 +556,7 @@ client_session::send_request_body(upstream_conn& conn,
             body.size = 0;
             body.more = false;
         }
-        conn.stream.expires_after(cfg_.upstream.response_timeout);
+        conn.stream.expires_after(cfg_->upstream.response_timeout);
         auto [ec, n] = co_await http::async_write(conn.stream, sr, use_tuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return std::tuple{body_result::upstream_failed, ec};
@@ -521,7 +571,7 @@ net::awaitable<std::tuple<bool, error_code>> client_session::read_response_head(
         res_->header_limit(response_header_limit);
         res_->body_limit(boost::none);
         if (head_request_) res_->skip(true);
-        conn.stream.expires_after(cfg_.upstream.response_timeout);
+        conn.stream.expires_after(cfg_->upstream.response_timeout);
         auto [ec, n] = co_await http::async_read_header(conn.stream, ubuf_, *res_, use_tuple);
         if (ec) co_return std::tuple{true, ec};
         unsigned code = res_->get().result_int();
@@ -547,13 +597,16 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
     auto& res = res_->get();
     if (auto bad = check_response_fields(res)) {
         spdlog::warn("upstream response refused: {}", bad.detail);
+        w_.stats().upstream_errors.inc();
         co_return co_await reply(502, bad.detail);
     }
     status_ = res.result_int();
+    w_.stats().upstream_responses.inc();
+    if (status_ >= 500) w_.stats().upstream_5xx.inc();
     bool upstream_keep_alive = res_->keep_alive();
     bool upstream_chunked = res_->chunked();
     bool no_body = head_request_ || res_->is_done();
-    transform_response(res, cfg_.forwarding.via, false);
+    transform_response(res, cfg_->forwarding.via, false);
 
     bool keep_alive = client_keep_alive_ && !w_.stopping();
     if (head_request_) {
@@ -581,7 +634,7 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
     bool complete = false;
     if (no_body) {
         sr.split(true);
-        client_.expires_after(cfg_.timeouts.send);
+        client_.expires_after(cfg_->timeouts.send);
         auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
         if (ec) co_return step::close;
         complete = true;
@@ -592,13 +645,14 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
             if (!res_->is_done()) {
                 body.data = buf;
                 body.size = body_buffer_size;
-                conn->stream.expires_after(cfg_.upstream.response_timeout);
+                conn->stream.expires_after(cfg_->upstream.response_timeout);
                 auto [ec, n] = co_await http::async_read_some(conn->stream, ubuf_, *res_, use_tuple);
                 if (ec == http::error::need_buffer) ec = {};
                 if (ec) {
                     log_upstream_error("body", ec);
                     // Before any byte reached the client an error page is still honest;
                     // after that, only an incomplete response is.
+                    w_.stats().upstream_errors.inc();
                     if (!wrote_any) co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream body failed");
                     co_return step::close;
                 }
@@ -615,7 +669,7 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
                 body.size = 0;
                 body.more = false;
             }
-            client_.expires_after(cfg_.timeouts.send);
+            client_.expires_after(cfg_->timeouts.send);
             auto [ec, n] = co_await http::async_write(client_, sr, use_tuple);
             if (ec == http::error::need_buffer) ec = {};
             if (ec) co_return step::close;
@@ -637,7 +691,10 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
 net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr conn) {
     auto& res = res_->get();
     status_ = 101;
-    transform_response(res, cfg_.forwarding.via, true);
+    // The upgrade request is answered; what follows is another protocol, which the write
+    // fence does not wait for (a WebSocket may stay open for hours).
+    end_in_flight();
+    transform_response(res, cfg_->forwarding.via, true);
     if (!co_await write_client(net::buffer(render_head(res)))) co_return step::close;
     log_request();
 
@@ -687,10 +744,10 @@ net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr co
     };
     auto watchdog = [&]() -> net::awaitable<void> {
         while (st.open > 0) {
-            st.watchdog.expires_at(st.last + cfg_.timeouts.tunnel_idle);
+            st.watchdog.expires_at(st.last + cfg_->timeouts.tunnel_idle);
             co_await st.watchdog.async_wait(use_tuple);
             if (st.open == 0) break;
-            if (std::chrono::steady_clock::now() - st.last >= cfg_.timeouts.tunnel_idle) {
+            if (std::chrono::steady_clock::now() - st.last >= cfg_->timeouts.tunnel_idle) {
                 close_both();
                 break;
             }

@@ -66,10 +66,16 @@ private:
     net::awaitable<void> linger_close();
     net::awaitable<bool> write_client(net::const_buffer b);
     void log_request() noexcept;
+    void refresh_gate() noexcept;
+    void begin_in_flight(bool write) noexcept;
+    void end_in_flight() noexcept;
     char* body_buffer();
 
     worker& w_;
-    const config& cfg_;
+    // The gate snapshot this session reads (with the config it was rendered from), taken
+    // from the worker at each request; cfg_ points into it.
+    std::shared_ptr<const gate_snapshot> gate_;
+    const config* cfg_;
     beast::tcp_stream client_;
     beast::flat_buffer buf_;   // client bytes: request heads, body bytes, pipelined requests
     beast::flat_buffer ubuf_;  // upstream bytes of the current exchange
@@ -81,6 +87,8 @@ private:
     char peer_text_[48] = {};
     std::size_t peer_len_ = 0;
     bool idle_ = false;
+    enum class in_flight : std::uint8_t { none, read, write };
+    in_flight in_flight_ = in_flight::none;
 
     // Per request.
     std::chrono::steady_clock::time_point started_{};

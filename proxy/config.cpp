@@ -14,11 +14,13 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include <toml++/toml.h>
 
+#include "policy/ascii.hpp"
 #include "proxy/pages.hpp"
 
 namespace maintgate {
@@ -35,6 +37,11 @@ address = "127.0.0.1:8080"
 # The demo app.
 [upstream]
 url = "http://127.0.0.1:3000"
+
+# So `maintgate ctl` can drive the demo. Under /tmp because the demo runs unprivileged;
+# a real config puts it in a folder only maintgate and its operators can reach.
+[admin]
+socket = "/tmp/maintgate-admin.sock"
 )toml";
 
 // ---------------------------------------------------------------------------------
@@ -487,6 +494,10 @@ constexpr known_key root_keys[] = {
     {"log", key_kind::table},
     {"gate", key_kind::table},
     {"rule", key_kind::table_array},
+    {"admin", key_kind::table},
+    {"health_check", key_kind::table},
+    {"smoke_check", key_kind::table_array},
+    {"reopen", key_kind::table},
 };
 constexpr known_key listener_keys[] = {
     {"address", key_kind::value},
@@ -530,6 +541,7 @@ constexpr known_key gate_keys[] = {
     {"initial_mode", key_kind::value},
     {"corrupt_state_mode", key_kind::value},
     {"state_file", key_kind::value},
+    {"audit_log", key_kind::value},
     {"retry_after", key_kind::value},
     {"upstream_down_page", key_kind::value},
     {"pages_dir", key_kind::value},
@@ -549,6 +561,43 @@ constexpr known_key rule_keys[] = {
     {"action", key_kind::value},
     {"reason", key_kind::value},
 };
+constexpr known_key admin_keys[] = {
+    {"socket", key_kind::value},
+    {"socket_mode", key_kind::value},
+    {"socket_owner", key_kind::value},
+    {"socket_group", key_kind::value},
+    {"metrics", key_kind::value},
+};
+constexpr known_key health_check_keys[] = {
+    {"method", key_kind::value},
+    {"path", key_kind::value},
+    {"host", key_kind::value},
+    {"expect_status", key_kind::value},
+    {"body_contains", key_kind::value},
+    {"timeout", key_kind::value},
+    {"interval", key_kind::value},
+    {"headers", key_kind::value},
+    {"body", key_kind::value},
+};
+// A smoke check runs only before a reopen step, so it has no interval; it has a name
+// because there can be several.
+constexpr known_key smoke_check_keys[] = {
+    {"name", key_kind::value},
+    {"method", key_kind::value},
+    {"path", key_kind::value},
+    {"host", key_kind::value},
+    {"expect_status", key_kind::value},
+    {"body_contains", key_kind::value},
+    {"timeout", key_kind::value},
+    {"headers", key_kind::value},
+    {"body", key_kind::value},
+};
+constexpr known_key reopen_keys[] = {
+    {"watch", key_kind::value},
+    {"max_error_rate", key_kind::value},
+    {"min_requests", key_kind::value},
+    {"freeze_timeout", key_kind::value},
+};
 constexpr std::string_view mode_names[] = {"open", "read-only", "maintenance"};
 constexpr std::string_view rule_actions[] = {"allow", "read", "allow-writes-in-read-only", "webhook"};
 
@@ -565,7 +614,15 @@ struct scope {
 
 class loader {
 public:
-    explicit loader(std::string file) : file_(std::move(file)) {}
+    explicit loader(std::string file) : file_(std::move(file))
+    {
+        // Relative paths in the config are relative to its own folder, so the same file
+        // means the same paths whichever directory maintgate or `maintgate ctl` starts in.
+        // A source without a slash (a bare file name, "<embedded default>") is already in
+        // the current directory, where relative paths stay as written.
+        if (const auto slash = file_.rfind('/'); slash != std::string::npos)
+            folder_ = file_.substr(0, slash + 1);
+    }
 
     void load(const toml::table& root, config& cfg);
 
@@ -597,6 +654,9 @@ private:
     std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lowest,
                                         std::int64_t highest);
     std::optional<duration> positive_duration(const scope& s, std::string_view key);
+    std::optional<duration> duration_value(const scope& s, std::string_view key, bool zero_allowed);
+    std::optional<std::string> path_value(const scope& s, std::string_view key, std::string_view expected,
+                                          bool folder);
     const std::string* string_value(const scope& s, std::string_view key, std::string_view expected);
     std::optional<bool> boolean(const scope& s, std::string_view key);
     std::optional<std::string_view> one_of(const scope& s, std::string_view key,
@@ -610,11 +670,17 @@ private:
     void load_log(const toml::table& root, log_config& out);
     void load_gate(const toml::table& root, gate_settings& out);
     void load_rules(const toml::table& root, std::vector<policy::rule>& out);
+    void load_admin(const toml::table& root, const std::vector<listener_config>& listeners, admin_config& out);
+    void load_checks(const toml::table& root, reopen_config& out);
+    check_request load_check(const scope& s, std::string_view where);
+    void load_reopen(const toml::table& root, reopen_config& out);
+    void check_distinct_files(const toml::table& root, const config& cfg);
     void load_cidrs(const toml::node& node, const std::string& path, std::vector<policy::cidr>& out);
     std::string load_page(const toml::node* where, const std::string& dir, std::string_view name,
                           std::string_view builtin);
 
     std::string file_;
+    std::string folder_;  // the config file's folder with a trailing '/', or empty
     std::vector<config_error> errors_;
 };
 
@@ -697,6 +763,11 @@ std::optional<std::int64_t> loader::integer(const scope& s, std::string_view key
 
 std::optional<duration> loader::positive_duration(const scope& s, std::string_view key)
 {
+    return duration_value(s, key, false);
+}
+
+std::optional<duration> loader::duration_value(const scope& s, std::string_view key, bool zero_allowed)
+{
     const toml::node* node = s.table.get(key);
     if (!node)
         return std::nullopt;
@@ -720,12 +791,36 @@ std::optional<duration> loader::positive_duration(const scope& s, std::string_vi
         }
         return std::nullopt;
     }
-    // Zero would mean "expire at once" to a timer, never "no timeout".
-    if (parsed->count() == 0) {
+    // Zero would mean "expire at once" to a timer, never "no timeout"; only keys that
+    // document "0s = off" accept it.
+    if (parsed->count() == 0 && !zero_allowed) {
         fail(*node, s.name(key) + ": must be greater than 0, got " + quote(text));
         return std::nullopt;
     }
     return parsed;
+}
+
+std::optional<std::string> loader::path_value(const scope& s, std::string_view key, std::string_view expected,
+                                             bool folder)
+{
+    const std::string* text = string_value(s, key, expected);
+    if (!text)
+        return std::nullopt;
+    const toml::node& node = *s.table.get(key);
+    // open() stops at a NUL, so "a\u0000b" would quietly name the file "a".
+    if (has_nul(*text)) {
+        fail(node, s.name(key) + ": " + quote(*text) + " contains a NUL character");
+        return std::nullopt;
+    }
+    if (text->empty())
+        return std::string{};
+    if (!folder && text->back() == '/') {
+        fail(node, s.name(key) + ": " + quote(*text) + " names a folder; give a file name");
+        return std::nullopt;
+    }
+    if (text->front() == '/' || folder_.empty())
+        return *text;
+    return folder_ + *text;
 }
 
 const std::string* loader::string_value(const scope& s, std::string_view key, std::string_view expected)
@@ -787,6 +882,10 @@ void loader::load(const toml::table& root, config& cfg)
     load_log(root, cfg.log);
     load_gate(root, cfg.gate);
     load_rules(root, cfg.gate.policy.rules);
+    load_admin(root, cfg.listeners, cfg.admin);
+    load_checks(root, cfg.reopen);
+    load_reopen(root, cfg.reopen);
+    check_distinct_files(root, cfg);
 }
 
 void loader::load_listeners(const toml::table& root, std::vector<listener_config>& out)
@@ -1135,14 +1234,16 @@ void loader::load_gate(const toml::table& root, gate_settings& out)
         else
             out.corrupt_state_mode = *policy::parse_mode(*m);
     }
-    if (const std::string* f = string_value(s, "state_file", "a file path"))
-        out.state_file = *f;
+    if (auto f = path_value(s, "state_file", "a file path", false))
+        out.state_file = std::move(*f);
+    if (auto f = path_value(s, "audit_log", "a file path", false))
+        out.audit_log = std::move(*f);
     if (const auto d = positive_duration(s, "retry_after"))
         out.retry_after = *d;
     if (const auto b = boolean(s, "upstream_down_page"))
         out.upstream_down_page = *b;
-    if (const std::string* dir = string_value(s, "pages_dir", "a directory path"))
-        out.pages_dir = *dir;
+    if (auto dir = path_value(s, "pages_dir", "a directory path", true))
+        out.pages_dir = std::move(*dir);
     const toml::node* pages_node = s.table.get("pages_dir");
     out.maintenance_page = load_page(pages_node, out.pages_dir, "maintenance.html", builtin_maintenance_page());
     out.read_only_page = load_page(pages_node, out.pages_dir, "read_only.html", builtin_read_only_page());
@@ -1295,6 +1396,381 @@ void loader::load_rules(const toml::table& root, std::vector<policy::rule>& out)
         }
         if (ok)
             out.push_back(std::move(r));
+    }
+}
+
+namespace {
+
+// A user or group as the server will look it up: a numeric id, or a name of the characters
+// useradd accepts. It is not resolved here: `maintgate check` may run on a machine where
+// the account does not exist, and the server reports a missing one when it starts.
+bool is_account(std::string_view text)
+{
+    if (text.empty())
+        return false;
+    if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        // (uid_t)-1 means "leave unchanged" to chown(), so it cannot name an account.
+        if (text.size() > 10)
+            return false;
+        return std::stoull(std::string(text)) < 4'294'967'295ULL;
+    }
+    if (text.size() > 32)
+        return false;
+    const auto name_char = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
+               || c == '.';
+    };
+    const std::string_view body = text.back() == '$' ? text.substr(0, text.size() - 1) : text;
+    return !body.empty() && body.front() != '-' && std::all_of(body.begin(), body.end(), name_char);
+}
+
+enum class mode_status { ok, malformed, too_large };
+
+// "0600", "600", "0o600": three or four octal digits, permission bits only.
+mode_status parse_socket_mode(std::string_view text, std::uint32_t& out)
+{
+    if (text.starts_with("0o"))
+        text.remove_prefix(2);
+    if (text.empty() || text.size() > 4
+        || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '7'; }))
+        return mode_status::malformed;
+    std::uint32_t value = 0;
+    for (const char c : text)
+        value = value * 8 + static_cast<std::uint32_t>(c - '0');
+    if (value > 0777)
+        return mode_status::too_large;
+    out = value;
+    return mode_status::ok;
+}
+
+// The target of a check is sent on the request line exactly as written, so a space or a
+// control byte would split that line.
+std::string check_target_problem(std::string_view text)
+{
+    if (text.empty() || text.front() != '/')
+        return "must start with \"/\"";
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c >= 0x7f)
+            return "must be visible ASCII without spaces (percent-encode the rest)";
+        if (c == '#')
+            return "must not contain \"#\": a fragment is never sent to a server";
+    }
+    return {};
+}
+
+// CR, LF and NUL would let a value split the request into two; the other control bytes
+// are refused by most servers anyway. A tab is legal inside a field value.
+bool has_control(std::string_view text)
+{
+    return std::any_of(text.begin(), text.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c < 0x20 && c != '\t') || c == 0x7f;
+    });
+}
+
+bool is_visible_ascii(std::string_view text)
+{
+    return std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// sun_path holds 108 bytes, one of them the terminating NUL.
+constexpr std::size_t max_socket_path = 107;
+
+}  // namespace
+
+void loader::load_admin(const toml::table& root, const std::vector<listener_config>& listeners, admin_config& out)
+{
+    const toml::table* t = table(root, "admin");
+    if (!t)
+        return;
+    const scope s{*t, "admin"};
+    check_keys(s, admin_keys, "in [admin]");
+
+    if (auto path = path_value(s, "socket", "a Unix socket path such as \"/run/maintgate/admin.sock\"", false)) {
+        if (path->size() > max_socket_path)
+            fail(*t->get("socket"), "admin.socket: " + quote(*path) + " is " + std::to_string(path->size())
+                                        + " bytes long; a Unix socket path can be at most "
+                                        + std::to_string(max_socket_path) + " bytes");
+        else
+            out.socket = std::move(*path);
+    }
+
+    if (const toml::node* node = t->get("socket_mode")) {
+        constexpr std::string_view usage = "write it as an octal string such as \"0600\" or \"0660\"";
+        std::optional<std::uint32_t> mode;
+        std::string shown;
+        if (const auto* text = node->as_string()) {
+            std::uint32_t value = 0;
+            shown = quote(text->get());
+            switch (parse_socket_mode(text->get(), value)) {
+            case mode_status::ok: mode = value; break;
+            case mode_status::malformed:
+                fail(*node, "admin.socket_mode: " + shown + " is not an octal mode; " + std::string(usage));
+                break;
+            case mode_status::too_large:
+                fail(*node, "admin.socket_mode: " + shown
+                                + " sets special bits (setuid, setgid, sticky), which mean nothing on a socket; "
+                                  "use permission bits only, such as \"0600\"");
+                break;
+            }
+        } else if (const auto* n = node->as_integer();
+                   n && (n->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none) {
+            // TOML's own octal literal (0o600) is unambiguous; a decimal 600 is not.
+            char text[16];
+            std::snprintf(text, sizeof text, "0o%llo", static_cast<unsigned long long>(n->get()));
+            shown = text;
+            if (n->get() > 0777)
+                fail(*node, "admin.socket_mode: " + shown
+                                + " sets special bits (setuid, setgid, sticky), which mean nothing on a socket; "
+                                  "use permission bits only, such as \"0600\"");
+            else
+                mode = static_cast<std::uint32_t>(n->get());
+        } else {
+            fail(*node, "admin.socket_mode: expected an octal mode, got " + describe(*node) + "; " + std::string(usage));
+        }
+        // Connecting to a Unix socket needs write permission on it: a world-writable
+        // socket lets every local user change the gate's mode.
+        if (mode && (*mode & 0002) != 0)
+            fail(*node, "admin.socket_mode: " + shown
+                            + " lets every local user connect and change the mode; use \"0600\", or \"0660\" with "
+                              "socket_group");
+        else if (mode)
+            out.socket_mode = *mode;
+    }
+
+    for (auto [key, target, what] : {std::tuple{"socket_owner", &out.socket_owner, "user name or numeric uid"},
+                                     std::tuple{"socket_group", &out.socket_group, "group name or numeric gid"}}) {
+        if (const std::string* v = string_value(s, key, std::string("a ") + what)) {
+            if (!v->empty() && !is_account(*v))
+                fail(*t->get(key), s.name(key) + ": " + quote(*v) + " is not a " + what);
+            else
+                *target = *v;
+        }
+    }
+
+    if (const std::string* metrics = string_value(s, "metrics", "a string such as \"127.0.0.1:9180\"")) {
+        const toml::node& node = *t->get("metrics");
+        auto parsed = parse_listen_address(*metrics);
+        // Port 0 is exempt, as between listeners: the kernel picks a fresh port for each.
+        const auto taken = std::find_if(listeners.begin(), listeners.end(), [&](const listener_config& l) {
+            return parsed.port != 0 && parse_listen_address(l.address).identity == parsed.identity;
+        });
+        if (metrics->empty()) {
+            // No metrics listener, as when the key is absent.
+        } else if (!parsed.error.empty()) {
+            fail(node, "admin.metrics: " + parsed.error);
+        } else if (taken != listeners.end()) {
+            fail(node, "admin.metrics: " + quote(*metrics) + " is already used by listener["
+                           + std::to_string(taken - listeners.begin()) + "]");
+        } else {
+            out.metrics = *metrics;
+            out.metrics_host = std::move(parsed.host);
+            out.metrics_port = parsed.port;
+        }
+    }
+}
+
+check_request loader::load_check(const scope& s, std::string_view where)
+{
+    check_request c;
+    if (const std::string* m = string_value(s, "method", "a method name such as \"GET\"")) {
+        const toml::node& node = *s.table.get("method");
+        if (!is_token(*m))
+            fail(node, s.name("method") + ": " + quote(*m) + " is not a method name");
+        else if (std::any_of(m->begin(), m->end(), [](char ch) { return ch >= 'a' && ch <= 'z'; }))
+            fail(node, s.name("method") + ": " + quote(*m) + " is not upper-case; methods are case-sensitive");
+        else if (*m == "CONNECT")
+            fail(node, s.name("method") + ": \"CONNECT\" opens a tunnel and cannot be a check; use a method such as "
+                                          "\"GET\"");
+        else
+            c.method = *m;
+    }
+
+    if (!s.table.get("path")) {
+        fail(s.table, "missing required key \"path\" in " + std::string(where));
+    } else if (const std::string* p = string_value(s, "path", "a path such as \"/healthz\"")) {
+        if (auto problem = check_target_problem(*p); !problem.empty())
+            fail(*s.table.get("path"), s.name("path") + ": " + quote(*p) + " " + problem);
+        else
+            c.path = *p;
+    }
+
+    if (const std::string* h = string_value(s, "host", "a string such as \"app.example.com\"")) {
+        if (is_visible_ascii(*h))
+            c.host = *h;
+        else
+            fail(*s.table.get("host"), s.name("host") + ": " + quote(*h)
+                                           + " is not a valid Host header value (no spaces, control or non-ASCII "
+                                             "characters)");
+    }
+    if (const auto n = integer(s, "expect_status", 100, 599))
+        c.expect_status = static_cast<unsigned>(*n);
+    if (const std::string* b = string_value(s, "body_contains", "a string to find in the response body")) {
+        // The answer to HEAD never has a body, so the check could never pass.
+        if (!b->empty() && c.method == "HEAD")
+            fail(*s.table.get("body_contains"),
+                 s.name("body_contains") + ": a response to HEAD has no body; use \"GET\" to check the content");
+        else
+            c.body_contains = *b;
+    }
+    if (const auto d = positive_duration(s, "timeout"))
+        c.timeout = *d;
+    if (const std::string* b = string_value(s, "body", "a string (the request body)"))
+        c.body = *b;
+
+    if (const toml::node* node = s.table.get("headers")) {
+        const std::string hpath = s.name("headers");
+        if (const auto* headers = node->as_table()) {
+            for (const auto& [key, value] : *headers) {
+                const std::string_view name = key.str();
+                const std::string field = hpath + "." + quote(name);
+                if (!is_token(name)) {
+                    fail(key.source(), field + ": not a valid header name");
+                    continue;
+                }
+                if (policy::iequals(name, "host")) {
+                    fail(key.source(), field + ": set the Host field with " + s.name("host"));
+                    continue;
+                }
+                // The probe frames the request and closes the connection itself; a
+                // configured value would contradict what it sends.
+                if (policy::iequals(name, "content-length") || policy::iequals(name, "transfer-encoding")
+                    || policy::iequals(name, "connection")) {
+                    fail(key.source(), field + ": set by the check itself and cannot be configured");
+                    continue;
+                }
+                const auto* text = value.as_string();
+                if (!text) {
+                    fail(value, field + ": expected a string, got " + describe(value));
+                    continue;
+                }
+                if (has_control(text->get())) {
+                    fail(value, field + ": " + quote(text->get())
+                                    + " contains a control character (CR, LF or NUL would split the request)");
+                    continue;
+                }
+                c.headers.emplace_back(std::string(name), text->get());
+            }
+        } else {
+            fail(*node, hpath + ": expected a table such as { \"X-Check\" = \"1\" }, got " + describe(*node));
+        }
+    }
+
+    if (const std::string* n = string_value(s, "name", "a string naming the check")) {
+        // The name is printed in reports and logs: one line, no escape sequences.
+        if (has_control(*n) || n->find('\t') != std::string::npos)
+            fail(*s.table.get("name"), s.name("name") + ": " + quote(*n) + " contains a control character");
+        else
+            c.name = *n;
+    }
+    if (c.name.empty())
+        c.name = c.method + " " + c.path;
+    return c;
+}
+
+void loader::load_checks(const toml::table& root, reopen_config& out)
+{
+    if (const toml::table* t = table(root, "health_check")) {
+        const scope s{*t, "health_check"};
+        check_keys(s, health_check_keys, "in [health_check]");
+        out.health = load_check(s, "[health_check]");
+        // "0s" is documented as "no background check": the check still gates each step.
+        if (const auto d = duration_value(s, "interval", true))
+            out.health_interval = *d;
+    }
+
+    const toml::node* node = root.get("smoke_check");
+    if (!node)
+        return;
+    const auto* array = node->as_array();
+    if (!array) {
+        fail(*node, "smoke_check: expected [[smoke_check]] tables, got " + describe(*node));
+        return;
+    }
+    // Explicit name -> index, so two checks never share a line in a report.
+    std::vector<std::pair<std::string, std::size_t>> named;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const std::string path = "smoke_check[" + std::to_string(i) + "]";
+        const auto* t = element.as_table();
+        if (!t) {
+            fail(element, path + ": expected a table ([[smoke_check]]), got " + describe(element));
+            continue;
+        }
+        const scope s{*t, path};
+        check_keys(s, smoke_check_keys, "in " + path);
+        check_request c = load_check(s, path);
+        if (const toml::node* name = t->get("name"); name && name->is_string() && !name->as_string()->get().empty()) {
+            const auto earlier = std::find_if(named.begin(), named.end(),
+                                              [&](const auto& entry) { return entry.first == c.name; });
+            if (earlier != named.end())
+                fail(*name, path + ".name: " + quote(c.name) + " is already used by smoke_check["
+                                + std::to_string(earlier->second) + "]");
+            else
+                named.emplace_back(c.name, i);
+        }
+        out.smoke.push_back(std::move(c));
+    }
+}
+
+void loader::load_reopen(const toml::table& root, reopen_config& out)
+{
+    const toml::table* t = table(root, "reopen");
+    if (!t)
+        return;
+    const scope s{*t, "reopen"};
+    check_keys(s, reopen_keys, "in [reopen]");
+
+    if (const auto d = duration_value(s, "watch", true))
+        out.watch = *d;
+
+    if (const toml::node* node = t->get("max_error_rate")) {
+        // An integer is accepted too: "max_error_rate = 1" is a natural way to write it.
+        std::optional<double> rate;
+        if (const auto* f = node->as_floating_point())
+            rate = f->get();
+        else if (const auto* n = node->as_integer())
+            rate = static_cast<double>(n->get());
+        if (!rate) {
+            fail(*node, "reopen.max_error_rate: expected a number such as 0.05 (5%), got " + describe(*node));
+        } else if (!(*rate > 0.0 && *rate <= 1.0)) {  // written so that nan fails too
+            fail(*node, "reopen.max_error_rate: must be greater than 0 and at most 1 (a share: 0.05 is 5%), got "
+                            + describe(*node));
+        } else {
+            out.max_error_rate = *rate;
+        }
+    }
+
+    if (const auto n = integer(s, "min_requests", 1, 1'000'000'000))
+        out.min_requests = static_cast<std::uint64_t>(*n);
+
+    if (const auto d = positive_duration(s, "freeze_timeout")) {
+        // Users' writes are refused while a freeze waits; an hour is already a long outage.
+        if (*d > std::chrono::hours(1))
+            fail(*t->get("freeze_timeout"), "reopen.freeze_timeout: must be at most 1h, got "
+                                                + quote(t->get("freeze_timeout")->as_string()->get()));
+        else
+            out.freeze_timeout = *d;
+    }
+}
+
+void loader::check_distinct_files(const toml::table& root, const config& cfg)
+{
+    // Each is written by a different part of the server, in a different format: sharing
+    // a path would corrupt one with the other (or, for the socket, replace a file).
+    const auto at = [&root](std::string_view path) { return root.at_path(path).node(); };
+    const auto& g = cfg.gate;
+    if (!g.audit_log.empty() && g.audit_log == g.state_file) {
+        if (const toml::node* node = at("gate.audit_log"))
+            fail(*node, "gate.audit_log: " + quote(g.audit_log) + " is also gate.state_file; each needs its own file");
+    }
+    const std::string& socket = cfg.admin.socket;
+    if (!socket.empty() && (socket == g.state_file || socket == g.audit_log)) {
+        if (const toml::node* node = at("admin.socket"))
+            fail(*node, "admin.socket: " + quote(socket) + " is also "
+                            + (socket == g.state_file ? "gate.state_file" : "gate.audit_log")
+                            + "; the socket needs a path of its own");
     }
 }
 }  // namespace

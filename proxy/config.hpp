@@ -70,12 +70,50 @@ struct gate_settings {
     policy::mode initial_mode = policy::mode::open;            // when there is no state file yet
     policy::mode corrupt_state_mode = policy::mode::maintenance; // when the state file is unreadable
     std::string state_file;          // empty: the mode is not persisted (warned at start-up)
+    std::string audit_log;           // JSON lines, one per admin change; empty: not kept (warned)
     duration retry_after{600'000};   // Retry-After when no expected end is set
     bool upstream_down_page = false; // upstream unreachable: maintenance page (503) instead of 502/504
     std::string pages_dir;           // empty: the built-in pages
     std::string maintenance_page;    // template text, loaded and validated with the config
     std::string read_only_page;      // template text, loaded and validated with the config
     policy::gate_config policy;
+};
+
+// The operator's side: the admin socket (the only way to change the mode at run time)
+// and the optional metrics listener.
+struct admin_config {
+    std::string socket;              // Unix socket path; empty: no admin socket (warned)
+    std::uint32_t socket_mode = 0600;
+    std::string socket_owner;        // user name or numeric uid; empty: the process's
+    std::string socket_group;        // group name or numeric gid; empty: the process's
+    std::string metrics;             // "127.0.0.1:9180" as written; empty: no metrics listener
+    std::string metrics_host;        // brackets removed
+    std::uint16_t metrics_port = 0;
+};
+
+// One request sent straight to the upstream to prove it works: the health check, or a
+// smoke check run before each reopen step.
+struct check_request {
+    std::string name;                // shown in reports; default "METHOD path"
+    std::string method = "GET";
+    std::string path = "/";          // origin-form target, may carry a query
+    std::string host;                // Host field; empty: the upstream's host_header or host:port
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;                // sent with Content-Length when not empty
+    unsigned expect_status = 200;
+    std::string body_contains;       // empty: the body is not checked
+    duration timeout{5'000};         // connect + send + whole response
+};
+
+// Staged reopen: the gates each step must pass, and the automatic step back.
+struct reopen_config {
+    std::optional<check_request> health;  // [health_check]
+    duration health_interval{10'000};     // background health check period; 0: only on demand
+    std::vector<check_request> smoke;     // [[smoke_check]], run in order
+    duration watch{0};                    // after a step, watch the 5xx rate this long; 0: off
+    double max_error_rate = 0.05;         // share of upstream responses that are 5xx
+    std::uint64_t min_requests = 20;      // responses needed before the rate counts
+    duration freeze_timeout{30'000};      // `freeze` without a timeout waits this long
 };
 
 struct config {
@@ -88,6 +126,8 @@ struct config {
     forwarding_config forwarding;
     log_config log;
     gate_settings gate;
+    admin_config admin;
+    reopen_config reopen;
 };
 
 struct config_error {

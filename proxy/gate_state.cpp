@@ -146,6 +146,13 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
     return snap;
 }
 
+std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
+                                                     std::shared_ptr<const config> cfg, sys_time now) {
+    auto snap = std::const_pointer_cast<gate_snapshot>(render_snapshot(record, cfg->gate, now));
+    snap->cfg = std::move(cfg);
+    return snap;
+}
+
 gate_record restore_gate_record(const gate_settings& settings) {
     gate_record r;
     r.since = std::chrono::system_clock::now();

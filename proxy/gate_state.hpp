@@ -23,6 +23,9 @@ struct rendered_reply {
 
 struct gate_snapshot {
     gate_record record;
+    // The configuration the data path uses while this snapshot is current: a reload
+    // publishes a new snapshot, so a request sees one consistent config and gate.
+    std::shared_ptr<const config> cfg;
     std::array<rendered_reply, 3> refusal;  // 503 for refused writes, by policy::body_format
     std::array<rendered_reply, 3> page;     // 503 maintenance page, by policy::body_format
     rendered_reply status;                  // 200 JSON for the public status endpoint
@@ -32,6 +35,9 @@ struct gate_snapshot {
 // down to the expected end).
 std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                                                      const gate_settings& settings, sys_time now);
+// The same, rendered from cfg->gate and carrying cfg.
+std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
+                                                     std::shared_ptr<const config> cfg, sys_time now);
 
 // The JSON object the status endpoint serves: mode, reason, since, until, retry_after.
 std::string status_json(const gate_record& record, std::int64_t retry_after);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/config.hpp"
+#include "proxy/ctl.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 
@@ -22,6 +24,9 @@ constexpr std::string_view usage_text =
     "commands:\n"
     "  run   [-c FILE]   serve (without -c: the embedded default, in front of 127.0.0.1:3000)\n"
     "  check  -c FILE    validate FILE; print every error as file:line:column and exit non-zero\n"
+    "  ctl   [-c FILE | --socket PATH] [--json] [--timeout DURATION] COMMAND...\n"
+    "                    send one admin command (status, set mode, freeze, reopen, ...) to a\n"
+    "                    running maintgate; 'maintgate ctl --help' lists them\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (TOML); see maintgate.example.toml\n"
@@ -55,6 +60,29 @@ int cmd_check(const std::string& path) {
     std::printf("  gate      initial mode %.*s; state %s\n", int(maintgate::policy::to_string(g.initial_mode).size()),
                 maintgate::policy::to_string(g.initial_mode).data(),
                 g.state_file.empty() ? "not persisted (no state_file)" : g.state_file.c_str());
+    std::printf("  audit     %s\n", g.audit_log.empty() ? "not kept (no audit_log)" : g.audit_log.c_str());
+    const auto& a = c.admin;
+    if (a.socket.empty())
+        std::printf("  admin     no socket: the mode can change only through the state file and a restart\n");
+    else
+        std::printf("  admin     socket %s (mode %04o)\n", a.socket.c_str(), a.socket_mode);
+    if (!a.metrics.empty()) std::printf("  metrics   http://%s/metrics\n", a.metrics.c_str());
+    const auto& ro = c.reopen;
+    if (ro.health)
+        std::printf("  health    %s %s -> %u within %s, every %s\n", ro.health->method.c_str(), ro.health->path.c_str(),
+                    ro.health->expect_status, maintgate::format_duration(ro.health->timeout).c_str(),
+                    ro.health_interval.count() ? maintgate::format_duration(ro.health_interval).c_str()
+                                               : "(on demand only)");
+    else
+        std::printf("  health    no health check: reopen steps are gated by smoke checks only\n");
+    for (const auto& sc : ro.smoke)
+        std::printf("  smoke     %s: %s %s -> %u%s%s\n", sc.name.c_str(), sc.method.c_str(), sc.path.c_str(),
+                    sc.expect_status, sc.body_contains.empty() ? "" : ", body contains ",
+                    sc.body_contains.c_str());
+    if (ro.watch.count())
+        std::printf("  watch     %s after each reopen step: back one stage above %.1f%% 5xx (after %llu responses)\n",
+                    maintgate::format_duration(ro.watch).c_str(), ro.max_error_rate * 100.0,
+                    static_cast<unsigned long long>(ro.min_requests));
     std::printf("  bypass    %zu network(s)%s\n", g.policy.bypass_cidrs.size(),
                 g.policy.bypass_secret.empty() ? "" : ", secret header and cookie");
     // The exceptions are the gate's holes by design: list each with its reason, in the
@@ -124,6 +152,11 @@ int main(int argc, char** argv) {
             }
             config_path = std::string(args[++i]);
             continue;
+        }
+        // Everything after "ctl" is ctl's: its options, then the admin command's words.
+        if (command.empty() && a == "ctl") {
+            const std::span<const std::string_view> rest(args.data() + i + 1, args.size() - i - 1);
+            return maintgate::proxy::run_ctl(rest, config_path);
         }
         if (command.empty() && (a == "run" || a == "check")) {
             command = std::string(a);

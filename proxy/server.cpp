@@ -2,11 +2,15 @@
 
 #include <csignal>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/admin_server.hpp"
+#include "proxy/gate_control.hpp"
 #include "proxy/gate_state.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
 #include "proxy/worker.hpp"
 
@@ -71,22 +75,69 @@ int run_server(std::shared_ptr<const config> cfg) {
         for (const auto& r : results) upstream.push_back(r.endpoint());
     }
 
+    // The admin thread's context: gate changes, the admin socket, metrics and signals.
+    // It outlives the workers, whose acknowledgements are posted to it, and is destroyed
+    // before gate, admin and metrics (after they have closed their own sockets and
+    // timers), so coroutines still suspended in it unwind while what they refer to lives.
+    auto main_ioc_owner = std::make_unique<net::io_context>(1);
+    net::io_context& main_ioc = *main_ioc_owner;
+    // Signals are taken on the admin thread only; workers never see them. Installed
+    // before anything listens, so a SIGTERM right after "listening" is a clean stop.
+    // SIGHUP reloads the config, as `reload` on the admin socket does.
+    std::optional<net::signal_set> signals(std::in_place, main_ioc, SIGTERM, SIGINT);
+    std::optional<net::signal_set> hangup(std::in_place, main_ioc, SIGHUP);
+
     // The mode comes back from the state file before the first connection is accepted:
     // a restart during a maintenance window stays in it.
     gate_record record = restore_gate_record(cfg->gate);
-    auto snapshot = render_snapshot(record, cfg->gate, std::chrono::system_clock::now());
-
     std::atomic<std::size_t> connections{0};
+    gate_control gate(main_ioc, cfg, record, {}, upstream, connections);
+
     std::vector<std::unique_ptr<worker>> workers;
-    for (unsigned i = 0; i < cfg->workers; ++i)
-        workers.push_back(std::make_unique<worker>(i, cfg, upstream, connections, snapshot));
+    std::vector<worker*> worker_ptrs;
+    for (unsigned i = 0; i < cfg->workers; ++i) {
+        workers.push_back(std::make_unique<worker>(i, upstream, connections, gate.snapshot()));
+        worker_ptrs.push_back(workers.back().get());
+    }
+    gate.set_workers(worker_ptrs);
     for (const auto& l : cfg->listeners)
         if (!bind_listener(workers, l)) return 1;
 
-    // Signals are taken on the main thread only; workers never see them.
-    net::io_context main_ioc(1);
-    net::signal_set signals(main_ioc, SIGTERM, SIGINT);
-    int received = 0;
+    admin_server admin(main_ioc, gate);
+    if (!cfg->admin.socket.empty()) {
+        if (auto err = admin.listen(cfg->admin); !err.empty()) {
+            spdlog::error("{}", err);
+            return 1;
+        }
+    } else {
+        spdlog::warn("no [admin] socket configured: the mode can change only through the state file and a restart");
+    }
+    if (cfg->gate.audit_log.empty())
+        spdlog::warn("no audit_log configured ([gate] audit_log): mode changes are logged but not audited");
+
+    // Its coroutines hold its state themselves, so it goes before the io_context.
+    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate] {
+        metrics_view v;
+        v.totals = gate.totals();
+        const auto& r = gate.record();
+        v.mode = r.mode;
+        v.stage = r.stage;
+        v.fenced = r.fenced;
+        v.connections = gate.connections();
+        if (const auto& h = gate.health(); h.last) {
+            v.upstream_healthy = h.last->ok;
+            v.last_health_check = h.at;
+        }
+        v.last_write_boundary_ms = gate.last_boundary_ms();
+        v.stage_since = r.since;
+        return v;
+    });
+    if (!cfg->admin.metrics.empty()) {
+        if (auto err = metrics->listen(cfg->admin.metrics_host, cfg->admin.metrics_port); !err.empty()) {
+            spdlog::error("metrics: {}", err);
+            return 1;
+        }
+    }
 
     std::atomic<unsigned> running{0};
     std::vector<std::thread> threads;
@@ -98,27 +149,35 @@ int run_server(std::shared_ptr<const config> cfg) {
             running.fetch_sub(1);
         });
     }
-    spdlog::info("maintgate started: {} worker(s), upstream {}, gate {}", cfg->workers, cfg->upstream.url,
-                 policy::to_string(record.mode));
+    spdlog::info("maintgate started: {} worker(s), upstream {}, gate {} (stage {}{})", cfg->workers,
+                 cfg->upstream.url, policy::to_string(record.mode), policy::to_string(record.stage),
+                 record.fenced ? ", writes fenced" : "");
+    gate.start();
+    admin.start();
+    if (!cfg->admin.metrics.empty()) metrics->start();
 
-    // Retry-After and the page's refresh count down to the expected end; re-render the
-    // replies now and then rather than format anything per request.
-    net::steady_timer rerender(main_ioc);
-    std::function<void()> schedule_rerender = [&] {
-        rerender.expires_after(std::chrono::seconds(15));
-        rerender.async_wait([&](const error_code& ec) {
+    int received = 0;
+    std::function<void()> wait_hangup = [&] {
+        hangup->async_wait([&](const error_code& ec, int) {
             if (ec) return;
-            if (record.until) {
-                auto fresh = render_snapshot(record, cfg->gate, std::chrono::system_clock::now());
-                for (auto& w : workers) w->publish_gate(fresh);
-            }
-            schedule_rerender();
+            net::co_spawn(
+                main_ioc,
+                [&]() -> net::awaitable<void> {
+                    auto r = co_await gate.reload(admin_peer{-1, -1, "SIGHUP"}, "reload");
+                    for (const auto& w : r.warnings) spdlog::warn("reload: {}", w);
+                },
+                net::detached);
+            wait_hangup();
         });
     };
-    schedule_rerender();
-    signals.async_wait([&](const error_code& ec, int sig) {
+    wait_hangup();
+    signals->async_wait([&](const error_code& ec, int sig) {
         if (!ec) received = sig;
-        rerender.cancel();
+        gate.stop();
+        admin.stop();
+        metrics->stop();
+        hangup->cancel();
+        main_ioc.stop();
     });
 
     main_ioc.run();  // returns once a signal arrived
@@ -135,6 +194,10 @@ int run_server(std::shared_ptr<const config> cfg) {
         for (auto& w : workers) w->ioc().stop();
     }
     for (auto& t : threads) t.join();
+    signals.reset();
+    hangup.reset();
+    metrics.reset();
+    main_ioc_owner.reset();
     spdlog::info("stopped");
     return 0;
 }

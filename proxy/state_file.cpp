@@ -49,6 +49,24 @@ std::string format_iso8601(sys_time t) {
     return buf;
 }
 
+std::string format_iso8601_ms(sys_time t) {
+    using namespace std::chrono;
+    // Floors, so a time before 1970 still prints a millisecond in 0..999.
+    auto ms = floor<milliseconds>(t);
+    auto s = floor<seconds>(ms);
+    auto frac = static_cast<int>((ms - s).count());
+    std::string text = format_iso8601(time_point_cast<sys_time::duration>(s));  // "...:SSZ"
+    char buf[8];
+    std::snprintf(buf, sizeof buf, ".%03dZ", frac);
+    text.pop_back();
+    text += buf;
+    return text;
+}
+
+std::string format_iso8601_ms(std::int64_t unix_ms) {
+    return format_iso8601_ms(sys_time(std::chrono::milliseconds(unix_ms)));
+}
+
 std::string format_human(sys_time t) {
     std::time_t tt = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};
@@ -84,7 +102,10 @@ std::string save_gate_record(const std::string& path, const gate_record& r) {
     std::string body = "{\"mode\":";
     json::append_string(body, policy::to_string(r.mode));
     body += ",\"stage\":";
-    json::append_string(body, policy::to_string(r.stage));
+    // A stage is a refinement of the mode; one that does not belong to it (a caller
+    // that set only the mode) is saved as the mode's own stage, never as a contradiction.
+    auto stage = policy::mode_of(r.stage) == r.mode ? r.stage : policy::stage_of(r.mode);
+    json::append_string(body, policy::to_string(stage));
     body += ",\"fenced\":";
     body += r.fenced ? "true" : "false";
     body += ",\"reason\":";

@@ -45,6 +45,11 @@ load_gate_result load_gate_record(const std::string& path);
 std::string format_iso8601(sys_time t);
 std::optional<sys_time> parse_iso8601(std::string_view text);
 
+// "2026-11-22T03:00:00.123Z", truncated to the millisecond: the precision of the write
+// boundary and the audit log. The second form takes unix milliseconds.
+std::string format_iso8601_ms(sys_time t);
+std::string format_iso8601_ms(std::int64_t unix_ms);
+
 // "2026-11-22 03:00 UTC", for people.
 std::string format_human(sys_time t);
 

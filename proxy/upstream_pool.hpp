@@ -49,7 +49,7 @@ private:
     static bool still_open(upstream_conn& c) noexcept;
 
     net::any_io_executor ex_;
-    const upstream_config& cfg_;
+    const upstream_config cfg_;  // a copy: a reload may free the config it came from
     std::vector<tcp::endpoint> endpoints_;
     std::vector<upstream_conn_ptr> idle_;  // LIFO: the warmest connection first
     net::steady_timer sweep_timer_;

@@ -6,10 +6,10 @@
 
 namespace maintgate::proxy {
 
-worker::worker(unsigned id, std::shared_ptr<const config> cfg, std::vector<tcp::endpoint> upstream,
-               std::atomic<std::size_t>& connections, std::shared_ptr<const gate_snapshot> gate)
-    : id_(id), cfg_(std::move(cfg)), pool_(ioc_.get_executor(), cfg_->upstream, std::move(upstream)),
-      connections_(connections), gate_(std::move(gate)) {}
+worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
+               std::shared_ptr<const gate_snapshot> gate)
+    : id_(id), pool_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream)), connections_(connections),
+      gate_(std::move(gate)) {}
 
 void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
@@ -78,7 +78,6 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
         last_warning = now;
         return true;
     };
-    const std::size_t max_connections = cfg_->limits.max_connections;
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
         if (stopping_ || ec == net::error::operation_aborted) break;
@@ -90,6 +89,7 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
             }
             continue;
         }
+        const std::size_t max_connections = gate_->cfg->limits.max_connections;  // reloadable
         if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
             connections_.fetch_sub(1, std::memory_order_relaxed);
             if (warn_now())

@@ -10,6 +10,7 @@
 #include "proxy/config.hpp"
 #include "proxy/gate_state.hpp"
 #include "proxy/net.hpp"
+#include "proxy/stats.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace maintgate::proxy {
@@ -18,8 +19,11 @@ class client_session;
 
 class worker {
 public:
-    worker(unsigned id, std::shared_ptr<const config> cfg, std::vector<tcp::endpoint> upstream,
-           std::atomic<std::size_t>& connections, std::shared_ptr<const gate_snapshot> gate);
+    // gate->cfg is the configuration the worker starts with; a reload replaces it by
+    // publishing a snapshot with another. The upstream pool keeps the first one's
+    // upstream settings (the upstream cannot change without a restart).
+    worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
+           std::shared_ptr<const gate_snapshot> gate);
 
     // Starts the accept loops and the pool sweeper; the caller then runs ioc().
     void start();
@@ -29,7 +33,6 @@ public:
     void begin_shutdown();
 
     net::io_context& ioc() noexcept { return ioc_; }
-    const config& cfg() const noexcept { return *cfg_; }
     upstream_pool& pool() noexcept { return pool_; }
     std::vector<tcp::acceptor>& acceptors() noexcept { return acceptors_; }
     bool stopping() const noexcept { return stopping_; }
@@ -38,7 +41,12 @@ public:
     // The gate as this worker sees it. Read once per request on the worker's thread; a
     // reply that writes from the snapshot's buffers holds gate_shared() across the write.
     const gate_snapshot& gate() const noexcept { return *gate_; }
+    const gate_snapshot* gate_ptr() const noexcept { return gate_.get(); }
     std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return gate_; }
+
+    // This worker's counters: written only on its thread, read by the admin thread.
+    worker_stats& stats() noexcept { return stats_; }
+    const worker_stats& stats() const noexcept { return stats_; }
 
     // Hands this worker a new snapshot. Thread-safe (posts); `done` runs on the worker's
     // thread once requests decided from now on see it.
@@ -53,13 +61,13 @@ private:
 
     unsigned id_;
     net::io_context ioc_{1};
-    std::shared_ptr<const config> cfg_;
     upstream_pool pool_;
     std::vector<tcp::acceptor> acceptors_;
     std::atomic<std::size_t>& connections_;
     bool stopping_ = false;
     client_session* sessions_ = nullptr;
     std::shared_ptr<const gate_snapshot> gate_;
+    worker_stats stats_;
 };
 
 }  // namespace maintgate::proxy

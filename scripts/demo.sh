@@ -66,6 +66,15 @@ cat <<EOF
                         curl -i -H 'Content-Type: application/json' \\
                              -d '{"text":"hello through the proxy"}' ${proxy_url}api/notes
 
+  Drive the gate from another terminal (the admin socket is /tmp/maintgate-admin.sock):
+                        $build_dir/maintgate ctl status
+                        $build_dir/maintgate ctl set mode read-only reason "trying the gate" for 10m
+                        $build_dir/maintgate ctl freeze
+                        $build_dir/maintgate ctl set mode maintenance reason "upgrade"
+                        $build_dir/maintgate ctl reopen to open
+                        $build_dir/maintgate ctl history
+                        $build_dir/maintgate ctl help
+
   The demo app itself is on http://$app_addr/ (direct, not proxied).
   Ctrl-C stops both.
 

@@ -110,6 +110,25 @@ void check_defaults_except_listeners_and_upstream_url(const config& cfg)
     CHECK(cfg.log.level == "info");
     CHECK(cfg.log.access.empty());
     CHECK(cfg.log.format == access_format::combined);
+
+    CHECK(cfg.gate.state_file.empty());
+    CHECK(cfg.gate.audit_log.empty());
+
+    // admin.socket is checked by each caller: the embedded default sets one.
+    CHECK(cfg.admin.socket_mode == 0600);
+    CHECK(cfg.admin.socket_owner.empty());
+    CHECK(cfg.admin.socket_group.empty());
+    CHECK(cfg.admin.metrics.empty());
+    CHECK(cfg.admin.metrics_host.empty());
+    CHECK(cfg.admin.metrics_port == 0);
+
+    CHECK_FALSE(cfg.reopen.health.has_value());
+    CHECK(cfg.reopen.health_interval.count() == 10'000);
+    CHECK(cfg.reopen.smoke.empty());
+    CHECK(cfg.reopen.watch.count() == 0);
+    CHECK(cfg.reopen.max_error_rate == 0.05);
+    CHECK(cfg.reopen.min_requests == 20);
+    CHECK(cfg.reopen.freeze_timeout.count() == 30'000);
 }
 
 void check_local_listener_and_demo_upstream(const config& cfg)
@@ -138,6 +157,7 @@ TEST_CASE("a minimal document takes every default", "[config]")
     CHECK(cfg.source == file_name);
     check_local_listener_and_demo_upstream(cfg);
     check_defaults_except_listeners_and_upstream_url(cfg);
+    CHECK(cfg.admin.socket.empty());
 }
 
 TEST_CASE("the embedded default loads and is the documented default", "[config]")
@@ -151,6 +171,8 @@ TEST_CASE("the embedded default loads and is the documented default", "[config]"
     CHECK(result.cfg->source == "<embedded default>");
     check_local_listener_and_demo_upstream(*result.cfg);
     check_defaults_except_listeners_and_upstream_url(*result.cfg);
+    // An admin socket, so `maintgate ctl` can drive the demo; no metrics listener.
+    CHECK(result.cfg->admin.socket == "/tmp/maintgate-admin.sock");
 }
 
 TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]")
@@ -164,6 +186,7 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
     CHECK(result.cfg->source == path);
     check_local_listener_and_demo_upstream(*result.cfg);
     check_defaults_except_listeners_and_upstream_url(*result.cfg);
+    CHECK(result.cfg->admin.socket.empty());
 
     // Every key is documented there, set or (for workers, whose default depends on
     // the machine) commented out.
@@ -180,7 +203,11 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
         "corrupt_state_mode = ", "retry_after = ", "upstream_down_page = ", "pages_dir = ", "bypass_cidrs = ",
         "bypass_secret = ",  "bypass_header = ",  "bypass_path = ",    "bypass_cookie_ttl = ", "status_path = ",
         "#[[rule]]",         "#path_prefix = ",   "#path = ",          "#path_regex = ",  "#methods = ",
-        "#action = ",        "#reason = ",
+        "#action = ",        "#reason = ",        "audit_log = ",      "[admin]",         "socket = ",
+        "socket_mode = ",    "socket_owner = ",   "socket_group = ",   "#metrics = ",     "#[health_check]",
+        "#method = ",        "#host = ",          "#expect_status = ", "#body_contains = ", "#timeout = ",
+        "#interval = ",      "#headers = ",       "#body = ",          "#[[smoke_check]]", "#name = ",
+        "[reopen]",          "watch = ",          "max_error_rate = ", "min_requests = ", "freeze_timeout = ",
     };
     for (const char* key : keys) {
         INFO("key: " << key);
@@ -649,7 +676,22 @@ TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[c
         {"colour = \"blue\"\n" + base, "t.toml:1:1: unknown key \"colour\" at the top level"},
         {base + "[upstrem]\nurl = \"x\"\n", "t.toml:5:1: unknown table [upstrem]; did you mean [upstream]?"},
         {base + "[timeout]\nheader = \"5s\"\n", "t.toml:5:1: unknown table [timeout]; did you mean [timeouts]?"},
-        {base + "[admin]\nsocket = \"/run/maintgate.sock\"\n", "t.toml:5:1: unknown table [admin]"},
+        {base + "[admn]\nsocket = \"/run/maintgate.sock\"\n", "t.toml:5:1: unknown table [admn]; did you mean [admin]?"},
+        {base + "[reopn]\nwatch = \"5m\"\n", "t.toml:5:1: unknown table [reopn]; did you mean [reopen]?"},
+        {base + "[[smoke_checks]]\npath = \"/\"\n",
+         "t.toml:5:1: unknown table [[smoke_checks]]; did you mean [[smoke_check]]?"},
+        {base + "[healthcheck]\npath = \"/\"\n",
+         "t.toml:5:1: unknown table [healthcheck]; did you mean [health_check]?"},
+        {base + "[gate]\naudit_logs = \"a.jsonl\"\n",
+         "t.toml:6:1: unknown key \"audit_logs\" in [gate]; did you mean \"audit_log\"?"},
+        {base + "[admin]\nsocket_mod = \"0600\"\n",
+         "t.toml:6:1: unknown key \"socket_mod\" in [admin]; did you mean \"socket_mode\"?"},
+        {base + "[health_check]\npath = \"/\"\nheader = { A = \"1\" }\n",
+         "t.toml:7:1: unknown key \"header\" in [health_check]; did you mean \"headers\"?"},
+        {base + "[health_check]\npath = \"/\"\nname = \"x\"\n", "t.toml:7:1: unknown key \"name\" in [health_check]"},
+        {base + "[[smoke_check]]\npath = \"/\"\ninterval = \"5s\"\n",
+         "t.toml:7:1: unknown key \"interval\" in smoke_check[0]"},
+        {base + "[reopen]\nmax_errors = 5\n", "t.toml:6:1: unknown key \"max_errors\" in [reopen]"},
         {base + "[[backend]]\npath_prefix = \"/healthz\"\n", "t.toml:5:1: unknown table [[backend]]"},
         {base + "[[listeners]]\naddress = \"127.0.0.1:8081\"\n",
          "t.toml:5:1: unknown table [[listeners]]; did you mean [[listener]]?"},
@@ -765,4 +807,484 @@ TEST_CASE("load_config_file names the file in every error", "[config]")
               == std::vector<std::string>{dir.string() + ": cannot read config file: Is a directory"});
     }
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("admin, health and smoke checks, reopen and audit_log: every key is read", "[config]")
+{
+    const config cfg = load_ok(base + R"([admin]
+socket = "/run/maintgate/admin.sock"
+socket_mode = "0660"
+socket_owner = "maintgate"
+socket_group = "ops"
+metrics = "[::1]:9180"
+
+[gate]
+state_file = "/var/lib/maintgate/state.json"
+audit_log = "/var/lib/maintgate/audit.jsonl"
+
+[health_check]
+method = "OPTIONS"
+path = "/healthz?full=1"
+host = "app.example.com"
+expect_status = 204
+body_contains = "ok"
+timeout = "2s"
+interval = "0s"
+headers = { "X-Check" = "1", Authorization = "Bearer abc", "X-Tab" = "a\tb" }
+body = "ping"
+
+[[smoke_check]]
+name = "front page"
+path = "/"
+body_contains = "Welcome"
+
+[[smoke_check]]
+method = "POST"
+path = "/api/search"
+headers = { "Content-Type" = "application/json" }
+body = '{"q":"x"}'
+expect_status = 201
+timeout = "250ms"
+
+[reopen]
+watch = "5m"
+max_error_rate = 0.1
+min_requests = 50
+freeze_timeout = "1h"
+)");
+    CHECK(cfg.admin.socket == "/run/maintgate/admin.sock");
+    CHECK(cfg.admin.socket_mode == 0660);
+    CHECK(cfg.admin.socket_owner == "maintgate");
+    CHECK(cfg.admin.socket_group == "ops");
+    CHECK(cfg.admin.metrics == "[::1]:9180");
+    CHECK(cfg.admin.metrics_host == "::1");
+    CHECK(cfg.admin.metrics_port == 9180);
+
+    CHECK(cfg.gate.state_file == "/var/lib/maintgate/state.json");
+    CHECK(cfg.gate.audit_log == "/var/lib/maintgate/audit.jsonl");
+
+    REQUIRE(cfg.reopen.health.has_value());
+    const check_request& h = *cfg.reopen.health;
+    CHECK(h.name == "OPTIONS /healthz?full=1");
+    CHECK(h.method == "OPTIONS");
+    CHECK(h.path == "/healthz?full=1");
+    CHECK(h.host == "app.example.com");
+    CHECK(h.expect_status == 204);
+    CHECK(h.body_contains == "ok");
+    CHECK(h.timeout.count() == 2'000);
+    CHECK(h.body == "ping");
+    auto headers = h.headers;
+    std::sort(headers.begin(), headers.end());
+    CHECK(headers == std::vector<std::pair<std::string, std::string>>{
+                         {"Authorization", "Bearer abc"}, {"X-Check", "1"}, {"X-Tab", "a\tb"}});
+    CHECK(cfg.reopen.health_interval.count() == 0);
+
+    REQUIRE(cfg.reopen.smoke.size() == 2);
+    const check_request& front = cfg.reopen.smoke[0];
+    CHECK(front.name == "front page");
+    CHECK(front.method == "GET");
+    CHECK(front.path == "/");
+    CHECK(front.host.empty());
+    CHECK(front.expect_status == 200);
+    CHECK(front.body_contains == "Welcome");
+    CHECK(front.timeout.count() == 5'000);
+    CHECK(front.headers.empty());
+    CHECK(front.body.empty());
+    const check_request& search = cfg.reopen.smoke[1];
+    CHECK(search.name == "POST /api/search");
+    CHECK(search.method == "POST");
+    CHECK(search.path == "/api/search");
+    CHECK(search.expect_status == 201);
+    CHECK(search.timeout.count() == 250);
+    CHECK(search.body == "{\"q\":\"x\"}");
+    CHECK(search.headers == std::vector<std::pair<std::string, std::string>>{{"Content-Type", "application/json"}});
+
+    CHECK(cfg.reopen.watch.count() == 300'000);
+    CHECK(cfg.reopen.max_error_rate == 0.1);
+    CHECK(cfg.reopen.min_requests == 50);
+    CHECK(cfg.reopen.freeze_timeout.count() == 3'600'000);
+}
+
+TEST_CASE("admin: the values that are accepted", "[config]")
+{
+    const std::string admin = base + "[admin]\n";
+    struct mode_case {
+        const char* toml_value;
+        std::uint32_t mode;
+    };
+    // Read or execute for others grants nothing on a socket; only write lets them connect.
+    const mode_case modes[] = {
+        {"\"0600\"", 0600}, {"\"600\"", 0600}, {"\"0o640\"", 0640}, {"\"0660\"", 0660},
+        {"\"0604\"", 0604}, {"\"0775\"", 0775}, {"\"0\"", 0},       {"0o600", 0600},
+    };
+    for (const auto& c : modes) {
+        INFO("socket_mode = " << c.toml_value);
+        CHECK(load_ok(admin + "socket_mode = " + c.toml_value + "\n").admin.socket_mode == c.mode);
+    }
+    for (const char* account : {"maintgate", "_maintgate", "www-data", "svc.web", "machine$", "0", "1000",
+                                "4294967294"}) {
+        INFO("account " << account);
+        const config cfg = load_ok(admin + "socket_owner = \"" + account + "\"\nsocket_group = \"" + account + "\"\n");
+        CHECK(cfg.admin.socket_owner == account);
+        CHECK(cfg.admin.socket_group == account);
+    }
+    // Empty means "none" or "the process's", as when the key is absent.
+    const config empty = load_ok(admin + "socket = \"\"\nsocket_owner = \"\"\nsocket_group = \"\"\nmetrics = \"\"\n");
+    CHECK(empty.admin.socket.empty());
+    CHECK(empty.admin.socket_owner.empty());
+    CHECK(empty.admin.metrics.empty());
+    CHECK(empty.admin.metrics_port == 0);
+
+    // The longest path a sockaddr_un can hold.
+    const std::string longest = "/" + std::string(106, 's');
+    CHECK(load_ok(admin + "socket = \"" + longest + "\"\n").admin.socket == longest);
+
+    const config metrics = load_ok(admin + "metrics = \"127.0.0.1:9180\"\n");
+    CHECK(metrics.admin.metrics == "127.0.0.1:9180");
+    CHECK(metrics.admin.metrics_host == "127.0.0.1");
+    CHECK(metrics.admin.metrics_port == 9180);
+    // Port 0 next to a port-0 listener: each gets its own kernel-chosen port.
+    const config zero = load_ok(with_listener("127.0.0.1:0") + "[admin]\nmetrics = \"127.0.0.1:0\"\n");
+    CHECK(zero.admin.metrics_port == 0);
+}
+
+TEST_CASE("admin: each mistake has its own message", "[config]")
+{
+    const std::string admin = base + "[admin]\n";
+    const std::string too_long = "/" + std::string(107, 's');
+    const std::string world = " lets every local user connect and change the mode; use \"0600\", or \"0660\" with "
+                              "socket_group";
+    const std::string octal = "write it as an octal string such as \"0600\" or \"0660\"";
+    const std::string special = " sets special bits (setuid, setgid, sticky), which mean nothing on a socket; use "
+                                "permission bits only, such as \"0600\"";
+    check_single_errors({
+        {admin + "socket = 5\n",
+         "t.toml:6:10: admin.socket: expected a Unix socket path such as \"/run/maintgate/admin.sock\", got "
+         "integer 5"},
+        {admin + "socket = \"/run/maintgate/\"\n",
+         "t.toml:6:10: admin.socket: \"/run/maintgate/\" names a folder; give a file name"},
+        {admin + "socket = \"/run/a\\u0000b\"\n", "t.toml:6:10: admin.socket: \"/run/a\\x00b\" contains a NUL character"},
+        {admin + "socket = \"" + too_long + "\"\n",
+         "t.toml:6:10: admin.socket: \"" + too_long.substr(0, 80)
+             + "...\" is 108 bytes long; a Unix socket path can be at most 107 bytes"},
+        {admin + "socket_mode = \"0666\"\n", "t.toml:6:15: admin.socket_mode: \"0666\"" + world},
+        {admin + "socket_mode = \"0602\"\n", "t.toml:6:15: admin.socket_mode: \"0602\"" + world},
+        {admin + "socket_mode = \"777\"\n", "t.toml:6:15: admin.socket_mode: \"777\"" + world},
+        {admin + "socket_mode = 0o666\n", "t.toml:6:15: admin.socket_mode: 0o666" + world},
+        {admin + "socket_mode = \"rw-------\"\n",
+         "t.toml:6:15: admin.socket_mode: \"rw-------\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"0680\"\n", "t.toml:6:15: admin.socket_mode: \"0680\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"00600\"\n",
+         "t.toml:6:15: admin.socket_mode: \"00600\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"\"\n", "t.toml:6:15: admin.socket_mode: \"\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"4600\"\n", "t.toml:6:15: admin.socket_mode: \"4600\"" + special},
+        {admin + "socket_mode = 0o1600\n", "t.toml:6:15: admin.socket_mode: 0o1600" + special},
+        // A decimal 600 is 0o1130: refused rather than guessed at.
+        {admin + "socket_mode = 600\n",
+         "t.toml:6:15: admin.socket_mode: expected an octal mode, got integer 600; " + octal},
+        {admin + "socket_owner = \"bad name\"\n",
+         "t.toml:6:16: admin.socket_owner: \"bad name\" is not a user name or numeric uid"},
+        {admin + "socket_owner = \"-rf\"\n",
+         "t.toml:6:16: admin.socket_owner: \"-rf\" is not a user name or numeric uid"},
+        {admin + "socket_owner = \"4294967295\"\n",
+         "t.toml:6:16: admin.socket_owner: \"4294967295\" is not a user name or numeric uid"},
+        {admin + "socket_owner = \"" + std::string(33, 'u') + "\"\n",
+         "t.toml:6:16: admin.socket_owner: \"" + std::string(33, 'u') + "\" is not a user name or numeric uid"},
+        {admin + "socket_owner = 1000\n",
+         "t.toml:6:16: admin.socket_owner: expected a user name or numeric uid, got integer 1000"},
+        {admin + "socket_group = \"ops:wheel\"\n",
+         "t.toml:6:16: admin.socket_group: \"ops:wheel\" is not a group name or numeric gid"},
+        {admin + "metrics = \"localhost:9180\"\n",
+         "t.toml:6:11: admin.metrics: \"localhost\" is not an IP address; a listener takes a literal IPv4 address or "
+         "a bracketed IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\""},
+        {admin + "metrics = \"127.0.0.1:99999\"\n",
+         "t.toml:6:11: admin.metrics: port 99999 is out of range (0-65535)"},
+        {admin + "metrics = 9180\n",
+         "t.toml:6:11: admin.metrics: expected a string such as \"127.0.0.1:9180\", got integer 9180"},
+        // The same address as a listener, however it is spelt.
+        {admin + "metrics = \"127.0.0.1:8080\"\n",
+         "t.toml:6:11: admin.metrics: \"127.0.0.1:8080\" is already used by listener[0]"},
+        {with_listener("[::1]:8080") + "[admin]\nmetrics = \"[0::1]:8080\"\n",
+         "t.toml:6:11: admin.metrics: \"[0::1]:8080\" is already used by listener[0]"},
+        {"admin = \"/run/a.sock\"\n" + base, "t.toml:1:9: admin: expected a table ([admin]), got string \"/run/a.sock\""},
+    });
+}
+
+TEST_CASE("health_check: defaults, and each mistake has its own message", "[config]")
+{
+    const config minimal = load_ok(base + "[health_check]\npath = \"/healthz\"\n");
+    REQUIRE(minimal.reopen.health.has_value());
+    const check_request& h = *minimal.reopen.health;
+    CHECK(h.name == "GET /healthz");
+    CHECK(h.method == "GET");
+    CHECK(h.path == "/healthz");
+    CHECK(h.host.empty());
+    CHECK(h.headers.empty());
+    CHECK(h.body.empty());
+    CHECK(h.expect_status == 200);
+    CHECK(h.body_contains.empty());
+    CHECK(h.timeout.count() == 5'000);
+    CHECK(minimal.reopen.health_interval.count() == 10'000);
+    CHECK(minimal.reopen.smoke.empty());
+    // Subtables are tables too.
+    const config sub = load_ok(base + "[health_check]\npath = \"/\"\n[health_check.headers]\nX-A = \"1\"\n");
+    REQUIRE(sub.reopen.health.has_value());
+    CHECK(sub.reopen.health->headers == std::vector<std::pair<std::string, std::string>>{{"X-A", "1"}});
+    // Status bounds, and every visible ASCII byte but '#' in a target.
+    CHECK(load_ok(base + "[health_check]\npath = \"/\"\nexpect_status = 100\n").reopen.health->expect_status == 100);
+    CHECK(load_ok(base + "[health_check]\npath = \"/\"\nexpect_status = 599\n").reopen.health->expect_status == 599);
+    CHECK(load_ok(base + "[health_check]\npath = \"/a%20b?x=[1]&y=~\"\n").reopen.health->path == "/a%20b?x=[1]&y=~");
+
+    const std::string hc = base + "[health_check]\npath = \"/\"\n";  // further keys on line 7
+    check_single_errors({
+        {base + "[health_check]\nmethod = \"GET\"\n", "t.toml:5:1: missing required key \"path\" in [health_check]"},
+        {base + "[health_check]\npath = \"healthz\"\n",
+         "t.toml:6:8: health_check.path: \"healthz\" must start with \"/\""},
+        {base + "[health_check]\npath = \"\"\n", "t.toml:6:8: health_check.path: \"\" must start with \"/\""},
+        {base + "[health_check]\npath = \"/a b\"\n",
+         "t.toml:6:8: health_check.path: \"/a b\" must be visible ASCII without spaces (percent-encode the rest)"},
+        {base + "[health_check]\npath = \"/a\\r\\nX: 1\"\n",
+         "t.toml:6:8: health_check.path: \"/a\\x0d\\nX: 1\" must be visible ASCII without spaces (percent-encode the "
+         "rest)"},
+        {base + "[health_check]\npath = \"/caf\u00e9\"\n",
+         "t.toml:6:8: health_check.path: \"/caf\u00e9\" must be visible ASCII without spaces (percent-encode the "
+         "rest)"},
+        {base + "[health_check]\npath = \"/#top\"\n",
+         "t.toml:6:8: health_check.path: \"/#top\" must not contain \"#\": a fragment is never sent to a server"},
+        {base + "[health_check]\npath = 5\n",
+         "t.toml:6:8: health_check.path: expected a path such as \"/healthz\", got integer 5"},
+        {hc + "method = \"get\"\n",
+         "t.toml:7:10: health_check.method: \"get\" is not upper-case; methods are case-sensitive"},
+        {hc + "method = \"GE T\"\n", "t.toml:7:10: health_check.method: \"GE T\" is not a method name"},
+        {hc + "method = \"\"\n", "t.toml:7:10: health_check.method: \"\" is not a method name"},
+        {hc + "method = \"CONNECT\"\n",
+         "t.toml:7:10: health_check.method: \"CONNECT\" opens a tunnel and cannot be a check; use a method such as "
+         "\"GET\""},
+        {hc + "method = 1\n", "t.toml:7:10: health_check.method: expected a method name such as \"GET\", got integer 1"},
+        {hc + "host = \"a b\"\n",
+         "t.toml:7:8: health_check.host: \"a b\" is not a valid Host header value (no spaces, control or non-ASCII "
+         "characters)"},
+        {hc + "expect_status = 99\n", "t.toml:7:17: health_check.expect_status: 99 is out of range (100-599)"},
+        {hc + "expect_status = 600\n", "t.toml:7:17: health_check.expect_status: 600 is out of range (100-599)"},
+        {hc + "expect_status = \"200\"\n",
+         "t.toml:7:17: health_check.expect_status: expected an integer, got string \"200\""},
+        {hc + "body_contains = 5\n",
+         "t.toml:7:17: health_check.body_contains: expected a string to find in the response body, got integer 5"},
+        {hc + "method = \"HEAD\"\nbody_contains = \"ok\"\n",
+         "t.toml:8:17: health_check.body_contains: a response to HEAD has no body; use \"GET\" to check the content"},
+        {hc + "timeout = \"0s\"\n", "t.toml:7:11: health_check.timeout: must be greater than 0, got \"0s\""},
+        {hc + "timeout = 5\n",
+         "t.toml:7:11: health_check.timeout: expected a duration such as \"5s\" or \"250ms\", got integer 5"},
+        {hc + "interval = \"10\"\n",
+         "t.toml:7:12: health_check.interval: \"10\" has no unit; write \"10s\" for seconds or \"10ms\" for "
+         "milliseconds"},
+        {hc + "body = 5\n", "t.toml:7:8: health_check.body: expected a string (the request body), got integer 5"},
+        {hc + "headers = \"X-A: 1\"\n",
+         "t.toml:7:11: health_check.headers: expected a table such as { \"X-Check\" = \"1\" }, got string "
+         "\"X-A: 1\""},
+        {hc + "headers = { \"Bad Name\" = \"1\" }\n",
+         "t.toml:7:13: health_check.headers.\"Bad Name\": not a valid header name"},
+        {hc + "headers = { \"\" = \"1\" }\n", "t.toml:7:13: health_check.headers.\"\": not a valid header name"},
+        {hc + "headers = { \"X-A\" = \"a\\r\\nX-Admin: 1\" }\n",
+         "t.toml:7:21: health_check.headers.\"X-A\": \"a\\x0d\\nX-Admin: 1\" contains a control character (CR, LF or "
+         "NUL would split the request)"},
+        {hc + "headers = { \"X-A\" = \"a\\u0000\" }\n",
+         "t.toml:7:21: health_check.headers.\"X-A\": \"a\\x00\" contains a control character (CR, LF or NUL would "
+         "split the request)"},
+        {hc + "headers = { \"X-A\" = 1 }\n", "t.toml:7:21: health_check.headers.\"X-A\": expected a string, got integer 1"},
+        {hc + "headers = { host = \"x\" }\n",
+         "t.toml:7:13: health_check.headers.\"host\": set the Host field with health_check.host"},
+        {hc + "headers = { \"Content-Length\" = \"5\" }\n",
+         "t.toml:7:13: health_check.headers.\"Content-Length\": set by the check itself and cannot be configured"},
+        {hc + "headers = { \"transfer-encoding\" = \"chunked\" }\n",
+         "t.toml:7:13: health_check.headers.\"transfer-encoding\": set by the check itself and cannot be configured"},
+        {hc + "headers = { Connection = \"keep-alive\" }\n",
+         "t.toml:7:13: health_check.headers.\"Connection\": set by the check itself and cannot be configured"},
+        {"health_check = \"/healthz\"\n" + base,
+         "t.toml:1:16: health_check: expected a table ([health_check]), got string \"/healthz\""},
+        {base + "[[health_check]]\npath = \"/\"\n", "t.toml:5:1: health_check: expected a table ([health_check]), got array"},
+    });
+}
+
+TEST_CASE("smoke_check: names, order, and each mistake has its own message", "[config]")
+{
+    const config cfg = load_ok(base + "[[smoke_check]]\npath = \"/b\"\n[[smoke_check]]\npath = \"/a\"\nname = \"A\"\n"
+                                      "[[smoke_check]]\nmethod = \"DELETE\"\npath = \"/b\"\n");
+    REQUIRE(cfg.reopen.smoke.size() == 3);
+    CHECK(cfg.reopen.smoke[0].name == "GET /b");
+    CHECK(cfg.reopen.smoke[1].name == "A");
+    CHECK(cfg.reopen.smoke[2].name == "DELETE /b");
+    CHECK_FALSE(cfg.reopen.health.has_value());
+    // An empty name is the default name; so is a name given twice by default.
+    const config same = load_ok(base + "[[smoke_check]]\npath = \"/\"\nname = \"\"\n[[smoke_check]]\npath = \"/\"\n");
+    REQUIRE(same.reopen.smoke.size() == 2);
+    CHECK(same.reopen.smoke[0].name == "GET /");
+    CHECK(same.reopen.smoke[1].name == "GET /");
+
+    check_single_errors({
+        {base + "[[smoke_check]]\nname = \"x\"\n", "t.toml:5:1: missing required key \"path\" in smoke_check[0]"},
+        {base + "[[smoke_check]]\npath = \"/\"\n[[smoke_check]]\npath = \"x\"\n",
+         "t.toml:8:8: smoke_check[1].path: \"x\" must start with \"/\""},
+        {base + "[[smoke_check]]\npath = \"/\"\nname = \"a\\nb\"\n",
+         "t.toml:7:8: smoke_check[0].name: \"a\\nb\" contains a control character"},
+        {base + "[[smoke_check]]\npath = \"/\"\nname = 5\n",
+         "t.toml:7:8: smoke_check[0].name: expected a string naming the check, got integer 5"},
+        {base + "[[smoke_check]]\npath = \"/\"\nname = \"home\"\n[[smoke_check]]\npath = \"/x\"\nname = \"home\"\n",
+         "t.toml:10:8: smoke_check[1].name: \"home\" is already used by smoke_check[0]"},
+        {base + "[[smoke_check]]\npath = \"/\"\nmethod = \"post\"\n",
+         "t.toml:7:10: smoke_check[0].method: \"post\" is not upper-case; methods are case-sensitive"},
+        {base + "[[smoke_check]]\npath = \"/\"\nheaders = { \"A B\" = \"1\" }\n",
+         "t.toml:7:13: smoke_check[0].headers.\"A B\": not a valid header name"},
+        {base + "[smoke_check]\npath = \"/\"\n", "t.toml:5:1: smoke_check: expected [[smoke_check]] tables, got table"},
+        {"smoke_check = 5\n" + base, "t.toml:1:15: smoke_check: expected [[smoke_check]] tables, got integer 5"},
+        {"smoke_check = [5]\n" + base,
+         "t.toml:1:16: smoke_check[0]: expected a table ([[smoke_check]]), got integer 5"},
+    });
+}
+
+TEST_CASE("reopen: the values that are accepted, and each mistake has its own message", "[config]")
+{
+    const std::string reopen = base + "[reopen]\n";
+    const config off = load_ok(reopen + "watch = \"0s\"\nmax_error_rate = 1\nmin_requests = 1\nfreeze_timeout = \"1ms\"\n");
+    CHECK(off.reopen.watch.count() == 0);
+    CHECK(off.reopen.max_error_rate == 1.0);
+    CHECK(off.reopen.min_requests == 1);
+    CHECK(off.reopen.freeze_timeout.count() == 1);
+    CHECK(load_ok(reopen + "max_error_rate = 0.001\n").reopen.max_error_rate == 0.001);
+
+    const std::string range = "must be greater than 0 and at most 1 (a share: 0.05 is 5%), got ";
+    check_single_errors({
+        {reopen + "watch = \"5\"\n",
+         "t.toml:6:9: reopen.watch: \"5\" has no unit; write \"5s\" for seconds or \"5ms\" for milliseconds"},
+        {reopen + "watch = 300\n",
+         "t.toml:6:9: reopen.watch: expected a duration such as \"5s\" or \"250ms\", got integer 300"},
+        {reopen + "max_error_rate = 0\n", "t.toml:6:18: reopen.max_error_rate: " + range + "integer 0"},
+        {reopen + "max_error_rate = 0.0\n", "t.toml:6:18: reopen.max_error_rate: " + range + "float 0.0"},
+        {reopen + "max_error_rate = -0.5\n", "t.toml:6:18: reopen.max_error_rate: " + range + "float -0.5"},
+        {reopen + "max_error_rate = 1.5\n", "t.toml:6:18: reopen.max_error_rate: " + range + "float 1.5"},
+        {reopen + "max_error_rate = 5\n", "t.toml:6:18: reopen.max_error_rate: " + range + "integer 5"},
+        {reopen + "max_error_rate = nan\n", "t.toml:6:18: reopen.max_error_rate: " + range + "float nan"},
+        {reopen + "max_error_rate = \"5%\"\n",
+         "t.toml:6:18: reopen.max_error_rate: expected a number such as 0.05 (5%), got string \"5%\""},
+        {reopen + "min_requests = 0\n", "t.toml:6:16: reopen.min_requests: 0 is out of range (1-1000000000)"},
+        {reopen + "min_requests = 1.5\n", "t.toml:6:16: reopen.min_requests: expected an integer, got float 1.5"},
+        {reopen + "freeze_timeout = \"0s\"\n", "t.toml:6:18: reopen.freeze_timeout: must be greater than 0, got \"0s\""},
+        {reopen + "freeze_timeout = \"1h1ms\"\n",
+         "t.toml:6:18: reopen.freeze_timeout: must be at most 1h, got \"1h1ms\""},
+        {"reopen = true\n" + base, "t.toml:1:10: reopen: expected a table ([reopen]), got boolean true"},
+    });
+}
+
+TEST_CASE("gate.audit_log, gate.state_file and admin.socket: paths and distinct files", "[config]")
+{
+    check_single_errors({
+        {base + "[gate]\naudit_log = 5\n", "t.toml:6:13: gate.audit_log: expected a file path, got integer 5"},
+        {base + "[gate]\naudit_log = \"/var/log/\"\n",
+         "t.toml:6:13: gate.audit_log: \"/var/log/\" names a folder; give a file name"},
+        {base + "[gate]\nstate_file = \"/var/lib/\"\n",
+         "t.toml:6:14: gate.state_file: \"/var/lib/\" names a folder; give a file name"},
+        {base + "[gate]\nstate_file = \"/a\\u0000\"\n", "t.toml:6:14: gate.state_file: \"/a\\x00\" contains a NUL character"},
+        {base + "[gate]\nstate_file = \"/v/s.json\"\naudit_log = \"/v/s.json\"\n",
+         "t.toml:7:13: gate.audit_log: \"/v/s.json\" is also gate.state_file; each needs its own file"},
+        {base + "[gate]\nstate_file = \"/v/s\"\n[admin]\nsocket = \"/v/s\"\n",
+         "t.toml:8:10: admin.socket: \"/v/s\" is also gate.state_file; the socket needs a path of its own"},
+        {base + "[admin]\nsocket = \"/v/a\"\n[gate]\naudit_log = \"/v/a\"\n",
+         "t.toml:6:10: admin.socket: \"/v/a\" is also gate.audit_log; the socket needs a path of its own"},
+    });
+
+    SECTION("relative paths are relative to the config file's folder")
+    {
+        const std::string doc = base + "[gate]\nstate_file = \"state.json\"\naudit_log = \"logs/audit.jsonl\"\n"
+                                       "[admin]\nsocket = \"../run/admin.sock\"\n";
+        const auto nested = load_config_string(doc, "/etc/maintgate/main.toml");
+        REQUIRE(nested.cfg.has_value());
+        CHECK(nested.cfg->gate.state_file == "/etc/maintgate/state.json");
+        CHECK(nested.cfg->gate.audit_log == "/etc/maintgate/logs/audit.jsonl");
+        CHECK(nested.cfg->admin.socket == "/etc/maintgate/../run/admin.sock");
+
+        const auto relative = load_config_string(doc, "conf/main.toml");
+        REQUIRE(relative.cfg.has_value());
+        CHECK(relative.cfg->gate.state_file == "conf/state.json");
+        CHECK(relative.cfg->admin.socket == "conf/../run/admin.sock");
+
+        const auto root = load_config_string(doc, "/main.toml");
+        REQUIRE(root.cfg.has_value());
+        CHECK(root.cfg->gate.state_file == "/state.json");
+
+        // A bare file name is in the current directory already; absolute paths stay.
+        const config here = load_ok(doc);
+        CHECK(here.gate.state_file == "state.json");
+        CHECK(here.admin.socket == "../run/admin.sock");
+        const auto absolute = load_config_string(base + "[gate]\nstate_file = \"/s.json\"\n", "/etc/m/main.toml");
+        REQUIRE(absolute.cfg.has_value());
+        CHECK(absolute.cfg->gate.state_file == "/s.json");
+
+        // The length limit applies to the path bind() will see.
+        const std::string name(100, 'n');
+        const auto long_folder = load_config_string(base + "[admin]\nsocket = \"" + name + "\"\n", "/etc/maintgate/m.toml");
+        REQUIRE(long_folder.errors.size() == 1);
+        CHECK(long_folder.errors[0].message
+              == "admin.socket: \"/etc/maintgate/" + name.substr(0, 65) + "...\" is 115 bytes long; a Unix socket "
+                 "path can be at most 107 bytes");
+    }
+
+    SECTION("pages_dir too, so a relative pages folder is found next to the config")
+    {
+        const auto dir = std::filesystem::temp_directory_path()
+                         / ("maintgate_config_paths_" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir / "pages");
+        for (const char* name : {"maintenance.html", "read_only.html"}) {
+            std::ofstream out(dir / "pages" / name);
+            out << "<p>{{reason}}</p>\n";
+        }
+        const std::string path = (dir / "m.toml").string();
+        {
+            std::ofstream out(path);
+            out << base << "[gate]\npages_dir = \"pages\"\n";
+        }
+        const auto ok = load_config_file(path);
+        for (const auto& m : messages(ok))
+            UNSCOPED_INFO(m);
+        REQUIRE(ok.cfg.has_value());
+        CHECK(ok.cfg->gate.pages_dir == dir.string() + "/pages");
+        CHECK(ok.cfg->gate.maintenance_page == "<p>{{reason}}</p>\n");
+
+        {
+            std::ofstream out(path);
+            out << base << "[gate]\npages_dir = \"missing\"\n";
+        }
+        CHECK(messages(load_config_file(path))
+              == std::vector<std::string>{
+                  path + ":6:13: gate.pages_dir: cannot read \"" + dir.string()
+                      + "/missing/maintenance.html\": No such file or directory",
+                  path + ":6:13: gate.pages_dir: cannot read \"" + dir.string()
+                      + "/missing/read_only.html\": No such file or directory",
+              });
+        std::filesystem::remove_all(dir);
+    }
+}
+
+TEST_CASE("mistakes in the new sections are all reported in one run, in document order", "[config]")
+{
+    const auto result = load(base + R"([reopen]
+max_error_rate = 2
+[admin]
+socket_mode = "0666"
+sokcet = "/run/a.sock"
+[[smoke_check]]
+name = "home"
+[health_check]
+path = "/"
+timeout = "0s"
+)");
+    CHECK_FALSE(result.cfg.has_value());
+    CHECK(messages(result) == std::vector<std::string>{
+        "t.toml:6:18: reopen.max_error_rate: must be greater than 0 and at most 1 (a share: 0.05 is 5%), got "
+        "integer 2",
+        "t.toml:8:15: admin.socket_mode: \"0666\" lets every local user connect and change the mode; use \"0600\", "
+        "or \"0660\" with socket_group",
+        "t.toml:9:1: unknown key \"sokcet\" in [admin]; did you mean \"socket\"?",
+        "t.toml:10:1: missing required key \"path\" in smoke_check[0]",
+        "t.toml:14:11: health_check.timeout: must be greater than 0, got \"0s\"",
+    });
 }

@@ -376,6 +376,8 @@ TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
     {
         gate_record saved;
         saved.mode = policy::mode::maintenance;
+        saved.stage = policy::stage::operators;
+        saved.fenced = true;
         saved.reason = "restore \"db\"\nstep 2";
         saved.until = at(2026, 11, 22, 3, 0, 0);
         saved.set_by = "uid 1000 pid 4242";
@@ -387,6 +389,8 @@ TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
         s.initial_mode = policy::mode::open;
         const auto r = restore_gate_record(s);
         CHECK(r.mode == saved.mode);
+        CHECK(r.stage == saved.stage);
+        CHECK(r.fenced == saved.fenced);
         CHECK(r.reason == saved.reason);
         CHECK(r.until == saved.until);
         CHECK(r.set_by == saved.set_by);

@@ -290,3 +290,25 @@ TEST_CASE("state_file: a failed rename removes the temp file", "[state_file]")
     CHECK(fs::is_directory(path));
     CHECK(dir.entries() == 1);
 }
+
+TEST_CASE("state_file: a stage that does not belong to the mode is saved as the mode's own", "[state_file]")
+{
+    temp_dir dir;
+    const std::string path = dir.file("state.json");
+    gate_record r;
+    r.mode = policy::mode::maintenance;  // stage left at its default, open
+    r.since = at(2026, 1, 1, 0, 0, 0);
+    REQUIRE(save_gate_record(path, r) == "");
+    const auto loaded = load_gate_record(path);
+    REQUIRE(loaded.status == load_status::ok);
+    CHECK(loaded.record.stage == policy::stage::maintenance);
+}
+
+TEST_CASE("state_file: millisecond timestamps", "[state_file]")
+{
+    CHECK(format_iso8601_ms(0) == "1970-01-01T00:00:00.000Z");
+    CHECK(format_iso8601_ms(1'795'000'000'123) == "2026-11-18T11:06:40.123Z");
+    CHECK(format_iso8601_ms(1'795'000'000'007) == "2026-11-18T11:06:40.007Z");
+    CHECK(format_iso8601_ms(1'795'000'000'999) == "2026-11-18T11:06:40.999Z");
+    CHECK(format_iso8601_ms(-1) == "1969-12-31T23:59:59.999Z");
+}
