@@ -5,7 +5,8 @@
 #
 #   build  compiler, CMake, Ninja and the libraries (default)
 #   test   build + Catch2, python3, curl, procps (the integration tests use them)
-#   bench  test + wrk, nginx-light, haproxy, gnuplot-nox (the comparison benchmarks)
+#   bench  test + wrk, nginx-light, haproxy, gnuplot-nox and a font for its PNGs
+#          (bench/run.sh: maintgate against nginx and HAProxy)
 #
 # Safe to run again and again: a machine that has everything is not touched, and
 # apt-get is not even asked to refresh its lists.
@@ -15,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_pkgs=(g++ cmake ninja-build libboost1.81-dev libssl-dev libtomlplusplus-dev
             libspdlog-dev pkg-config)
 test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps)
-bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox)
+bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core)
 
 set_name="${1:-build}"
 case "$set_name" in
@@ -23,7 +24,7 @@ case "$set_name" in
     test)  wanted=("${test_pkgs[@]}") ;;
     bench) wanted=("${bench_pkgs[@]}") ;;
     -h|--help)
-        sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *)
