@@ -169,6 +169,7 @@ int match_rule(const gate_config& g, const request_view& r) noexcept {
         const rule& rl = g.rules[i];
         if (!rl.host.empty() && !iequals(rl.host, host)) continue;
         if (!method_listed(rl, r.method)) continue;
+        if (!r.method_override.empty() && !method_listed(rl, r.method_override)) continue;
         if (!path_matches(rl, path)) continue;
         return static_cast<int>(i);
     }
@@ -185,6 +186,11 @@ decision decide_mode(const gate_view& v, const gate_config& g, const request_vie
         d.what = verdict::deny_method;
         return d;
     }
+    // An override can only make a request more of a write, never less: GET with
+    // "X-HTTP-Method-Override: DELETE" is a write; POST overridden to GET stays one.
+    if (!r.method_override.empty() && cls == method_class::read &&
+        classify_method(r.method_override) != method_class::read)
+        cls = method_class::write;
     if (is_status_request(g, r)) {
         d.what = verdict::status;
         return d;

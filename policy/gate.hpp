@@ -73,6 +73,10 @@ struct gate_config {
 // What decide() needs of a request; views into the parsed request, valid for the call.
 struct request_view {
     std::string_view method;
+    // X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override, or empty. Apps
+    // (Rails, Laravel, Express middleware) may act on it, so a write named there makes
+    // the request a write, whatever the request line says.
+    std::string_view method_override;
     std::string_view target;
     std::string_view host;           // Host field value (may carry a port)
     std::string_view bypass_header;  // value of the configured bypass header, or empty
@@ -125,7 +129,8 @@ inline decision decide(mode m, const gate_config& g, const request_view& r) noex
 // True when the request carries proof of being an operator.
 bool is_operator(const gate_config& g, const request_view& r) noexcept;
 
-// The index of the first rule matching the request, or -1. Allocation-free.
+// The index of the first rule matching the request, or -1. A rule's methods must list
+// the request's method and, when there is one, its method override. Allocation-free.
 int match_rule(const gate_config& g, const request_view& r) noexcept;
 
 }  // namespace maintgate::policy

@@ -182,57 +182,52 @@ struct reader {
     }
 };
 
-enum class segment_kind { empty, dot, dot_dot, ambiguous, name };
+// dot: "." or "..", raw or encoded, and the shapes some server reads as one.
+enum class segment_kind { empty, dot, name };
 
 // Classifies the raw segment [begin, end) by its decoded bytes. The part before the first
 // ';' decides: Tomcat and others strip path parameters before resolving dot segments, and
-// Windows servers drop trailing dots and spaces, so those shapes are refused, not guessed.
+// Windows servers drop trailing dots and spaces, so "..;x", "...", ". ." count as dots too.
 template <bool Escaped>
 segment_kind classify(const reader<Escaped>& in, std::size_t begin, std::size_t end) noexcept
 {
     if (begin == end)
         return segment_kind::empty;
-    std::size_t dots = 0;
-    std::size_t head = 0;
-    bool has_parameter = false;
+    bool dot = false;
     for (std::size_t i = begin; i < end;) {
         const unsigned char c = in.forward(i);
-        if (c == ';') {
-            has_parameter = true;
+        if (c == ';')
             break;
-        }
         if (c == '.')
-            ++dots;
+            dot = true;
         else if (c != ' ')
             return segment_kind::name;
-        ++head;
     }
-    if (dots == 0)
-        return segment_kind::name;  // "", " ", ";x" before a ';'
-    if (!has_parameter && head == dots && dots <= 2)
-        return dots == 1 ? segment_kind::dot : segment_kind::dot_dot;
-    return segment_kind::ambiguous;
+    return dot ? segment_kind::dot : segment_kind::name;  // " " and ";x" are names
 }
 
-// Segments are resolved from the right: a ".." there removes the next kept segment to its
-// left. That needs no stack, and the kept segments are written backwards from the end of
-// out, so the capacity check is on the result alone, never on a longer intermediate
-// ("/aaaa/../b" needs room for "/b" only).
+// Copies the segments, decoded, from the right: the result is written backwards from the
+// end of out, so the capacity check is on the result alone. Empty segments collapse; a
+// dot segment of any spelling ends the walk with nullopt.
+//
+// Dot segments are refused rather than resolved (RFC 3986 5.2.4) because the proxy
+// forwards the target as it came, and backends disagree on them: Tomcat and Apache
+// resolve them, Express, Rack, Werkzeug and Django route on the raw path. Resolved here,
+// "/api/write/../../healthz" would match a "/healthz" exception while a backend that does
+// not resolve it routes a write to /api/write. Clients resolve dot segments before
+// sending (RFC 3986 5.2, and every browser and curl do), so only crafted requests have them.
 template <bool Escaped>
 std::optional<std::size_t> resolve(std::string_view path, char* out, std::size_t out_cap) noexcept
 {
     const reader<Escaped> in{path};
     std::size_t pos = out_cap;
 
-    bool ends_with_separator = false;
+    bool trailing_slash = false;
     if (!path.empty()) {
         std::size_t i = path.size();
-        ends_with_separator = is_separator(in.back(i));
+        trailing_slash = is_separator(in.back(i));
     }
 
-    std::size_t pending_parents = 0;  // ".." segments still looking for a segment to remove
-    bool seen_segment = false;
-    bool trailing_slash = false;
     bool wrote_segment = false;
     std::size_t i = path.size();
     while (i > 0) {
@@ -246,23 +241,8 @@ std::optional<std::size_t> resolve(std::string_view path, char* out, std::size_t
         const segment_kind kind = classify(in, begin, end);
         if (kind == segment_kind::empty)
             continue;  // "//" collapses
-        if (kind == segment_kind::ambiguous)
-            return std::nullopt;
-        if (!seen_segment) {
-            // "/a/b/." and "/a/b/.." name directories, as "/a/b/" does.
-            seen_segment = true;
-            trailing_slash = ends_with_separator || kind != segment_kind::name;
-        }
         if (kind == segment_kind::dot)
-            continue;
-        if (kind == segment_kind::dot_dot) {
-            ++pending_parents;
-            continue;
-        }
-        if (pending_parents > 0) {
-            --pending_parents;
-            continue;
-        }
+            return std::nullopt;
         if (!wrote_segment && trailing_slash) {
             if (pos == 0)
                 return std::nullopt;
@@ -285,9 +265,6 @@ std::optional<std::size_t> resolve(std::string_view path, char* out, std::size_t
         out[--pos] = '/';
         wrote_segment = true;
     }
-    // A ".." that climbs above the root is an attack, not a typo: refuse, do not clamp.
-    if (pending_parents > 0)
-        return std::nullopt;
     if (!wrote_segment) {
         if (out_cap == 0)
             return std::nullopt;

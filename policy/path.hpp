@@ -23,10 +23,12 @@ namespace maintgate::policy {
 // - '\' (raw or decoded) is a separator like '/', and runs of separators collapse, except
 //   at the very start: a raw path beginning with two separators ("//host/x", a
 //   network-path reference to some URL parsers) is nullopt;
-// - "." segments go, ".." segments remove the segment before them (RFC 3986 5.2.4, so
-//   "/a/b/.." gives "/a/"); a ".." with nothing left to remove is nullopt;
-// - nullopt for a segment that a server may read as a dot segment although it is not one:
-//   dots with a ";parameter" ("..;", Tomcat) or made only of dots and spaces ("...", ".. ");
+// - a dot segment ("." or "..", raw or encoded) is nullopt, not resolved: the target is
+//   forwarded as it came and backends disagree on dot segments, so "/api/write/../../healthz"
+//   resolved to "/healthz" would let a write through to a backend that routes on the raw
+//   path. Clients resolve dot segments before sending; only crafted requests carry them;
+// - so is a segment that a server may read as a dot segment: dots with a ";parameter"
+//   ("..;", Tomcat) or made only of dots and spaces ("...", ".. ");
 // - a trailing slash is kept; the result always starts with '/'.
 // A result longer than out_cap is nullopt; the result never exceeds the raw path's length
 // (or 1 for an absolute-form target without a path), so a buffer that size always suffices.

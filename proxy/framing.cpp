@@ -105,19 +105,21 @@ constexpr bool is_token(std::string_view s) noexcept
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(c); });
 }
 
-// Content-Length = 1*DIGIT, limited to 63 bits so that every consumer, signed or not,
-// reads the same length.
+// The largest body length the proxy accepts, declared or chunked: 63 bits, so that every
+// consumer, signed or not, reads the same length.
+constexpr std::uint64_t max_length = (std::uint64_t{1} << 63) - 1;
+
+// Content-Length = 1*DIGIT, at most max_length.
 constexpr bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept
 {
     if (s.empty())
         return false;
-    constexpr std::uint64_t max = (std::uint64_t{1} << 63) - 1;
     std::uint64_t v = 0;
     for (char c : s) {
         if (!is_digit(c))
             return false;
         const auto d = static_cast<std::uint64_t>(c - '0');
-        if (v > (max - d) / 10)
+        if (v > (max_length - d) / 10)
             return false;
         v = v * 10 + d;
     }
@@ -178,6 +180,36 @@ constexpr bool is_valid_host(std::string_view s) noexcept
         v = v * 10 + static_cast<unsigned>(c - '0');
     }
     return v <= 65535;
+}
+
+// RFC 6455 4.1: the key is a base64-encoded 16-byte nonce, so 22 base64 characters and
+// "==". The exact shape, not just presence: a server must answer anything else with 400,
+// and an upstream that answers 101 regardless would get a tunnel nobody validated.
+constexpr bool is_websocket_key(std::string_view s) noexcept
+{
+    if (s.size() != 24 || s.substr(22) != "==")
+        return false;
+    for (char c : s.substr(0, 22)) {
+        const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        if (!(alpha || is_digit(c) || c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+// True when any element of a comma-separated list equals token, case-insensitively;
+// with_version also accepts "token/version" (Upgrade's protocol form).
+constexpr bool list_has(std::string_view value, std::string_view token, bool with_version) noexcept
+{
+    list_walker items(value);
+    std::string_view item;
+    while (items.next(item)) {
+        if (with_version)
+            item = item.substr(0, item.find('/'));
+        if (iequals(trim_ows(item), token))
+            return true;
+    }
+    return false;
 }
 
 // Folds the Transfer-Encoding codings of every field, in order, into the facts the
@@ -372,9 +404,10 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
 framing_error check_request_fields(const http::request_header<>& req) noexcept
 {
     // Refused whatever else the request holds: TRACE reflects credentials back, and
-    // CONNECT would turn the gate into an open tunnel. Methods are case-sensitive.
+    // CONNECT would turn the gate into an open tunnel. Methods are case-sensitive, but
+    // Django and Werkzeug upper-case them, so "trace" is TRACE to the apps behind them.
     const std::string_view method = req.method_string();
-    if (method == "TRACE" || method == "CONNECT")
+    if (iequals(method, "TRACE") || iequals(method, "CONNECT"))
         return fail(405, "method not allowed");
 
     const bool http11 = req.version() == 11;
@@ -384,6 +417,10 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
     std::string_view cl_value;
     std::size_t expect_count = 0;
     std::string_view expect;
+    bool connection_upgrade = false;
+    bool upgrade_websocket = false;
+    std::size_t ws_key_count = 0;
+    std::string_view ws_key;
     te_summary te;
     for (const auto& f : req) {
         switch (f.name()) {
@@ -401,6 +438,16 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
         case http::field::expect:
             ++expect_count;
             expect = f.value();
+            break;
+        case http::field::connection:
+            connection_upgrade = connection_upgrade || list_has(f.value(), "upgrade", false);
+            break;
+        case http::field::upgrade:
+            upgrade_websocket = upgrade_websocket || list_has(f.value(), "websocket", true);
+            break;
+        case http::field::sec_websocket_key:
+            ++ws_key_count;
+            ws_key = f.value();
             break;
         default:
             break;
@@ -461,6 +508,21 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
     // session forwards no Expect for it.
     if (expect_count > 1 || (expect_count == 1 && !iequals(expect, "100-continue")))
         return fail(417, "unsupported expectation");
+
+    // A WebSocket handshake the proxy would tunnel (HTTP/1.1, Connection: upgrade) must be
+    // one: refused here, as HAProxy does, rather than left to an upstream that might
+    // switch protocols on anything. Without Connection: upgrade, or in HTTP/1.0, the
+    // Upgrade field is dropped and the request is an ordinary one.
+    if (http11 && connection_upgrade && upgrade_websocket
+        && (ws_key_count != 1 || !is_websocket_key(ws_key)))
+        return fail(400, "WebSocket upgrade without a valid Sec-WebSocket-Key");
+    return ok;
+}
+
+framing_error check_chunk_size(std::uint64_t size) noexcept
+{
+    if (size > max_length)
+        return fail(400, "chunk size over 63 bits");
     return ok;
 }
 

@@ -49,14 +49,24 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
 //   uri-host[:port] (400).
 // - request-target: origin-form ("/..."), absolute-form ("http://host/..."; its
 //   authority must equal Host, compared case-insensitively), or "*" for OPTIONS only (400).
-// - TRACE and CONNECT: 405.
+// - TRACE and CONNECT, in any case: 405 (apps behind Django or Werkzeug upper-case the
+//   method, so "trace" would be TRACE to them).
 // - Content-Length: at most one field, value 1*DIGIT that fits in 63 bits (400).
 // - Transfer-Encoding: not in HTTP/1.0 (400); with Content-Length (400); the codings,
 //   over all fields, must be exactly "chunked" once: chunked not last or repeated or
 //   quoted (400), another coding before chunked (501).
 // - Expect: absent, or exactly "100-continue" (case-insensitive), once (417); on
 //   HTTP/1.0 the caller ignores it, as RFC 9110 says.
+// - A WebSocket upgrade that would be tunnelled (HTTP/1.1, Connection naming "upgrade",
+//   Upgrade naming "websocket"): exactly one Sec-WebSocket-Key, a base64 16-byte nonce
+//   (400), as HAProxy checks.
 framing_error check_request_fields(const http::request_header<>& req) noexcept;
+
+// A chunk size from the chunked request body (Beast's parser hands it to an
+// on_chunk_header callback before any of the chunk is read): 400 when it does not fit in
+// 63 bits, the limit Content-Length has, so that every consumer reads the same size.
+// Beast itself takes up to 64 bits; HAProxy and nginx refuse such sizes too.
+framing_error check_chunk_size(std::uint64_t size) noexcept;
 
 // After a chunked body: trailer fields Beast appended to the message past the first
 // head_field_count fields. Framing and routing fields there (Content-Length,

@@ -92,6 +92,9 @@ std::optional<sys_time> parse_iso8601(std::string_view text) {
     if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
         !num(17, 2, s))
         return std::nullopt;
+    // sys_time counts nanoseconds in 64 bits: about 1678 to 2262. Outside a sane range
+    // the conversion would wrap (year 1010 came back as 2179), so refuse it.
+    if (y < 1970 || y > 2200) return std::nullopt;
     using namespace std::chrono;
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;

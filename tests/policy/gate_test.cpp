@@ -227,9 +227,10 @@ TEST_CASE("gate: decide with rules, ordinary client", "[gate]")
          {v::forward, true, false, -1}, {v::refuse_write, true, false, -1}, {v::maintenance, true, false, -1}},
         {"read, exact path: trailing slash differs", "POST", "/api/search/", "x",
          {v::forward, true, false, -1}, {v::refuse_write, true, false, -1}, {v::maintenance, true, false, -1}},
-        {"read, dot segments normalised", "POST", "/api/./x/../search", "x",
-         {v::forward, false, false, r_search}, {v::forward, false, false, r_search},
-         {v::maintenance, false, false, r_search}},
+        // A dot segment matches no rule: the app may route on the raw path, where
+        // "/api/write/../search" is not the search endpoint.
+        {"read, dot segments refused", "POST", "/api/./x/../search", "x",
+         {v::forward, true, false, -1}, {v::refuse_write, true, false, -1}, {v::maintenance, true, false, -1}},
 
         // allow-writes-in-read-only: host-bound.
         {"login POST", "POST", "/login", "app.example.com",
@@ -271,8 +272,8 @@ TEST_CASE("gate: decide with rules, ordinary client", "[gate]")
         // path_regex rule, searched in the normalised path.
         {"regex match", "GET", "/static/site.css", "x",
          {v::forward, false, false, r_css}, {v::forward, false, false, r_css}, {v::forward, false, false, r_css}},
-        {"regex match after normalisation", "GET", "/static/x/../site.css?v=3", "x",
-         {v::forward, false, false, r_css}, {v::forward, false, false, r_css}, {v::forward, false, false, r_css}},
+        {"regex, dot segments refused", "GET", "/static/x/../site.css?v=3", "x",
+         {v::forward, false, false, -1}, {v::forward, false, false, -1}, {v::maintenance, false, false, -1}},
         {"regex anchored at the end", "GET", "/static/site.css.map", "x",
          {v::forward, false, false, -1}, {v::forward, false, false, -1}, {v::maintenance, false, false, -1}},
         {"regex is case-sensitive", "GET", "/STATIC/site.css", "x",
@@ -665,5 +666,45 @@ TEST_CASE("gate: the write fence holds every write, exceptions and operators inc
     for (const auto& r : rows) {
         INFO(r.what);
         check_decision(decide(gate_view{r.m, false, true}, g, r.r), r.fenced);
+    }
+}
+
+TEST_CASE("gate: a method override naming a write makes the request a write", "[gate][override]")
+{
+    const auto& g = config();
+    auto with = [](request_view r, std::string_view o) {
+        r.method_override = o;
+        return r;
+    };
+    struct row {
+        const char* what;
+        request_view r;
+        expected open, read_only;
+    };
+    const row rows[] = {
+        {"GET overridden to DELETE", with(req("GET", "/items/1"), "DELETE"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        {"GET overridden to an unknown method", with(req("GET", "/items/1"), "PURGE"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        {"GET overridden to lower-case get", with(req("GET", "/items/1"), "get"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        {"GET overridden to GET stays a read", with(req("GET", "/items/1"), "GET"),
+         {verdict::forward, false, false, -1}, {verdict::forward, false, false, -1}},
+        {"POST overridden to GET stays a write", with(req("POST", "/items/1"), "GET"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        // A rule matches only if it lists the override too.
+        {"GET-only allow rule, overridden to DELETE", with(req("GET", "/ping"), "DELETE"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        {"POST-only read rule, overridden to DELETE", with(req("POST", "/api/search"), "DELETE"),
+         {verdict::forward, true, false, -1}, {verdict::refuse_write, true, false, -1}},
+        {"POST-only read rule, overridden to POST", with(req("POST", "/api/search"), "POST"),
+         {verdict::forward, false, false, r_search}, {verdict::forward, false, false, r_search}},
+        {"any-method allow rule still allows", with(req("GET", "/healthz"), "DELETE"),
+         {verdict::forward, true, false, r_healthz}, {verdict::forward, true, false, r_healthz}},
+    };
+    for (const auto& r : rows) {
+        INFO(r.what);
+        check_decision(decide(mode::open, g, r.r), r.open);
+        check_decision(decide(mode::read_only, g, r.r), r.read_only);
     }
 }

@@ -469,7 +469,39 @@ TEST_CASE("check_request_fields: table of parsed heads", "[framing]")
         // methods
         {"TRACE", req("TRACE / HTTP/1.1", "Host: a\r\n"), 405},
         {"CONNECT", req("CONNECT example.com:443 HTTP/1.1", "Host: example.com:443\r\n"), 405},
-        {"lowercase trace is just another method", req("trace / HTTP/1.1", "Host: a\r\n"), 0},
+        // Case-insensitive on purpose: Django and Werkzeug upper-case the method.
+        {"lowercase trace", req("trace / HTTP/1.1", "Host: a\r\n"), 405},
+        {"mixed-case Trace", req("Trace / HTTP/1.1", "Host: a\r\n"), 405},
+        {"lowercase connect", req("connect example.com:443 HTTP/1.1", "Host: example.com:443\r\n"), 405},
+        {"CONNECT with origin-form", req("CONNECT / HTTP/1.1", "Host: a\r\n"), 405},
+        {"TRACEX is just another method", req("TRACEX / HTTP/1.1", "Host: a\r\n"), 0},
+        {"TRAC is just another method", req("TRAC / HTTP/1.1", "Host: a\r\n"), 0},
+
+        // WebSocket handshakes the proxy would tunnel need a key (RFC 6455 4.1).
+        {"WebSocket with key", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), 0},
+        {"WebSocket, key with + and /", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                   "Sec-WebSocket-Key: ab+/AB09ab+/AB09ab+/AA==\r\n"), 0},
+        {"WebSocket without key", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"), 400},
+        {"WebSocket any case, versioned, among others",
+         req(get11, "Host: a\r\nUpgrade: foo, WebSocket/13\r\nConnection: keep-alive, UPGRADE\r\n"), 400},
+        {"WebSocket, key twice", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), 400},
+        {"WebSocket, empty key", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                            "Sec-WebSocket-Key:\r\n"), 400},
+        {"WebSocket, key too short", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"), 400},
+        {"WebSocket, key without padding", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQAA\r\n"), 400},
+        {"WebSocket, key with a bad byte", req(get11, "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ-==\r\n"), 400},
+        {"Upgrade without Connection: upgrade is no handshake",
+         req(get11, "Host: a\r\nUpgrade: websocket\r\n"), 0},
+        {"WebSocket in HTTP/1.0 is no handshake",
+         req("GET / HTTP/1.0", "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"), 0},
+        {"h2c needs no key", req(get11, "Host: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"), 0},
+        {"websocketx is another protocol", req(get11, "Host: a\r\nUpgrade: websocketx\r\nConnection: Upgrade\r\n"), 0},
 
         // Expect
         {"Expect 100-continue", req(post11, "Host: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"), 0},
@@ -497,6 +529,58 @@ TEST_CASE("check_request_fields: table of parsed heads", "[framing]")
             CHECK(check_request_fields(*parsed.head).status == r.status);
         }
     }
+}
+
+TEST_CASE("check_chunk_size: 63 bits, as Content-Length", "[framing]")
+{
+    CHECK_FALSE(check_chunk_size(0));
+    CHECK_FALSE(check_chunk_size(0x10));
+    CHECK_FALSE(check_chunk_size((std::uint64_t{1} << 63) - 1));
+    CHECK(check_chunk_size(std::uint64_t{1} << 63).status == 400);
+    CHECK(check_chunk_size(~std::uint64_t{0}).status == 400);
+}
+
+TEST_CASE("check_chunk_size refuses through Beast's chunk header callback", "[framing]")
+{
+    // The way the session is meant to use it: the callback turns a refusal into a parser
+    // error before any of the chunk is delivered.
+    auto run = [](std::string_view size_line) {
+        http::request_parser<http::buffer_body> p;
+        p.body_limit(boost::none);
+        p.eager(true);
+        auto cb = [](std::uint64_t size, boost::beast::string_view, error_code& ec) {
+            if (check_chunk_size(size))
+                ec = http::error::bad_chunk;
+        };
+        p.on_chunk_header(cb);
+        const std::string text = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 + std::string(size_line) + "\r\nhello\r\n0\r\n\r\n";
+        char buf[64];
+        std::size_t used = 0;
+        error_code ec;
+        std::size_t delivered = 0;
+        while (!ec && !p.is_done() && used < text.size()) {
+            p.get().body().data = buf;
+            p.get().body().size = sizeof buf;
+            const std::size_t n = p.put(net::buffer(text.data() + used, text.size() - used), ec);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            delivered += sizeof buf - p.get().body().size;
+            used += n;
+            if (n == 0 && !ec)
+                break;
+        }
+        return std::pair{ec, delivered};
+    };
+    const auto [ok_ec, ok_delivered] = run("5");
+    CHECK_FALSE(ok_ec);
+    CHECK(ok_delivered == 5);
+    const auto [big_ec, big_delivered] = run("ffffffffffffffff");
+    CHECK(big_ec == http::error::bad_chunk);
+    CHECK(big_delivered == 0);
+    const auto [edge_ec, edge_delivered] = run("8000000000000000");
+    CHECK(edge_ec == http::error::bad_chunk);
+    CHECK(edge_delivered == 0);
 }
 
 TEST_CASE("check_trailers: framing and routing fields are refused", "[framing]")

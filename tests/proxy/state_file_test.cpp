@@ -112,6 +112,10 @@ TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
         "2026-11-22T0 :00:00Z",
         "2026/11/22T03:00:00Z",
         "tomorrow at nine, ok?",
+        "1010-01-01T00:00:00Z",      // would wrap the nanosecond clock (found by fuzzing)
+        "1969-12-31T23:59:59Z",
+        "2201-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
     };
     for (auto b : bad) {
         INFO("'" << std::string(b) << "'");

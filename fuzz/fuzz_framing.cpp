@@ -1,0 +1,191 @@
+// libFuzzer target: a client's bytes through every check the proxy makes before it
+// forwards anything, in the order client_session makes them: scan_request_head, Beast's
+// parser, check_request_fields, transform_request, then the body and check_trailers.
+//
+// Beyond "no crash, no sanitizer report", it checks the properties the proxy relies on:
+// - scan_request_head is incremental: a prefix of the input either waits or already
+//   gives the verdict the whole input gives (so a verdict never depends on how reads
+//   split the bytes);
+// - a head the proxy accepts and transforms serialises into a head that passes the same
+//   checks again: what reaches the upstream is never less clean than what was checked;
+// - no hop-by-hop field survives the transform, except the upgrade pair when upgrading.
+// An input that starts with "HTTP/" is an upstream's response instead: Beast's parser,
+// check_response_fields and transform_response, which must leave no hop-by-hop field.
+// A broken property aborts, which libFuzzer reports as a crash with the input saved.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "policy/cidr.hpp"
+#include "proxy/forward.hpp"
+#include "proxy/framing.hpp"
+
+using namespace maintgate;
+using namespace maintgate::proxy;
+
+namespace {
+
+// Small limits, so that inputs of a few KiB reach every limit check.
+constexpr head_limits limits{2048, 24, 512};
+
+[[noreturn]] void broken(const char* property)
+{
+    std::fprintf(stderr, "fuzz_framing: property broken: %s\n", property);
+    std::abort();
+}
+
+void check(bool ok, const char* property)
+{
+    if (!ok)
+        broken(property);
+}
+
+void check_prefix(std::string_view data, const head_scan& full, std::size_t k)
+{
+    if (k > data.size())
+        return;
+    const head_scan part = scan_request_head(data.substr(0, k), limits);
+    if (part.error) {
+        check(part.error.status == full.error.status
+                  && std::string_view(part.error.detail) == full.error.detail,
+              "a prefix reports another error than the whole input");
+    } else if (part.end != 0) {
+        check(!full.error && part.end == full.end, "a prefix ends the head elsewhere");
+    } else {
+        // Waiting is right when the whole input also waits, fails, or ends past the prefix.
+        check(full.error || full.end == 0 || full.end > k,
+              "a prefix waits although the whole head fits in it");
+    }
+}
+
+// Scans the serialised, transformed head again and parses it: the upstream's view.
+void check_forwarded_head(const std::string& wire)
+{
+    // The transform adds a handful of fields and may lengthen values: generous limits.
+    const head_limits wide{1 << 20, 1000, 1 << 20};
+    const head_scan again = scan_request_head(wire, wide);
+    check(!again.error, "the forwarded head fails scan_request_head");
+    check(again.skip == 0 && again.end == wire.size(), "the forwarded head does not end where it should");
+
+    http::request_parser<http::empty_body> p;
+    p.header_limit(1 << 20);
+    error_code ec;
+    p.put(net::buffer(wire), ec);
+    check(!ec && p.is_header_done(), "Beast refuses the forwarded head");
+    check(!check_request_fields(p.get()), "the forwarded head fails check_request_fields");
+}
+
+void hop_by_hop_gone(const http::request_header<>& req, bool upgrade)
+{
+    for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
+                   http::field::trailer, http::field::http2_settings})
+        check(req.find(f) == req.end(), "a hop-by-hop field survived the transform");
+    if (!upgrade) {
+        check(req.find(http::field::connection) == req.end(), "Connection survived the transform");
+        check(req.find(http::field::upgrade) == req.end(), "Upgrade survived without an upgrade");
+    }
+}
+
+// The upstream's side: a response head as client_session reads it.
+void check_response(std::string_view data)
+{
+    http::response_parser<http::empty_body> parser;
+    parser.header_limit(64 * 1024);
+    parser.skip(true);  // the head alone, as read_response_head does
+    error_code ec;
+    parser.put(net::buffer(data.data(), data.size()), ec);
+    if (ec || !parser.is_header_done())
+        return;
+    auto& res = parser.get();
+    if (check_response_fields(res))
+        return;
+    const bool upgrade = res.result() == http::status::switching_protocols;
+    transform_response(res, true, upgrade);
+    for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
+                   http::field::trailer, http::field::transfer_encoding, http::field::http2_settings})
+        check(res.find(f) == res.end(), "a hop-by-hop field survived transform_response");
+    if (!upgrade)
+        check(res.find(http::field::upgrade) == res.end() && res.find(http::field::connection) == res.end(),
+              "Upgrade or Connection survived transform_response");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size)
+{
+    const std::string_view data(reinterpret_cast<const char*>(bytes), size);
+    if (data.starts_with("HTTP/")) {
+        check_response(data);
+        return 0;
+    }
+
+    const head_scan scan = scan_request_head(data, limits);
+    // A few split points rather than all of them: every split would be quadratic.
+    check_prefix(data, scan, size / 2);
+    check_prefix(data, scan, size == 0 ? 0 : size - 1);
+    if (size > 0)
+        check_prefix(data, scan, static_cast<std::size_t>(bytes[0]) * 7 % (size + 1));
+    if (scan.error || scan.end == 0)
+        return 0;
+    check(scan.skip <= scan.end && scan.end <= limits.max_header_size, "head bounds out of range");
+
+    // What client_session does with an accepted head.
+    http::request_parser<http::buffer_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
+    parser.body_limit(64 * 1024);
+    error_code ec;
+    const std::size_t used =
+        parser.put(net::buffer(data.data() + scan.skip, scan.end - scan.skip), ec);
+    if (ec || !parser.is_header_done())
+        return 0;
+    auto& req = parser.get();
+    if (check_request_fields(req))
+        return 0;
+
+    const bool upgrade = wants_upgrade(req);
+    const auto peer = policy::parse_ip("192.0.2.7");
+    const auto trusted = policy::parse_cidr("198.51.100.0/24");
+    const policy::cidr trusted_list[] = {*trusted.value};
+    const forward_context ctx{*peer, "192.0.2.7", false, trusted_list, true, {}};
+    transform_request(req, ctx, upgrade);
+    if (req.find(http::field::host) == req.end())
+        req.set(http::field::host, "127.0.0.1:3000");  // as client_session does for HTTP/1.0
+    if (req.version() == 11 && parser.chunked())
+        req.chunked(true);
+    hop_by_hop_gone(req, upgrade);
+    const trailer_baseline baseline = take_trailer_baseline(req);
+
+    std::ostringstream wire;
+    wire << static_cast<const http::request_header<>&>(req);
+    check_forwarded_head(wire.str());
+
+    // The body, through the same parser, in a fixed buffer as the session reads it, with
+    // check_chunk_size on every chunk header.
+    auto on_chunk = [](std::uint64_t chunk_size, boost::beast::string_view, error_code& chunk_ec) {
+        if (check_chunk_size(chunk_size))
+            chunk_ec = http::error::bad_chunk;
+    };
+    parser.on_chunk_header(on_chunk);
+    parser.eager(true);
+    std::string_view rest = data.substr(scan.skip + used);
+    char buf[512];
+    for (int rounds = 0; rounds < 10'000 && !parser.is_done(); ++rounds) {
+        req.body().data = buf;
+        req.body().size = sizeof buf;
+        const std::size_t n = parser.put(net::buffer(rest.data(), rest.size()), ec);
+        if (ec == http::error::need_buffer)
+            ec = {};
+        if (ec)
+            return 0;
+        rest.remove_prefix(n);
+        if (n == 0 && req.body().size == sizeof buf)
+            break;  // needs bytes the input does not have
+    }
+    if (parser.is_done() && parser.chunked())
+        (void)check_trailers(req, baseline);
+    return 0;
+}
