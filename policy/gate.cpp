@@ -191,6 +191,7 @@ decision decide_mode(const gate_view& v, const gate_config& g, const request_vie
     if (!r.method_override.empty() && cls == method_class::read &&
         classify_method(r.method_override) != method_class::read)
         cls = method_class::write;
+    if (r.upgrade && cls == method_class::read) cls = method_class::write;
     if (is_status_request(g, r)) {
         d.what = verdict::status;
         return d;

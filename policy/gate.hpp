@@ -77,6 +77,9 @@ struct request_view {
     // (Rails, Laravel, Express middleware) may act on it, so a write named there makes
     // the request a write, whatever the request line says.
     std::string_view method_override;
+    // An Upgrade request (WebSocket): a GET that opens a channel able to carry writes,
+    // so it counts as a write unless a `read` rule says the channel only reads.
+    bool upgrade = false;
     std::string_view target;
     std::string_view host;           // Host field value (may carry a port)
     std::string_view bypass_header;  // value of the configured bypass header, or empty

@@ -708,3 +708,28 @@ TEST_CASE("gate: a method override naming a write makes the request a write", "[
         check_decision(decide(mode::read_only, g, r.r), r.read_only);
     }
 }
+
+TEST_CASE("gate: an upgrade is a write unless a read rule says otherwise", "[gate][upgrade]")
+{
+    gate_config g = make_config();
+    g.rules.push_back(make_rule(rule_action::read, "/live", "", {"GET"}));
+    const int r_live = static_cast<int>(g.rules.size()) - 1;
+    auto up = [](request_view r) {
+        r.upgrade = true;
+        return r;
+    };
+    check_decision(decide(mode::open, g, up(req("GET", "/chat"))), {verdict::forward, true, false, -1});
+    check_decision(decide(mode::read_only, g, up(req("GET", "/chat"))), {verdict::refuse_write, true, false, -1});
+    check_decision(decide(mode::maintenance, g, up(req("GET", "/chat"))), {verdict::maintenance, true, false, -1});
+    // The same GET without Upgrade is a read.
+    check_decision(decide(mode::read_only, g, req("GET", "/chat")), {verdict::forward, false, false, -1});
+    // A channel declared read-only passes read-only mode and the fence.
+    check_decision(decide(mode::read_only, g, up(req("GET", "/live"))), {verdict::forward, false, false, r_live});
+    check_decision(decide(gate_view{mode::read_only, false, true}, g, up(req("GET", "/live"))),
+                   {verdict::forward, false, false, r_live});
+    // Operators may open one in read-only mode, but not through the fence.
+    auto op = up(req("GET", "/chat"));
+    op.peer = ip("192.0.2.9");
+    check_decision(decide(mode::read_only, g, op), {verdict::forward, true, true, -1});
+    check_decision(decide(gate_view{mode::read_only, false, true}, g, op), {verdict::refuse_write, true, true, -1});
+}
