@@ -575,8 +575,16 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
                std::to_string(sc.upstream_5xx) + " 5xx (" + rate + ")\n";
         if (auto w = gate_.watch_until()) txt += "watch       until " + when(*w, now) + "\n";
         if (!gate_.last_step_back().empty()) txt += "step back   " + gate_.last_step_back() + "\n";
+        if (auto at = gate_.last_checks_at()) {
+            txt += "checks      last run " + when(*at, now) + "\n";
+            probes_text(txt, gate_.last_checks(), "     ");
+        } else {
+            txt += "checks      not run yet (reopen and check run them)\n";
+        }
         json_out j;
         j.boolean("ok", true)
+            .raw("last_checks", probes_json(gate_.last_checks()))
+            .opt_time("last_checks_at", gate_.last_checks_at())
             .str("stage", policy::to_string(rec.stage))
             .str("since", format_iso8601(rec.since));
         if (next.empty())

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "policy/accept.hpp"
+#include "policy/ascii.hpp"
 #include "proxy/forward.hpp"
 #include "proxy/http_date.hpp"
 #include "proxy/gate_state.hpp"
@@ -32,11 +33,13 @@ bool retryable_method(http::verb v) noexcept {
 
 bool is_timeout(const error_code& ec) noexcept { return ec == beast::error::timeout; }
 
-// The upstream closed or reset the connection before sending a single byte back.
+// The upstream closed or reset the connection before sending a single byte back. Over
+// TLS a close without close_notify (stream_truncated) is the usual way a server drops
+// an idle connection.
 bool nothing_came_back(const error_code& ec, bool got_some) noexcept {
     if (got_some) return false;
     return ec == http::error::end_of_stream || ec == net::error::connection_reset ||
-           ec == net::error::eof || ec == net::error::broken_pipe;
+           ec == net::error::eof || ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
 }
 
 policy::ip_address to_ip(const tcp::endpoint& ep) noexcept {
@@ -81,11 +84,21 @@ void log_upstream_error(const char* what, const error_code& ec) {
 
 }  // namespace
 
-client_session::client_session(worker& w, tcp::socket socket)
-    : w_(w), gate_(w.gate_shared()), cfg_(gate_->cfg.get()), client_(std::move(socket)),
-      buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
+template <class Stream>
+Stream client_session<Stream>::make_stream(tcp::socket socket, const tls_handle& tls) {
+    if constexpr (is_tls)
+        return Stream(std::move(socket), tls->context());
+    else
+        return Stream(std::move(socket));
+}
+
+template <class Stream>
+client_session<Stream>::client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls)
+    : w_(w), gate_(w.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
+      client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
+    tcp_ = &beast::get_lowest_layer(client_);
     error_code ec;
-    auto ep = client_.socket().remote_endpoint(ec);
+    auto ep = tcp_->socket().remote_endpoint(ec);
     if (!ec) {
         peer_ = to_ip(ep);
         std::string text = peer_.to_string();  // once per connection
@@ -95,12 +108,14 @@ client_session::client_session(worker& w, tcp::socket socket)
     w_.link(this);
 }
 
-client_session::~client_session() {
+template <class Stream>
+client_session<Stream>::~client_session() {
     end_in_flight();
     w_.unlink(this);
 }
 
-void client_session::refresh_gate() noexcept {
+template <class Stream>
+void client_session<Stream>::refresh_gate() noexcept {
     // A pointer comparison per request; the reference count is touched only when the
     // worker has a new snapshot (a mode change or a reload), not per request.
     if (w_.gate_ptr() != gate_.get()) {
@@ -109,13 +124,15 @@ void client_session::refresh_gate() noexcept {
     }
 }
 
-void client_session::begin_in_flight(bool write) noexcept {
+template <class Stream>
+void client_session<Stream>::begin_in_flight(bool write) noexcept {
     auto& st = w_.stats();
     in_flight_ = write ? in_flight::write : in_flight::read;
     (write ? st.writes_started : st.reads_started).inc();
 }
 
-void client_session::end_in_flight() noexcept {
+template <class Stream>
+void client_session<Stream>::end_in_flight() noexcept {
     auto& st = w_.stats();
     switch (in_flight_) {
     case in_flight::none: return;
@@ -131,47 +148,129 @@ void client_session::end_in_flight() noexcept {
     in_flight_ = in_flight::none;
 }
 
-void client_session::close_if_idle() noexcept {
-    if (idle_) client_.cancel();
-}
-
-char* client_session::body_buffer() {
+template <class Stream>
+char* client_session<Stream>::body_buffer() {
     if (!body_buf_) body_buf_ = std::make_unique<char[]>(body_buffer_size);
     return body_buf_.get();
 }
 
-net::awaitable<void> client_session::run() {
+template <class Stream>
+std::string_view client_session<Stream>::hsts_field() const noexcept {
+    if constexpr (is_tls) {
+        // A reload keeps the listeners' number and order, so the index stays valid.
+        if (listener_ < cfg_->listeners.size()) return cfg_->listeners[listener_].hsts_field;
+    }
+    return {};
+}
+
+template <class Stream>
+net::awaitable<void> client_session<Stream>::run() {
+    if constexpr (is_tls) {
+        if (!co_await handshake()) {
+            error_code ignored;
+            tcp_->socket().close(ignored);
+            co_return;
+        }
+    }
     for (;;) {
         step s = co_await read_head();
         if (s == step::next_request) s = co_await serve();
         if (s == step::next_request) continue;
-        if (s == step::linger_close) co_await linger_close();
+        if (s == step::linger_close)
+            co_await linger_close();
+        else if constexpr (is_tls)
+            co_await send_close_notify();
         break;
     }
     error_code ignored;
-    client_.socket().close(ignored);
+    tcp_->socket().close(ignored);
 }
 
-net::awaitable<bool> client_session::write_client(net::const_buffer b) {
-    client_.expires_after(cfg_->timeouts.send);
+template <class Stream>
+net::awaitable<bool> client_session<Stream>::handshake() {
+    if constexpr (is_tls) {
+        // The whole handshake, from its first byte, runs under the header deadline: a
+        // client that opens a connection and stalls is dropped as a slow head would be.
+        tcp_->expires_after(cfg_->timeouts.header);
+        auto [ec, n] = co_await tcp_->async_read_some(buf_.prepare(read_chunk), use_tuple);
+        if (ec) co_return false;
+        buf_.commit(n);
+        const auto first = *static_cast<const unsigned char*>(buf_.data().data());
+        // Every TLS connection starts with a handshake record (0x16). Anything else is
+        // not TLS: a plain HTTP request (a method starts with a capital letter) is told
+        // where it went wrong, as nginx does; other bytes are just closed.
+        if (first != 0x16) {
+            spdlog::debug("{}: not TLS on an HTTPS listener", std::string_view(peer_text_, peer_len_));
+            if (first >= 'A' && first <= 'Z') {
+                constexpr std::string_view head =
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Length: 62\r\nCache-Control: no-store\r\nConnection: close\r\n";
+                constexpr std::string_view body =
+                    "\r\nThis port speaks HTTPS: send the request over TLS (https://).\n";
+                static_assert(body.size() == 2 + 62);
+                std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()), net::buffer(body)};
+                tcp_->expires_after(cfg_->timeouts.send);
+                auto [wec, wn] = co_await net::async_write(*tcp_, bufs, use_tuple);
+                if (!wec) co_await drain_and_close(64 * 1024);
+            }
+            co_return false;
+        }
+        auto [hec, used] = co_await client_.async_handshake(ssl::stream_base::server, buf_.data(), use_tuple);
+        // The engine took every byte read so far; what follows arrives decrypted.
+        buf_.consume(buf_.size());
+        if (hec) {
+            spdlog::debug("{}: TLS handshake failed: {}", std::string_view(peer_text_, peer_len_), hec.message());
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
+template <class Stream>
+net::awaitable<void> client_session<Stream>::send_close_notify() {
+    if constexpr (is_tls) {
+        // close_notify tells the client that what it got is all there is (not a cut).
+        // One way only: marking the client's close_notify as received makes the shutdown
+        // finish once ours is written, instead of waiting for a client that may never
+        // answer. A dead connection fails at once; a stalled one within linger_deadline.
+        SSL* ssl = client_.native_handle();
+        SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+        tcp_->expires_after(linger_deadline);
+        co_await client_.async_shutdown(use_tuple);
+    }
+    co_return;
+}
+
+template <class Stream>
+net::awaitable<bool> client_session<Stream>::write_client(net::const_buffer b) {
+    tcp_->expires_after(cfg_->timeouts.send);
     auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
     co_return !ec;
 }
 
-net::awaitable<client_session::step> client_session::reply(unsigned status, const char* detail) {
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status, const char* detail) {
     status_ = status;
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
     auto parts = local_reply(status);
-    std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                          net::buffer(mode_field(gate_->record.mode)),
-                                          net::buffer(parts.rest)};
-    client_.expires_after(cfg_->timeouts.send);
-    co_await net::async_write(client_, bufs, use_tuple);
+    tcp_->expires_after(cfg_->timeouts.send);
+    if constexpr (is_tls) {
+        std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                              net::buffer(mode_field(gate_->record.mode)),
+                                              net::buffer(hsts_field()), net::buffer(parts.rest)};
+        co_await net::async_write(client_, bufs, use_tuple);
+    } else {
+        std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                              net::buffer(mode_field(gate_->record.mode)),
+                                              net::buffer(parts.rest)};
+        co_await net::async_write(client_, bufs, use_tuple);
+    }
     log_request();
     co_return step::linger_close;
 }
 
-net::awaitable<client_session::step> client_session::reply_upstream_error(unsigned status,
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::reply_upstream_error(unsigned status,
                                                                          const char* detail) {
     w_.stats().upstream_errors.inc();
     if (!cfg_->gate.upstream_down_page) co_return co_await reply(status, detail);
@@ -180,7 +279,8 @@ net::awaitable<client_session::step> client_session::reply_upstream_error(unsign
     co_return co_await write_rendered(gate_->page[static_cast<std::size_t>(fmt)], 503);
 }
 
-net::awaitable<client_session::step> client_session::gate_reply(const policy::decision& d) {
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::gate_reply(const policy::decision& d) {
     // The session holds gate_ across the write, so the rendered buffers stay alive
     // even if the worker gets a new snapshot meanwhile.
     const gate_snapshot* hold = gate_.get();
@@ -204,6 +304,8 @@ net::awaitable<client_session::step> client_session::gate_reply(const policy::de
         r.head = "HTTP/1.1 302 Found\r\nLocation: /\r\nSet-Cookie: " + g.bypass_cookie + "=" +
                  g.signer.make_cookie_value(now + g.bypass_cookie_ttl.count()) +
                  "; Path=/; Max-Age=" + std::to_string(g.bypass_cookie_ttl.count()) +
+                 // Over HTTPS the cookie must never travel in clear text afterwards.
+                 (is_tls ? "; Secure" : "") +
                  "; HttpOnly; SameSite=Lax\r\nCache-Control: no-store\r\nContent-Length: 0\r\n";
         spdlog::info("gate: bypass cookie granted to {}", std::string_view(peer_text_, peer_len_));
         co_return co_await write_rendered(r, 302);
@@ -215,7 +317,8 @@ net::awaitable<client_session::step> client_session::gate_reply(const policy::de
     co_return co_await reply(405, "method refused");
 }
 
-net::awaitable<client_session::step> client_session::write_rendered(const rendered_reply& r,
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::write_rendered(const rendered_reply& r,
                                                                    unsigned status) {
     status_ = status;
     // Answer first, then read what is left of the body, as nginx does: the client gets
@@ -226,12 +329,21 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    std::array<net::const_buffer, 5> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                          net::buffer(connection),
-                                          net::buffer(std::string_view("\r\n")),
-                                          net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-    client_.expires_after(cfg_->timeouts.send);
-    auto [ec, n] = co_await net::async_write(client_, bufs, use_tuple);
+    tcp_->expires_after(cfg_->timeouts.send);
+    error_code ec;
+    if constexpr (is_tls) {
+        std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
+                                              net::buffer(hsts_field()), net::buffer(connection),
+                                              net::buffer(std::string_view("\r\n")),
+                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
+        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
+    } else {
+        std::array<net::const_buffer, 5> bufs{net::buffer(r.head), net::buffer(date_field()),
+                                              net::buffer(connection),
+                                              net::buffer(std::string_view("\r\n")),
+                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
+        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
+    }
     if (with_body) body_bytes_sent_ = r.body.size();
     log_request();
     if (ec) co_return step::close;
@@ -239,7 +351,8 @@ net::awaitable<client_session::step> client_session::write_rendered(const render
     co_return keep ? step::next_request : step::linger_close;
 }
 
-bool client_session::drainable() const noexcept {
+template <class Stream>
+bool client_session<Stream>::drainable() const noexcept {
     // A client that sent Expect: 100-continue will not send its body after a final
     // status, so there is nothing to wait for.
     const auto& req = req_->get();
@@ -250,14 +363,15 @@ bool client_session::drainable() const noexcept {
     return !cl || *cl <= max_drain;
 }
 
-net::awaitable<bool> client_session::discard_body() {
+template <class Stream>
+net::awaitable<bool> client_session<Stream>::discard_body() {
     auto& body = req_->get().body();
     char* buf = body_buffer();
     std::size_t drained = 0;
     while (!req_->is_done()) {
         body.data = buf;
         body.size = body_buffer_size;
-        client_.expires_after(cfg_->timeouts.body_idle);
+        tcp_->expires_after(cfg_->timeouts.body_idle);
         auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return false;
@@ -267,23 +381,32 @@ net::awaitable<bool> client_session::discard_body() {
     co_return true;
 }
 
-net::awaitable<void> client_session::linger_close() {
+template <class Stream>
+net::awaitable<void> client_session<Stream>::linger_close() {
+    if constexpr (is_tls) co_await send_close_notify();
+    co_await drain_and_close(1024 * 1024);
+}
+
+template <class Stream>
+net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) {
     // Closing a socket with unread request bytes makes the kernel send a RST, which can
-    // destroy the reply before the client reads it. Half-close, then drain briefly.
+    // destroy the reply before the client reads it. Half-close, then drain briefly. The
+    // bytes are thrown away, so over TLS they are read undecrypted from the TCP layer.
     error_code ec;
-    client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_->socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
-    client_.expires_after(linger_deadline);
+    tcp_->expires_after(linger_deadline);
     std::size_t drained = 0;
     char sink[4096];
-    while (drained < 1024 * 1024) {
-        auto [rec, n] = co_await client_.async_read_some(net::buffer(sink), use_tuple);
+    while (drained < limit) {
+        auto [rec, n] = co_await tcp_->async_read_some(net::buffer(sink), use_tuple);
         if (rec) break;
         drained += n;
     }
 }
 
-net::awaitable<client_session::step> client_session::read_head() {
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::read_head() {
     const auto& limits = cfg_->limits;
     if (buf_.size() == 0) {
         // Between requests: wait for the first byte under the keep-alive timeout. The
@@ -291,7 +414,7 @@ net::awaitable<client_session::step> client_session::read_head() {
         if (w_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
-        client_.expires_after(cfg_->timeouts.keepalive);
+        tcp_->expires_after(cfg_->timeouts.keepalive);
         auto [ec, n] = co_await client_.async_read_some(buf_.prepare(read_chunk), use_tuple);
         idle_ = false;
         if (ec) co_return step::close;
@@ -304,7 +427,7 @@ net::awaitable<client_session::step> client_session::read_head() {
 
     // One deadline for the whole head: a client trickling bytes (slowloris) cannot keep
     // the connection forever by sending a byte just before each read times out.
-    client_.expires_after(cfg_->timeouts.header);
+    tcp_->expires_after(cfg_->timeouts.header);
     head_limits hl{limits.max_header_size, limits.max_headers, limits.max_uri_size};
     head_scan scan;
     for (;;) {
@@ -327,6 +450,9 @@ net::awaitable<client_session::step> client_session::read_head() {
 
     req_.emplace();
     req_->header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
+    // Beast takes any 64-bit chunk size when there is no body limit; past 2^63 (where
+    // Content-Length stops too) it is an attack on someone's arithmetic.
+    req_->on_chunk_header(chunk_check_);
     if (limits.max_body_size)
         req_->body_limit(limits.max_body_size);
     else
@@ -345,10 +471,66 @@ net::awaitable<client_session::step> client_session::read_head() {
     co_return step::next_request;
 }
 
-net::awaitable<client_session::step> client_session::serve() {
+template <class Stream>
+net::awaitable<std::optional<session_base::step>> client_session<Stream>::redirect_to_https() {
+    const auto& l = cfg_->listeners[listener_];
+    auto& req = req_->get();
+    // The path and query as the client asked; an absolute-form target names the host too.
+    std::string_view target = req.target();
+    if (policy::istarts_with(target, "http://") || policy::istarts_with(target, "https://")) {
+        target.remove_prefix(target.find("://") + 3);
+        const auto path = target.find_first_of("/?");
+        target = path == std::string_view::npos ? std::string_view{} : target.substr(path);
+    }
+    if (target.empty() || target.front() != '/') target = "/";  // "*" or an authority alone
+    const std::string_view path = target.substr(0, target.find('?'));
+    for (const auto& except : l.redirect_except) {
+        if (path == except || (except.back() == '/' && path.starts_with(except))) co_return std::nullopt;
+    }
+
+    // Rare next to the proxied traffic (a browser follows it once, then remembers it), so
+    // building the reply here is fine.
+    std::string location;
+    if (!l.redirect_to.empty()) {
+        location = l.redirect_to;
+    } else {
+        auto host = req.find(http::field::host);
+        if (host == req.end() || host->value().empty())
+            co_return co_await reply(400, "no Host to redirect to HTTPS");
+        // The name without the client's port: the HTTPS listener has its own.
+        std::string_view name = host->value();
+        if (name.front() == '[')
+            name = name.substr(0, name.find(']') + 1);
+        else
+            name = name.substr(0, name.find(':'));
+        location = "https://" + std::string(name);
+        if (const auto port = w_.https_port(); port != 443) location += ":" + std::to_string(port);
+    }
+    location += target;
+
+    // 301 may turn a POST into a GET in browsers; 308 keeps the method and body.
+    const bool read = retryable_method(req.method());
+    rendered_reply r;
+    r.body = "This site is served over HTTPS: " + location + "\n";
+    r.head = std::string(read ? "HTTP/1.1 301 Moved Permanently" : "HTTP/1.1 308 Permanent Redirect") +
+             "\r\nLocation: " + location + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+             std::to_string(r.body.size()) + "\r\n";
+    co_return co_await write_rendered(r, read ? 301 : 308);
+}
+
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::serve() {
     auto& req = req_->get();
     client_version_ = req.version();
     client_keep_alive_ = req_->keep_alive();
+
+    if constexpr (!is_tls) {
+        // Before the gate: a redirect listener serves nothing but redirects, and the gate
+        // applies on the HTTPS side.
+        if (cfg_->listeners[listener_].redirect_https) {
+            if (auto s = co_await redirect_to_https()) co_return *s;
+        }
+    }
 
     // The gate decides before anything is forwarded. The mode is read once, here; the
     // headers only operators use are looked up only while the gate is closed.
@@ -365,6 +547,16 @@ net::awaitable<client_session::step> client_session::serve() {
         rv.target = req.target();
         if (auto it = req.find(http::field::host); it != req.end()) rv.host = it->value();
         rv.peer = peer_;
+        rv.upgrade = wants_upgrade(req);
+        // An override can make a read a write, or keep a write from matching a rule
+        // that does not list it; with neither possible, no lookup.
+        if (policy::classify_method(rv.method) == policy::method_class::read || !cfg_->gate.policy.rules.empty()) {
+            for (std::string_view name : {"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"})
+                if (auto it = req.find(name); it != req.end()) {
+                    rv.method_override = it->value();
+                    break;
+                }
+        }
         if (gate_mode_ != policy::mode::open) {
             if (auto it = req.find(http::field::cookie); it != req.end()) rv.cookie = it->value();
             if (auto it = req.find(cfg_->gate.policy.bypass_header); it != req.end())
@@ -386,13 +578,20 @@ net::awaitable<client_session::step> client_session::serve() {
     head_request_ = req.method() == http::verb::head;
     bool has_expect = req.find(http::field::expect) != req.end();
     expect_ = has_expect && !req_->is_done() && client_version_ >= 11;
+    // Waiting for a TLS upstream's 100 cannot be told apart from TLS records with no
+    // data in them (TLS 1.3 session tickets arrive after the handshake), so the proxy
+    // answers 100 itself, as nginx always does, and sends the body on.
+    continue_locally_ = expect_ && w_.pool().tls();
+    if (continue_locally_) expect_ = false;
     sent_100_ = false;
     upgrade_ = wants_upgrade(req);
 
-    forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), false,
+    forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), is_tls,
                         cfg_->forwarding.trusted_proxies, cfg_->forwarding.via,
                         cfg_->upstream.host_header};
     transform_request(req, ctx, upgrade_);
+    // The operator's secret is for the gate, never for the app's logs.
+    if (!cfg_->gate.policy.bypass_secret.empty()) req.erase(cfg_->gate.policy.bypass_header);
     if (has_expect && !expect_) req.erase(http::field::expect);  // no body follows
     if (req.find(http::field::host) == req.end()) {
         // HTTP/1.0 allows a request without Host; the upstream hop is HTTP/1.1, which
@@ -412,8 +611,10 @@ net::awaitable<client_session::step> client_session::serve() {
         // A retry always uses a fresh connection: the pooled ones may all be stale.
         upstream_conn_ptr conn = tries == 0 ? w_.pool().take_idle() : nullptr;
         if (!conn) {
-            auto [ec, fresh] = co_await w_.pool().connect();
+            auto [ec, fresh, tls_failed] = co_await w_.pool().connect();
             if (ec) {
+                if (tls_failed)  // the pool logged why
+                    co_return co_await reply_upstream_error(502, "upstream TLS handshake failed");
                 log_upstream_error("connect", ec);
                 co_return co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream connect failed");
             }
@@ -429,10 +630,14 @@ net::awaitable<client_session::step> client_session::serve() {
     }
 }
 
-net::awaitable<std::tuple<client_session::attempt, client_session::step>>
-client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
+template <class Stream>
+net::awaitable<std::tuple<session_base::attempt, session_base::step>>
+client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
     auto& req = req_->get();
     ubuf_.clear();
+    // Beast reads into a dynamic buffer only as far as its spare capacity (at least 512
+    // bytes): without room reserved here, a 64 KiB response took 130 reads and writes.
+    ubuf_.reserve(read_chunk);
     ++conn->uses;
     http::serializer<true, http::buffer_body> sr{req};
 
@@ -478,6 +683,12 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
         }
     }
 
+    if (continue_locally_ && !sent_100_) {
+        // Only now that the upstream is connected: had it failed, the 502 would have
+        // been the answer, and the client need not send its body for nothing.
+        sent_100_ = true;
+        if (!co_await write_client(net::buffer(continue_reply))) co_return std::tuple{attempt::done, step::close};
+    }
     auto [sent, sent_ec] = co_await send_request_body(*conn, sr);
     switch (sent) {
     case body_result::ok:
@@ -515,8 +726,9 @@ client_session::exchange(upstream_conn_ptr conn, bool may_retry) {
     co_return std::tuple{attempt::done, co_await relay_response(std::move(conn), true)};
 }
 
-net::awaitable<std::tuple<client_session::body_result, error_code>>
-client_session::send_request_body(upstream_conn& conn,
+template <class Stream>
+net::awaitable<std::tuple<session_base::body_result, error_code>>
+client_session<Stream>::send_request_body(upstream_conn& conn,
                                   http::serializer<true, http::buffer_body>& sr) {
     auto& body = req_->get().body();
     char* buf = req_->is_done() ? nullptr : body_buffer();
@@ -524,7 +736,7 @@ client_session::send_request_body(upstream_conn& conn,
         if (!req_->is_done()) {
             body.data = buf;
             body.size = body_buffer_size;
-            client_.expires_after(cfg_->timeouts.body_idle);
+            tcp_->expires_after(cfg_->timeouts.body_idle);
             auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::body_limit) co_return std::tuple{body_result::too_large, ec};
@@ -564,7 +776,8 @@ client_session::send_request_body(upstream_conn& conn,
     }
 }
 
-net::awaitable<std::tuple<bool, error_code>> client_session::read_response_head(
+template <class Stream>
+net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_response_head(
     upstream_conn& conn, bool stop_at_100) {
     for (;;) {
         res_.emplace();
@@ -592,7 +805,8 @@ net::awaitable<std::tuple<bool, error_code>> client_session::read_response_head(
     }
 }
 
-net::awaitable<client_session::step> client_session::relay_response(upstream_conn_ptr conn,
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::relay_response(upstream_conn_ptr conn,
                                                                    bool request_complete) {
     auto& res = res_->get();
     if (auto bad = check_response_fields(res)) {
@@ -623,6 +837,13 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
     }
     if (gate_mode_ != policy::mode::open)
         res.set("X-Maintgate-Mode", policy::to_string(gate_mode_));  // even for operators
+    if constexpr (is_tls) {
+        // The app's own Strict-Transport-Security wins; the listener's fills in.
+        if (auto f = hsts_field(); !f.empty() && res.find(http::field::strict_transport_security) == res.end()) {
+            constexpr std::string_view name = "Strict-Transport-Security: ";
+            res.set(http::field::strict_transport_security, f.substr(name.size(), f.size() - name.size() - 2));
+        }
+    }
     res.version(11);
     if (!keep_alive)
         res.set(http::field::connection, "close");
@@ -634,7 +855,7 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
     bool complete = false;
     if (no_body) {
         sr.split(true);
-        client_.expires_after(cfg_->timeouts.send);
+        tcp_->expires_after(cfg_->timeouts.send);
         auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
         if (ec) co_return step::close;
         complete = true;
@@ -669,7 +890,7 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
                 body.size = 0;
                 body.more = false;
             }
-            client_.expires_after(cfg_->timeouts.send);
+            tcp_->expires_after(cfg_->timeouts.send);
             auto [ec, n] = co_await http::async_write(client_, sr, use_tuple);
             if (ec == http::error::need_buffer) ec = {};
             if (ec) co_return step::close;
@@ -688,22 +909,25 @@ net::awaitable<client_session::step> client_session::relay_response(upstream_con
     co_return step::next_request;
 }
 
-net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr conn) {
+template <class Stream>
+net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_ptr conn) {
     auto& res = res_->get();
     status_ = 101;
     // The upgrade request is answered; what follows is another protocol, which the write
-    // fence does not wait for (a WebSocket may stay open for hours).
+    // fence does not wait for (a WebSocket may stay open for hours): the worker cuts
+    // tunnels instead when the gate closes.
     end_in_flight();
+    in_tunnel_ = true;
     transform_response(res, cfg_->forwarding.via, true);
     if (!co_await write_client(net::buffer(render_head(res)))) co_return step::close;
     log_request();
 
-    // From here on the connection carries another protocol: splice bytes both ways.
-    // One idle deadline covers both directions, so a chatty side keeps a quiet one alive.
-    client_.expires_never();
+    // From here on the connection carries another protocol: splice bytes both ways,
+    // through TLS where a side speaks it. One idle deadline covers both directions, so a
+    // chatty side keeps a quiet one alive.
+    tcp_->expires_never();
     conn->stream.expires_never();
-    auto& cs = client_.socket();
-    auto& us = conn->stream.socket();
+    auto& us = conn->stream;
     struct state {
         std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
         int open = 2;
@@ -712,11 +936,27 @@ net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr co
 
     auto close_both = [&] {
         error_code ignored;
-        cs.close(ignored);
-        us.close(ignored);
+        tcp_->socket().close(ignored);
+        us.socket().close(ignored);
     };
-    auto pump = [&](tcp::socket& from, tcp::socket& to, beast::flat_buffer& pending,
-                    char* buf) -> net::awaitable<void> {
+    // A plain TCP side can be told "no more from this direction" and keep sending the
+    // other way; a TLS side cannot without a close_notify exchange that would block the
+    // other pump, so the tunnel ends there instead.
+    auto pass_half_close = [&](auto& to) {
+        error_code ignored;
+        using to_type = std::decay_t<decltype(to)>;
+        if constexpr (std::is_same_v<to_type, beast::tcp_stream>) {
+            to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        } else if constexpr (std::is_same_v<to_type, upstream_stream>) {
+            if (to.is_tls())
+                close_both();
+            else
+                to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        } else {
+            close_both();
+        }
+    };
+    auto pump = [&](auto& from, auto& to, beast::flat_buffer& pending, char* buf) -> net::awaitable<void> {
         if (pending.size()) {
             auto [ec, n] = co_await net::async_write(to, pending.data(), use_tuple);
             pending.consume(pending.size());
@@ -725,9 +965,10 @@ net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr co
         for (;;) {
             auto [ec, n] = co_await from.async_read_some(net::buffer(buf, body_buffer_size), use_tuple);
             if (ec) {
-                error_code ignored;
-                if (ec == net::error::eof)
-                    to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
+                // A TLS peer ends with close_notify (eof) or, often, with a bare TCP FIN
+                // (stream_truncated): either way it is done sending.
+                if (ec == net::error::eof || ec == ssl::error::stream_truncated)
+                    pass_half_close(to);
                 else
                     close_both();
                 break;
@@ -755,12 +996,14 @@ net::awaitable<client_session::step> client_session::tunnel(upstream_conn_ptr co
     };
     auto up_buf = std::make_unique<char[]>(body_buffer_size);
     using namespace net::experimental::awaitable_operators;
-    co_await (pump(cs, us, buf_, body_buffer()) && pump(us, cs, ubuf_, up_buf.get()) && watchdog());
+    co_await (pump(client_, us, buf_, body_buffer()) && pump(us, client_, ubuf_, up_buf.get()) && watchdog());
+    in_tunnel_ = false;
     buf_.clear();
     co_return step::close;
 }
 
-void client_session::log_request() noexcept {
+template <class Stream>
+void client_session<Stream>::log_request() noexcept {
     if (!access_log_enabled() || !req_) return;
     const auto& req = req_->get();
     auto field = [&](http::field f) {
@@ -780,5 +1023,8 @@ void client_session::log_request() noexcept {
         std::chrono::steady_clock::now() - started_);
     log_access(r);
 }
+
+template class client_session<beast::tcp_stream>;
+template class client_session<tls_client_stream>;
 
 }  // namespace maintgate::proxy

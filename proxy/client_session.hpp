@@ -2,9 +2,17 @@
 // One client connection: reads requests, runs the framing checks, forwards to the
 // upstream and relays the response, in order, until either side closes. Only I/O lives
 // here; what to check and how to rewrite headers are pure functions elsewhere.
+//
+// The session is a template on the client stream: beast::tcp_stream for HTTP, and
+// beast::ssl_stream over it for HTTPS. Both are compiled (explicitly instantiated in
+// the .cpp), so a plain connection pays nothing for TLS: no virtual call, no branch on
+// the stream type, no extra allocation per request.
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <type_traits>
+
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "policy/cidr.hpp"
 #include "policy/gate.hpp"
@@ -12,30 +20,46 @@
 #include "proxy/framing.hpp"
 #include "proxy/gate_state.hpp"
 #include "proxy/net.hpp"
+#include "proxy/tls.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace maintgate::proxy {
 
 class worker;
 
-class client_session {
-public:
-    client_session(worker& w, tcp::socket socket);
-    ~client_session();
-    client_session(const client_session&) = delete;
-    client_session& operator=(const client_session&) = delete;
+using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
 
-    net::awaitable<void> run();
+// What every session has whatever its stream: the worker's intrusive list (for graceful
+// shutdown) and the steps its coroutines return.
+class session_base {
+public:
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
 
     // Graceful shutdown: a connection waiting for its next request is closed now; one in
     // the middle of a request finishes it first.
-    void close_if_idle() noexcept;
+    void close_if_idle() noexcept {
+        if (idle_) tcp_->cancel();
+    }
+
+    // The gate closed (the mode left open, or the write fence rose): an upgraded
+    // connection could carry writes past it, so it is cut. The client reconnects and its
+    // new upgrade request is decided under the new state.
+    bool tunnelling() const noexcept { return in_tunnel_; }
+    void close_tunnel() noexcept {
+        if (!in_tunnel_) return;
+        error_code ignored;
+        tcp_->socket().close(ignored);
+    }
 
     // The worker's intrusive list of sessions.
-    client_session* prev = nullptr;
-    client_session* next = nullptr;
+    session_base* prev = nullptr;
+    session_base* next = nullptr;
 
-private:
+protected:
+    session_base() = default;
+    ~session_base() = default;
+
     enum class step { next_request, close, linger_close };
 
     // Outcome of one attempt at an upstream exchange.
@@ -43,6 +67,31 @@ private:
 
     // How sending the request body ended; each has its own reply.
     enum class body_result { ok, client_gone, too_large, malformed, bad_trailer, upstream_failed };
+
+    beast::tcp_stream* tcp_ = nullptr;  // the client connection's TCP layer
+    bool idle_ = false;
+    bool in_tunnel_ = false;
+};
+
+template <class Stream>
+class client_session : public session_base {
+public:
+    static constexpr bool is_tls = std::is_same_v<Stream, tls_client_stream>;
+    static_assert(is_tls || std::is_same_v<Stream, beast::tcp_stream>);
+
+    // The TLS context a session holds for its whole life (a reload builds new ones for
+    // new connections); nothing for plain HTTP.
+    struct no_tls {};
+    using tls_handle = std::conditional_t<is_tls, std::shared_ptr<const tls_server>, no_tls>;
+
+    // listener: the index in the config's listeners of the one that accepted socket.
+    client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls);
+    ~client_session();
+
+    net::awaitable<void> run();
+
+private:
+    static Stream make_stream(tcp::socket socket, const tls_handle& tls);
 
     net::awaitable<step> read_head();
     net::awaitable<step> serve();
@@ -60,6 +109,9 @@ private:
     net::awaitable<step> reply_upstream_error(unsigned status, const char* detail);
     net::awaitable<step> gate_reply(const policy::decision& d);
     net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
+    // A plain listener with redirect_https: the request goes to HTTPS, unless its path
+    // is one of redirect_except. nullopt: serve it here.
+    net::awaitable<std::optional<step>> redirect_to_https();
     // Reads and drops the rest of a refused request's body; false when it must close.
     net::awaitable<bool> discard_body();
     bool drainable() const noexcept;
@@ -70,15 +122,31 @@ private:
     void begin_in_flight(bool write) noexcept;
     void end_in_flight() noexcept;
     char* body_buffer();
+    // "Strict-Transport-Security: ...\r\n" on an HTTPS listener that sets hsts, else empty.
+    std::string_view hsts_field() const noexcept;
+
+    // TLS only: the handshake under the header deadline, and close_notify before the
+    // connection closes.
+    net::awaitable<bool> handshake();
+    net::awaitable<void> send_close_notify();
+    net::awaitable<void> drain_and_close(std::size_t limit);
 
     worker& w_;
     // The gate snapshot this session reads (with the config it was rendered from), taken
     // from the worker at each request; cfg_ points into it.
     std::shared_ptr<const gate_snapshot> gate_;
     const config* cfg_;
-    beast::tcp_stream client_;
+    const std::size_t listener_;
+    [[no_unique_address]] tls_handle tls_;  // before client_, which uses its context
+    Stream client_;
     beast::flat_buffer buf_;   // client bytes: request heads, body bytes, pipelined requests
     beast::flat_buffer ubuf_;  // upstream bytes of the current exchange
+    // Refuses chunk sizes past 2^63; the parser holds a reference, so it is declared first.
+    struct chunk_size_check {
+        void operator()(std::uint64_t size, beast::string_view, error_code& ec) const {
+            if (check_chunk_size(size)) ec = http::error::bad_chunk;
+        }
+    } chunk_check_;
     std::optional<http::request_parser<http::buffer_body>> req_;
     std::optional<http::response_parser<http::buffer_body>> res_;
     std::unique_ptr<char[]> body_buf_;  // allocated on the first body, kept for the connection
@@ -86,7 +154,6 @@ private:
     policy::ip_address peer_;
     char peer_text_[48] = {};
     std::size_t peer_len_ = 0;
-    bool idle_ = false;
     enum class in_flight : std::uint8_t { none, read, write };
     in_flight in_flight_ = in_flight::none;
 
@@ -97,11 +164,15 @@ private:
     bool client_keep_alive_ = true;
     bool head_request_ = false;
     bool expect_ = false;
+    bool continue_locally_ = false;  // Expect: 100-continue answered here (TLS upstream)
     bool sent_100_ = false;
     bool upgrade_ = false;
     policy::mode gate_mode_ = policy::mode::open;
     unsigned status_ = 0;
     std::uint64_t body_bytes_sent_ = 0;
 };
+
+extern template class client_session<beast::tcp_stream>;
+extern template class client_session<tls_client_stream>;
 
 }  // namespace maintgate::proxy

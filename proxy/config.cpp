@@ -314,26 +314,26 @@ listen_address parse_listen_address(std::string_view text)
 struct upstream_url {
     std::string host;
     std::uint16_t port = 80;
+    bool tls = false;
     std::string error;
 };
 
-upstream_url parse_upstream_url(std::string_view text)
+upstream_url parse_upstream_url(std::string_view text, std::string_view what_url = "the upstream URL")
 {
     upstream_url out;
     const auto scheme_end = text.find("://");
     if (scheme_end == std::string_view::npos) {
-        out.error = "expected \"http://HOST[:PORT]\", got " + quote(text);
+        out.error = "expected \"http://HOST[:PORT]\" or \"https://HOST[:PORT]\", got " + quote(text);
         return out;
     }
     std::string scheme(text.substr(0, scheme_end));
     std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (scheme == "https") {
-        out.error = "https upstreams are not supported yet";
-        return out;
-    }
-    if (scheme != "http") {
-        out.error = "scheme " + quote(scheme) + " is not supported; use \"http://HOST[:PORT]\"";
+        out.tls = true;
+        out.port = 443;
+    } else if (scheme != "http") {
+        out.error = "scheme " + quote(scheme) + " is not supported; use \"http://HOST[:PORT]\" or \"https://HOST[:PORT]\"";
         return out;
     }
 
@@ -343,7 +343,7 @@ upstream_url parse_upstream_url(std::string_view text)
     std::string_view tail = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
 
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-        out.error = "user info (" + quote(authority.substr(0, at + 1)) + ") is not allowed in the upstream URL";
+        out.error = "user info (" + quote(authority.substr(0, at + 1)) + ") is not allowed in " + std::string(what_url);
         return out;
     }
     if (!tail.empty() && tail.front() == '/') {
@@ -358,7 +358,7 @@ upstream_url parse_upstream_url(std::string_view text)
     }
     if (!tail.empty()) {
         const std::string_view what = tail.front() == '?' ? "a query" : "a fragment";
-        out.error = std::string(what) + " (" + quote(tail) + ") is not allowed in the upstream URL";
+        out.error = std::string(what) + " (" + quote(tail) + ") is not allowed in " + std::string(what_url);
         return out;
     }
 
@@ -501,7 +501,22 @@ constexpr known_key root_keys[] = {
 };
 constexpr known_key listener_keys[] = {
     {"address", key_kind::value},
+    {"tls_cert", key_kind::value},
+    {"tls_key", key_kind::value},
+    {"sni", key_kind::table_array},
+    {"tls_ciphers", key_kind::value},
+    {"tls_ciphersuites", key_kind::value},
+    {"tls_min_version", key_kind::value},
+    {"hsts", key_kind::value},
+    {"redirect_https", key_kind::value},
+    {"redirect_except", key_kind::value},
 };
+constexpr known_key sni_keys[] = {
+    {"tls_cert", key_kind::value},
+    {"tls_key", key_kind::value},
+    {"server_names", key_kind::value},
+};
+constexpr std::string_view tls_versions[] = {"1.0", "1.1", "1.2", "1.3"};
 constexpr known_key upstream_keys[] = {
     {"url", key_kind::value},
     {"host_header", key_kind::value},
@@ -509,6 +524,9 @@ constexpr known_key upstream_keys[] = {
     {"response_timeout", key_kind::value},
     {"idle_timeout", key_kind::value},
     {"max_idle", key_kind::value},
+    {"tls_verify", key_kind::value},
+    {"tls_ca_file", key_kind::value},
+    {"tls_server_name", key_kind::value},
 };
 constexpr known_key timeouts_keys[] = {
     {"header", key_kind::value},
@@ -603,6 +621,51 @@ constexpr std::string_view rule_actions[] = {"allow", "read", "allow-writes-in-r
 
 constexpr std::string_view log_levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
+// An SNI name: a DNS name, or a wildcard for one label ("*.example.com"), as a
+// certificate's SANs spell them.
+bool is_server_name(std::string_view text)
+{
+    if (text.starts_with("*."))
+        text.remove_prefix(2);
+    return is_host_name(text) && !all_digits_and_dots(text);
+}
+
+// A path a plain listener keeps serving instead of redirecting: the path part of the
+// request-target, so no query, fragment, spaces or control bytes.
+std::string redirect_path_problem(std::string_view text)
+{
+    if (text.empty() || text.front() != '/')
+        return "must start with \"/\"";
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c >= 0x7f)
+            return "must be visible ASCII without spaces";
+        if (c == '?' || c == '#')
+            return "must not contain '?' or '#': it is compared with the path alone";
+    }
+    return {};
+}
+
+// "max-age=N" and optional directives ("; includeSubDomains; preload"), as RFC 6797 has it.
+std::string hsts_problem(std::string_view text)
+{
+    constexpr std::string_view prefix = "max-age=";
+    if (text.size() < prefix.size() || !policy::iequals(text.substr(0, prefix.size()), prefix))
+        return "must start with \"max-age=\" (seconds), such as \"max-age=31536000\"";
+    std::size_t i = prefix.size();
+    const std::size_t digits = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9')
+        ++i;
+    if (i == digits || i - digits > 10)
+        return "max-age must be a number of seconds, such as \"max-age=31536000\"";
+    for (; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if ((c < 0x20 && c != '\t') || c >= 0x7f)
+            return "must be visible ASCII (it is sent as a header value)";
+    }
+    return {};
+}
+
 // A table being read, with the dotted path that names its keys in messages
 // ("upstream", "listener[1]", "" for the document root).
 struct scope {
@@ -663,6 +726,10 @@ private:
                                            std::span<const std::string_view> allowed);
 
     void load_listeners(const toml::table& root, std::vector<listener_config>& out);
+    void load_listener_tls(const scope& s, listener_config& l);
+    void load_listener_redirect(const scope& s, listener_config& l);
+    std::optional<tls_certificate> load_certificate(const scope& s, bool names_allowed);
+    std::string position(const toml::node& node) const;
     void load_upstream(const toml::table& root, upstream_config& out);
     void load_timeouts(const toml::table& root, timeouts_config& out);
     void load_limits(const toml::table& root, limits_config& out);
@@ -908,6 +975,8 @@ void loader::load_listeners(const toml::table& root, std::vector<listener_config
 
     // Identity -> index of the first listener that used it.
     std::vector<std::pair<std::string, std::size_t>> seen;
+    std::vector<const toml::node*> redirect_to_own_port;
+    bool any_https = false;
     for (std::size_t i = 0; i < array->size(); ++i) {
         const toml::node& element = (*array)[i];
         const std::string path = "listener[" + std::to_string(i) + "]";
@@ -918,6 +987,16 @@ void loader::load_listeners(const toml::table& root, std::vector<listener_config
         }
         const scope s{*t, path};
         check_keys(s, listener_keys, "in " + path);
+
+        listener_config l;
+        // Judged by the keys present, so one mistake in tls_cert does not also make every
+        // other TLS key an error.
+        const bool https = t->get("tls_cert") || t->get("tls_key");
+        load_listener_tls(s, l);
+        load_listener_redirect(s, l);
+        if (l.redirect_https && l.redirect_to.empty())
+            redirect_to_own_port.push_back(t->get("redirect_https"));
+        any_https = any_https || https;
 
         if (!t->get("address")) {
             fail(*t, "missing required key \"address\" in " + path);
@@ -943,7 +1022,205 @@ void loader::load_listeners(const toml::table& root, std::vector<listener_config
             }
             seen.emplace_back(parsed.identity, i);
         }
-        out.push_back({*address, std::move(parsed.host), parsed.port});
+        l.address = *address;
+        l.host = std::move(parsed.host);
+        l.port = parsed.port;
+        out.push_back(std::move(l));
+    }
+    // `redirect_https = true` sends clients to this server's own HTTPS port.
+    if (!any_https) {
+        for (const toml::node* n : redirect_to_own_port)
+            fail(*n, "redirect_https: true needs an HTTPS listener (one with tls_cert) in this file; otherwise give "
+                     "the URL, such as \"https://example.com\"");
+    }
+}
+
+std::string loader::position(const toml::node& node) const
+{
+    const auto& at = node.source().begin;
+    return file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+}
+
+std::optional<tls_certificate> loader::load_certificate(const scope& s, bool names_allowed)
+{
+    tls_certificate c;
+    bool ok = true;
+    for (auto [key, target] : {std::pair{"tls_cert", &c.cert}, std::pair{"tls_key", &c.key}}) {
+        const toml::node* node = s.table.get(key);
+        if (!node) {
+            fail(s.table, "missing required key \"" + std::string(key) + "\" in " + s.path);
+            ok = false;
+            continue;
+        }
+        auto path = path_value(s, key, "a PEM file path", false);
+        if (!path) {
+            ok = false;
+        } else if (path->empty()) {
+            fail(*node, s.name(key) + ": must name a PEM file");
+            ok = false;
+        } else {
+            *target = std::move(*path);
+        }
+    }
+    if (const toml::node* node = s.table.get("server_names"); node && names_allowed) {
+        const auto* array = node->as_array();
+        if (!array || array->empty()) {
+            fail(*node, s.name("server_names") + ": expected an array of names such as [\"example.com\", "
+                                                 "\"*.example.com\"], got " + describe(*node));
+            ok = false;
+        } else {
+            for (std::size_t i = 0; i < array->size(); ++i) {
+                const toml::node& e = (*array)[i];
+                const std::string epath = s.name("server_names") + "[" + std::to_string(i) + "]";
+                const auto* text = e.as_string();
+                if (!text || !is_server_name(text->get())) {
+                    fail(e, epath + ": expected a DNS name such as \"example.com\" or \"*.example.com\", got "
+                                + describe(e));
+                    ok = false;
+                    continue;
+                }
+                std::string name = text->get();
+                std::transform(name.begin(), name.end(), name.begin(),
+                               [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+                c.server_names.push_back(std::move(name));
+            }
+        }
+    }
+    if (const toml::node* node = s.table.get("tls_cert"))
+        c.where = position(*node);
+    if (!ok)
+        return std::nullopt;
+    return c;
+}
+
+void loader::load_listener_tls(const scope& s, listener_config& l)
+{
+    const toml::table& t = s.table;
+    const toml::node* cert = t.get("tls_cert");
+    const toml::node* key = t.get("tls_key");
+    if (cert && !key) {
+        fail(*cert, s.name("tls_cert") + ": set tls_key too (the private key of this certificate)");
+    } else if (key && !cert) {
+        fail(*key, s.name("tls_key") + ": set tls_cert too (the certificate chain this key belongs to)");
+    } else if (cert && key) {
+        if (auto c = load_certificate(s, false))
+            l.tls = std::move(*c);
+    }
+    if (!cert && !key) {
+        for (const char* k : {"sni", "tls_ciphers", "tls_ciphersuites", "tls_min_version", "hsts"}) {
+            if (const toml::node* n = t.get(k))
+                fail(*n, s.name(k) + ": only an HTTPS listener takes this; give it tls_cert and tls_key");
+        }
+        return;
+    }
+
+    if (const toml::node* node = t.get("sni")) {
+        const auto* array = node->as_array();
+        if (!array) {
+            fail(*node, s.name("sni") + ": expected [[" + s.name("sni") + "]] tables, got " + describe(*node));
+        } else {
+            for (std::size_t i = 0; i < array->size(); ++i) {
+                const toml::node& e = (*array)[i];
+                const std::string epath = s.name("sni") + "[" + std::to_string(i) + "]";
+                const auto* et = e.as_table();
+                if (!et) {
+                    fail(e, epath + ": expected a table with tls_cert and tls_key, got " + describe(e));
+                    continue;
+                }
+                const scope es{*et, epath};
+                check_keys(es, sni_keys, "in " + epath);
+                if (auto c = load_certificate(es, true))
+                    l.sni.push_back(std::move(*c));
+            }
+        }
+    }
+    // OpenSSL judges the lists when the contexts are built; here only what could never be one.
+    const auto cipher_text = [](std::string_view text) {
+        return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_:+!@=.,").find(c) != std::string_view::npos;
+        });
+    };
+    for (auto [k, target] : {std::pair{"tls_ciphers", &l.tls_ciphers}, std::pair{"tls_ciphersuites", &l.tls_ciphersuites}}) {
+        if (const std::string* v = string_value(s, k, "an OpenSSL cipher list such as \"ECDHE-RSA-AES128-GCM-SHA256\"")) {
+            if (!cipher_text(*v))
+                fail(*t.get(k), s.name(k) + ": " + quote(*v) + " is not an OpenSSL cipher list (names joined by \":\")");
+            else
+                *target = *v;
+        }
+    }
+    if (const auto v = one_of(s, "tls_min_version", tls_versions)) {
+        l.tls_min_version = 0x0301 + static_cast<int>(std::find(std::begin(tls_versions), std::end(tls_versions), *v)
+                                                       - std::begin(tls_versions));
+    }
+    if (const std::string* v = string_value(s, "hsts", "a Strict-Transport-Security value such as \"max-age=31536000\"")) {
+        if (auto problem = hsts_problem(*v); !problem.empty())
+            fail(*t.get("hsts"), s.name("hsts") + ": " + quote(*v) + " " + problem);
+        else if (!v->empty())
+            l.hsts_field = "Strict-Transport-Security: " + *v + "\r\n";
+    }
+}
+
+void loader::load_listener_redirect(const scope& s, listener_config& l)
+{
+    const toml::table& t = s.table;
+    const bool https = t.get("tls_cert") || t.get("tls_key");
+    bool redirect_ok = true;
+    if (const toml::node* node = t.get("redirect_https")) {
+        if (https) {
+            fail(*node, s.name("redirect_https") + ": an HTTPS listener cannot redirect to HTTPS; set it on a plain "
+                                                   "listener");
+            redirect_ok = false;
+        } else if (const auto* b = node->as_boolean()) {
+            l.redirect_https = b->get();
+        } else if (const auto* text = node->as_string()) {
+            const std::string& url = text->get();
+            auto parsed = parse_upstream_url(url, "the redirect URL");
+            if (url.size() < 8 || !policy::iequals(std::string_view(url).substr(0, 8), "https://")) {
+                fail(*node, s.name("redirect_https") + ": " + quote(url) + " is not an https:// URL; use true, or "
+                                                       "a URL such as \"https://example.com\"");
+                redirect_ok = false;
+            } else if (!parsed.error.empty()) {
+                fail(*node, s.name("redirect_https") + ": " + parsed.error);
+                redirect_ok = false;
+            } else {
+                l.redirect_https = true;
+                // The request's own path and query follow the authority.
+                std::string_view authority = std::string_view(url).substr(8);
+                authority = authority.substr(0, authority.find('/'));
+                l.redirect_to = "https://" + std::string(authority);
+            }
+        } else {
+            fail(*node, s.name("redirect_https") + ": expected true or a URL such as \"https://example.com\", got "
+                            + describe(*node));
+            redirect_ok = false;
+        }
+    }
+    const toml::node* node = t.get("redirect_except");
+    if (!node)
+        return;
+    if (!l.redirect_https) {
+        if (redirect_ok)
+            fail(*node, s.name("redirect_except") + ": only a listener with redirect_https takes this");
+        return;
+    }
+    const auto* array = node->as_array();
+    if (!array) {
+        fail(*node, s.name("redirect_except") + ": expected an array of paths such as [\"/healthz\"], got "
+                        + describe(*node));
+        return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& e = (*array)[i];
+        const std::string epath = s.name("redirect_except") + "[" + std::to_string(i) + "]";
+        const auto* text = e.as_string();
+        if (!text) {
+            fail(e, epath + ": expected a path such as \"/healthz\", got " + describe(e));
+            continue;
+        }
+        if (auto problem = redirect_path_problem(text->get()); !problem.empty())
+            fail(e, epath + ": " + quote(text->get()) + " " + problem);
+        else
+            l.redirect_except.push_back(text->get());
     }
 }
 
@@ -969,7 +1246,33 @@ void loader::load_upstream(const toml::table& root, upstream_config& out)
             out.url = *url;
             out.host = std::move(parsed.host);
             out.port = parsed.port;
+            out.tls = parsed.tls;
+            out.tls_where = position(*t->get("url"));
         }
+    }
+
+    // Judged by the URL's text, so a mistake elsewhere in it does not also make these errors.
+    const toml::node* url_node = t->get("url");
+    const bool https = url_node && url_node->is_string()
+                       && policy::istarts_with(url_node->as_string()->get(), "https://");
+    if (!https) {
+        for (const char* k : {"tls_verify", "tls_ca_file", "tls_server_name"}) {
+            if (const toml::node* n = t->get(k))
+                fail(*n, s.name(k) + ": only an https:// upstream takes this");
+        }
+    } else {
+        if (const auto v = boolean(s, "tls_verify"))
+            out.tls_verify = *v;
+        if (auto f = path_value(s, "tls_ca_file", "a PEM file path", false))
+            out.tls_ca_file = std::move(*f);
+        if (const std::string* name = string_value(s, "tls_server_name", "a host name such as \"app.internal\"")) {
+            if (!name->empty() && !is_host_name(*name))
+                fail(*t->get("tls_server_name"), "upstream.tls_server_name: " + quote(*name) + " is not a valid host name");
+            else
+                out.tls_server_name = *name;
+        }
+        if (!out.tls_verify && !out.tls_ca_file.empty())
+            fail(*t->get("tls_ca_file"), "upstream.tls_ca_file: set, but tls_verify = false ignores it; remove one");
     }
 
     if (const std::string* host = string_value(s, "host_header", "a string such as \"app.example.com\"")) {

@@ -3,6 +3,7 @@
 // shared read-only by the data path. Exceptions are fine here, never after start-up.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,10 +15,53 @@
 
 namespace maintgate {
 
+namespace proxy {
+class tls_server;
+class tls_client;
+}  // namespace proxy
+
+// A certificate chain and its key, as PEM files. The files are read when the TLS contexts
+// are built (start-up, reload, `maintgate check`), not by the loader, so `where` keeps
+// the entry's position for the errors found then.
+struct tls_certificate {
+    std::string cert;                       // PEM chain, leaf first (fullchain.pem)
+    std::string key;                        // PEM private key, unencrypted
+    std::vector<std::string> server_names;  // SNI names it answers; empty: the certificate's own
+    std::string where;                      // "file:line:column" of the entry
+};
+
+// Mozilla's "intermediate" TLS 1.2 list (forward secrecy, AEAD only) and OpenSSL's
+// TLS 1.3 suites.
+inline constexpr std::string_view default_tls_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+inline constexpr std::string_view default_tls_ciphersuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 struct listener_config {
     std::string address;     // as written: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0"
     std::string host;        // "127.0.0.1", "::1", "0.0.0.0" (brackets removed)
     std::uint16_t port = 0;  // 0: the kernel picks one (tests)
+
+    // HTTPS: a listener with a certificate speaks TLS.
+    tls_certificate tls;                  // tls.cert empty: plain HTTP
+    std::vector<tls_certificate> sni;     // more certificates, chosen by the client's SNI
+    std::string tls_ciphers{default_tls_ciphers};            // TLS 1.2, OpenSSL syntax
+    std::string tls_ciphersuites{default_tls_ciphersuites};  // TLS 1.3, OpenSSL syntax
+    int tls_min_version = 0x0303;         // OpenSSL's number: TLS 1.2 (TLS1_2_VERSION)
+    std::string hsts_field;               // "Strict-Transport-Security: ...\r\n", or empty
+
+    // Plain listeners only: send clients to HTTPS instead of serving them.
+    bool redirect_https = false;
+    std::string redirect_to;                   // "https://host[:port]"; empty: the request's Host on
+                                               // the first HTTPS listener's port
+    std::vector<std::string> redirect_except;  // paths still served here: exact, or a prefix ending in "/"
+
+    // The built contexts: set by the server at start-up and by reload, never by the
+    // loader. A session holds the one it started with.
+    std::shared_ptr<const proxy::tls_server> tls_context;
+
+    bool https() const noexcept { return !tls.cert.empty(); }
 };
 
 struct upstream_config {
@@ -29,6 +73,15 @@ struct upstream_config {
     duration response_timeout{60'000}; // from request sent to response head received
     std::size_t max_idle = 64;         // idle pooled connections, per worker
     duration idle_timeout{4'000};      // below common app keep-alives (Node, Apache: 5s)
+
+    // https:// upstreams.
+    bool tls = false;                  // the URL's scheme is https
+    bool tls_verify = true;            // check the certificate chain and the name
+    std::string tls_ca_file;           // PEM bundle to verify against; empty: the system store
+    std::string tls_server_name;       // SNI and the name verified; empty: the URL's host
+    std::string tls_where;             // "file:line:column" of [upstream], for errors found later
+    // Built by the server at start-up (never by the loader); kept across reloads.
+    std::shared_ptr<const proxy::tls_client> tls_context;
 };
 
 struct timeouts_config {

@@ -112,9 +112,9 @@ net::awaitable<bool> gate_control::publish(std::shared_ptr<const gate_snapshot> 
     co_return *remaining == 0;
 }
 
-void gate_control::audit(const admin_peer& who, const std::string& command, const gate_record& before,
-                         const gate_record& after, std::string_view outcome, const std::string& detail) {
-    if (cfg_->gate.audit_log.empty()) return;
+std::string gate_control::write_audit(const admin_peer& who, const std::string& command, const gate_record& before,
+                                      const gate_record& after, std::string_view outcome, const std::string& detail) {
+    if (cfg_->gate.audit_log.empty()) return {};
     audit_entry e;
     e.time = now_sys();
     e.uid = who.uid;
@@ -128,7 +128,12 @@ void gate_control::audit(const admin_peer& who, const std::string& command, cons
     e.reason = after.reason;
     e.outcome = std::string(outcome);
     e.detail = detail;
-    if (auto err = append_audit(cfg_->gate.audit_log, e); !err.empty())
+    return append_audit(cfg_->gate.audit_log, e);
+}
+
+void gate_control::audit(const admin_peer& who, const std::string& command, const gate_record& before,
+                         const gate_record& after, std::string_view outcome, const std::string& detail) {
+    if (auto err = write_audit(who, command, before, after, outcome, detail); !err.empty())
         spdlog::error("audit log: {} (the {} of '{}' is not recorded)", err, outcome, command);
 }
 
@@ -147,31 +152,16 @@ net::awaitable<change_outcome> gate_control::apply(gate_record next, const admin
         }
     }
     // Then the audit line; without it the change is undone, so the log never misses one.
-    if (!cfg_->gate.audit_log.empty()) {
-        audit_entry e;
-        e.time = now_sys();
-        e.uid = who.uid;
-        e.pid = who.pid;
-        e.actor = who.name;
-        e.command = command;
-        e.old_mode = before.mode;
-        e.new_mode = next.mode;
-        e.old_stage = before.stage;
-        e.new_stage = next.stage;
-        e.reason = next.reason;
-        e.outcome = "ok";
-        e.detail = detail;
-        if (auto err = append_audit(cfg_->gate.audit_log, e); !err.empty()) {
-            out.error = "cannot write the audit log: " + err + "; nothing changed";
-            if (!state_file.empty()) {
-                if (auto back = save_gate_record(state_file, before); !back.empty())
-                    spdlog::critical("gate: cannot restore the state file after a failed audit write: {}; "
-                                     "a restart would come back {}",
-                                     back, policy::to_string(next.stage));
-            }
-            spdlog::error("gate: {}", out.error);
-            co_return out;
+    if (auto err = write_audit(who, command, before, next, "ok", detail); !err.empty()) {
+        out.error = "cannot write the audit log: " + err + "; nothing changed";
+        if (!state_file.empty()) {
+            if (auto back = save_gate_record(state_file, before); !back.empty())
+                spdlog::critical("gate: cannot restore the state file after a failed audit write: {}; "
+                                 "a restart would come back {}",
+                                 back, policy::to_string(next.stage));
         }
+        spdlog::error("gate: {}", out.error);
+        co_return out;
     }
     bool stage_changed = next.stage != record_.stage;
     record_ = std::move(next);
@@ -272,6 +262,8 @@ net::awaitable<std::vector<probe_result>> gate_control::run_checks_now() {
         health_.last = results.front();
         health_.at = now_sys();
     }
+    last_checks_ = results;
+    last_checks_at_ = now_sys();
     co_return results;
 }
 
@@ -364,17 +356,23 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
     auto keep = [&](bool changed, const char* what) {
         if (changed) out.warnings.push_back(std::string(what) + " changed; takes effect at the next restart");
     };
-    auto listener_addresses = [](const config& c) {
+    // A listener's socket, and whether it speaks TLS, are fixed once bound; its
+    // certificates, HSTS and redirect settings are not.
+    auto listener_sockets = [](const config& c) {
         std::vector<std::string> v;
-        for (const auto& l : c.listeners) v.push_back(l.address);
+        for (const auto& l : c.listeners) v.push_back(l.address + (l.https() ? " https" : " http"));
         return v;
     };
-    keep(listener_addresses(next) != listener_addresses(old), "listeners");
+    const bool listeners_kept = listener_sockets(next) != listener_sockets(old);
+    keep(listeners_kept, "listeners");
     keep(next.workers != old.workers, "workers");
     keep(next.upstream.url != old.upstream.url || next.upstream.max_idle != old.upstream.max_idle ||
              next.upstream.idle_timeout != old.upstream.idle_timeout ||
              next.upstream.connect_timeout != old.upstream.connect_timeout,
          "upstream url, connect_timeout, max_idle or idle_timeout");
+    keep(next.upstream.tls_verify != old.upstream.tls_verify || next.upstream.tls_ca_file != old.upstream.tls_ca_file ||
+             next.upstream.tls_server_name != old.upstream.tls_server_name,
+         "upstream tls_verify, tls_ca_file or tls_server_name");
     keep(next.admin.socket != old.admin.socket || next.admin.socket_mode != old.admin.socket_mode ||
              next.admin.socket_owner != old.admin.socket_owner ||
              next.admin.socket_group != old.admin.socket_group || next.admin.metrics != old.admin.metrics,
@@ -383,7 +381,7 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
          "log destinations");
     keep(next.gate.state_file != old.gate.state_file || next.gate.audit_log != old.gate.audit_log,
          "state_file or audit_log");
-    next.listeners = old.listeners;
+    if (listeners_kept) next.listeners = old.listeners;
     next.workers = old.workers;
     next.upstream.url = old.upstream.url;
     next.upstream.host = old.upstream.host;
@@ -391,6 +389,34 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
     next.upstream.max_idle = old.upstream.max_idle;
     next.upstream.idle_timeout = old.upstream.idle_timeout;
     next.upstream.connect_timeout = old.upstream.connect_timeout;
+    // The workers' pools hold the upstream's TLS context; the checks must use the same.
+    next.upstream.tls = old.upstream.tls;
+    next.upstream.tls_verify = old.upstream.tls_verify;
+    next.upstream.tls_ca_file = old.upstream.tls_ca_file;
+    next.upstream.tls_server_name = old.upstream.tls_server_name;
+    next.upstream.tls_where = old.upstream.tls_where;
+    next.upstream.tls_context = old.upstream.tls_context;
+    if (!listeners_kept) {
+        // Certificates are read again (renewed ones take effect here). A bad or
+        // mismatched pair refuses the whole reload: the running contexts stay, and with
+        // them every connection. New connections get the new contexts; open ones keep
+        // the context they started with.
+        auto report = build_tls(next, &old, false, now_sys());
+        if (!report.errors.empty()) {
+            out.errors = std::move(report.errors);
+            audit(who, command, record_, record_, "refused",
+                  std::to_string(out.errors.size()) + " TLS error(s); the running config and certificates stay");
+            spdlog::error("reload refused: {} TLS error(s); the running config and certificates stay",
+                          out.errors.size());
+            for (const auto& e : out.errors) spdlog::error("  {}", e);
+            co_return out;
+        }
+        for (const auto& e : report.expired) {
+            spdlog::error("reload: {}; serving it anyway (clients will refuse it)", e);
+            out.warnings.push_back(e);
+        }
+        for (auto& w : report.warnings) out.warnings.push_back(std::move(w));
+    }
     next.admin = old.admin;
     next.log.error = old.log.error;
     next.log.access = old.log.access;

@@ -103,6 +103,9 @@ public:
     stats_totals totals() const;
     stage_counters since_stage() const;
     const health_state& health() const noexcept { return health_; }
+    // The results of the last check run (by reopen or check), and when; empty before.
+    const std::vector<probe_result>& last_checks() const noexcept { return last_checks_; }
+    std::optional<sys_time> last_checks_at() const noexcept { return last_checks_at_; }
     std::optional<std::int64_t> last_boundary_ms() const noexcept { return last_boundary_ms_; }
     std::size_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
     // The watch window after a reopen step: when it ends, or nothing.
@@ -135,6 +138,9 @@ private:
                                          const std::string& detail);
     // Hands s to every worker; true once all have taken it.
     net::awaitable<bool> publish(std::shared_ptr<const gate_snapshot> s);
+    // Appends one audit line; "" or why it could not. audit() logs the failure instead.
+    std::string write_audit(const admin_peer& who, const std::string& command, const gate_record& before,
+                            const gate_record& after, std::string_view outcome, const std::string& detail);
     void audit(const admin_peer& who, const std::string& command, const gate_record& before,
                const gate_record& after, std::string_view outcome, const std::string& detail);
     void reset_stage_baseline();
@@ -157,6 +163,8 @@ private:
     bool stopped_ = false;
     std::optional<std::int64_t> last_boundary_ms_;
     health_state health_;
+    std::vector<probe_result> last_checks_;
+    std::optional<sys_time> last_checks_at_;
     stats_totals stage_base_;
     std::optional<sys_time> watch_until_;
     std::string last_step_back_;

@@ -15,6 +15,7 @@
 #include "proxy/ctl.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
+#include "proxy/tls.hpp"
 
 namespace {
 
@@ -51,10 +52,47 @@ int cmd_check(const std::string& path) {
         print_errors(r.errors);
         return 1;
     }
-    const auto& c = *r.cfg;
+    auto& c = *r.cfg;
+    // The certificates as run would load them: readable, each key matching its
+    // certificate, and in date. An expired one is an error here (run serves it, loudly).
+    const auto tls = maintgate::proxy::build_tls(c, nullptr, true, std::chrono::system_clock::now());
+    if (!tls.errors.empty() || !tls.expired.empty()) {
+        for (const auto& e : tls.errors) std::fprintf(stderr, "%s\n", e.c_str());
+        for (const auto& e : tls.expired) std::fprintf(stderr, "%s\n", e.c_str());
+        const std::size_t n = tls.errors.size() + tls.expired.size();
+        std::fprintf(stderr, "%zu error%s; configuration refused\n", n, n == 1 ? "" : "s");
+        return 1;
+    }
+    for (const auto& w : tls.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: configuration OK\n", c.source.c_str());
-    for (const auto& l : c.listeners) std::printf("  listener  %s\n", l.address.c_str());
+    for (const auto& l : c.listeners) {
+        if (l.https())
+            std::printf("  listener  %s (https, TLS %s and up)\n", l.address.c_str(),
+                        l.tls_min_version == 0x0304 ? "1.3" : l.tls_min_version == 0x0303 ? "1.2"
+                                                      : l.tls_min_version == 0x0302 ? "1.1" : "1.0");
+        else if (l.redirect_https)
+            std::printf("  listener  %s (http, redirecting to %s)\n", l.address.c_str(),
+                        l.redirect_to.empty() ? "https on the first HTTPS listener" : l.redirect_to.c_str());
+        else
+            std::printf("  listener  %s\n", l.address.c_str());
+    }
+    for (const auto& ci : tls.certificates) {
+        std::string names;
+        for (const auto& n : ci.names) names += (names.empty() ? "" : ", ") + n;
+        const auto days = std::chrono::duration_cast<std::chrono::hours>(ci.not_after - std::chrono::system_clock::now())
+                              .count() / 24;
+        std::printf("  cert      %s: %s (%s), valid until %s (%lld days)\n", ci.what.c_str(), ci.file.c_str(),
+                    names.c_str(), maintgate::format_iso8601(ci.not_after).c_str(), static_cast<long long>(days));
+    }
     std::printf("  upstream  %s\n", c.upstream.url.c_str());
+    if (const auto& t = c.upstream.tls_context) {
+        std::string how = "certificate NOT verified (tls_verify = false)";
+        if (t->verifies())
+            how = "certificate verified against " +
+                  (c.upstream.tls_ca_file.empty() ? std::string("the system CAs") : c.upstream.tls_ca_file) +
+                  ", name " + t->server_name();
+        std::printf("  upstream  TLS: %s\n", how.c_str());
+    }
     std::printf("  workers   %u\n", c.workers);
     const auto& g = c.gate;
     std::printf("  gate      initial mode %.*s; state %s\n", int(maintgate::policy::to_string(g.initial_mode).size()),

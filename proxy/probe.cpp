@@ -7,6 +7,7 @@
 
 #include "policy/ascii.hpp"
 #include "proxy/duration.hpp"
+#include "proxy/upstream_pool.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -93,18 +94,24 @@ net::awaitable<probe_result> attempt(const check_request& check, const std::vect
         r.detail = "connect: no upstream address";
         co_return r;
     }
-    beast::tcp_stream stream(co_await net::this_coro::executor);
+    // The same stream as the data path: plain TCP, or TLS verified as configured.
+    upstream_stream stream(co_await net::this_coro::executor, u.tls_context.get());
     // One deadline for connect, send and the whole response: the tcp_stream timer is
     // absolute, so later steps get only what the earlier ones left.
-    stream.expires_at(start + check.timeout);
+    stream.tcp().expires_at(start + check.timeout);
 
-    auto [cec, ep] = co_await stream.async_connect(upstream, use_tuple);
+    auto [cec, ep] = co_await stream.tcp().async_connect(upstream, use_tuple);
     if (cec) {
         r.detail = failure(cec, check, "connect");
         co_return r;
     }
     error_code ignored;
     stream.socket().set_option(tcp::no_delay(true), ignored);
+    std::string tls_detail;
+    if (auto hec = co_await stream.handshake(tls_detail)) {
+        r.detail = hec == beast::error::timeout ? failure(hec, check, "TLS") : "TLS: " + tls_detail;
+        co_return r;
+    }
 
     auto req = make_request(check, u);
     auto [wec, written] = co_await http::async_write(stream, req, use_tuple);

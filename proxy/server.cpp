@@ -12,6 +12,7 @@
 #include "proxy/gate_state.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"
+#include "proxy/tls.hpp"
 #include "proxy/worker.hpp"
 
 namespace maintgate::proxy {
@@ -25,13 +26,15 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 // Opens one acceptor per worker on the same address. The first binds (port 0 means the
 // kernel picks), the others reuse its actual port, so every worker listens on the
-// same socket address and the kernel balances between them.
-bool bind_listener(std::vector<std::unique_ptr<worker>>& workers, const listener_config& l) {
+// same socket address and the kernel balances between them. Returns the port bound, or
+// nothing on failure (logged).
+std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>& workers, const listener_config& l,
+                                           std::size_t index) {
     error_code ec;
     auto address = net::ip::make_address(l.host, ec);
     if (ec) {
         spdlog::error("listener {}: invalid address: {}", l.address, ec.message());
-        return false;
+        return std::nullopt;
     }
     tcp::endpoint ep(address, l.port);
     for (auto& w : workers) {
@@ -48,18 +51,50 @@ bool bind_listener(std::vector<std::unique_ptr<worker>>& workers, const listener
         if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
         if (ec) {
             spdlog::error("listener {}: cannot listen: {}", l.address, ec.message());
-            return false;
+            return std::nullopt;
         }
         ep = a.local_endpoint();
-        w->acceptors().push_back(std::move(a));
+        w->add_acceptor(std::move(a), index);
     }
-    spdlog::info("listening on {}", endpoint_text(ep));
-    return true;
+    if (l.https()) {
+        std::string names;
+        for (const auto& c : l.tls_context->certificates())
+            for (const auto& n : c.names) names += (names.empty() ? "" : ", ") + n;
+        spdlog::info("listening on {} (https: {})", endpoint_text(ep), names);
+    } else if (l.redirect_https) {
+        spdlog::info("listening on {} (http, redirecting to https)", endpoint_text(ep));
+    } else {
+        spdlog::info("listening on {}", endpoint_text(ep));
+    }
+    return ep.port();
+}
+
+// A coroutine of its own with named locals: GCC 12 frees a brace-initialised temporary
+// bound to a reference parameter across co_await twice.
+net::awaitable<void> reload_on_hangup(gate_control& gate) {
+    admin_peer who{-1, -1, "SIGHUP"};
+    auto r = co_await gate.reload(who, "reload");
+    for (const auto& w : r.warnings) spdlog::warn("reload: {}", w);
 }
 
 }  // namespace
 
 int run_server(std::shared_ptr<const config> cfg) {
+    // Certificates and keys are read before anything listens: a bad pair stops the start
+    // with the reason, rather than failing every handshake later.
+    {
+        auto with_tls = std::make_shared<config>(*cfg);
+        auto report = build_tls(*with_tls, nullptr, true, std::chrono::system_clock::now());
+        for (const auto& e : report.errors) spdlog::error("{}", e);
+        if (!report.errors.empty()) {
+            spdlog::error("TLS: {} error(s); not starting", report.errors.size());
+            return 1;
+        }
+        for (const auto& e : report.expired) spdlog::error("{}; serving it anyway (clients will refuse it)", e);
+        for (const auto& w : report.warnings) spdlog::warn("{}", w);
+        cfg = std::move(with_tls);
+    }
+
     // Resolve the upstream once: names are looked up at start-up, never per request.
     std::vector<tcp::endpoint> upstream;
     {
@@ -100,8 +135,13 @@ int run_server(std::shared_ptr<const config> cfg) {
         worker_ptrs.push_back(workers.back().get());
     }
     gate.set_workers(worker_ptrs);
-    for (const auto& l : cfg->listeners)
-        if (!bind_listener(workers, l)) return 1;
+    std::uint16_t https_port = 0;
+    for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
+        auto port = bind_listener(workers, cfg->listeners[i], i);
+        if (!port) return 1;
+        if (cfg->listeners[i].https() && https_port == 0) https_port = *port;
+    }
+    for (auto& w : workers) w->set_https_port(https_port);
 
     admin_server admin(main_ioc, gate);
     if (!cfg->admin.socket.empty()) {
@@ -128,7 +168,7 @@ int run_server(std::shared_ptr<const config> cfg) {
             v.upstream_healthy = h.last->ok;
             v.last_health_check = h.at;
         }
-        v.last_write_boundary_ms = gate.last_boundary_ms();
+        if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
         return v;
     });
@@ -160,13 +200,7 @@ int run_server(std::shared_ptr<const config> cfg) {
     std::function<void()> wait_hangup = [&] {
         hangup->async_wait([&](const error_code& ec, int) {
             if (ec) return;
-            net::co_spawn(
-                main_ioc,
-                [&]() -> net::awaitable<void> {
-                    auto r = co_await gate.reload(admin_peer{-1, -1, "SIGHUP"}, "reload");
-                    for (const auto& w : r.warnings) spdlog::warn("reload: {}", w);
-                },
-                net::detached);
+            net::co_spawn(main_ioc, reload_on_hangup(gate), net::detached);
             wait_hangup();
         });
     };

@@ -2,7 +2,36 @@
 
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 namespace maintgate::proxy {
+namespace {
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    auto a = ep.address();
+    if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+    return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+upstream_stream::upstream_stream(const net::any_io_executor& ex, const tls_client* tls) : client_(tls) {
+    if (tls)
+        tls_.emplace(ex, tls->context());
+    else
+        plain_.emplace(ex);
+}
+
+net::awaitable<error_code> upstream_stream::handshake(std::string& detail) {
+    if (!tls_) co_return error_code{};
+    if (!client_->prepare(tls_->native_handle())) {
+        detail = "cannot set the TLS server name " + client_->server_name();
+        co_return net::error::no_memory;
+    }
+    auto [ec] = co_await tls_->async_handshake(ssl::stream_base::client, net::as_tuple(net::use_awaitable));
+    if (ec) detail = client_->describe_failure(tls_->native_handle(), ec);
+    co_return ec;
+}
 
 upstream_pool::upstream_pool(net::any_io_executor ex, const upstream_config& cfg,
                              std::vector<tcp::endpoint> endpoints)
@@ -15,6 +44,7 @@ bool upstream_pool::still_open(upstream_conn& c) noexcept {
     // closed it (keep-alive timeout, restart); data means it broke protocol. Either way a
     // request sent on it could be lost, so only "would block" counts as alive.
     char byte;
+    // A TLS connection's close_notify or reset shows here as bytes or EOF too.
     auto fd = c.stream.socket().native_handle();
     ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -32,14 +62,24 @@ upstream_conn_ptr upstream_pool::take_idle() noexcept {
     return nullptr;
 }
 
-net::awaitable<std::tuple<error_code, upstream_conn_ptr>> upstream_pool::connect() {
-    auto c = std::make_unique<upstream_conn>(ex_);
+net::awaitable<std::tuple<error_code, upstream_conn_ptr, bool>> upstream_pool::connect() {
+    auto c = std::make_unique<upstream_conn>(ex_, cfg_.tls_context.get());
+    // One deadline for connect and handshake: a stalled TLS upstream fails as fast as a
+    // silent one.
     c->stream.expires_after(cfg_.connect_timeout);
-    auto [ec, ep] = co_await c->stream.async_connect(endpoints_, net::as_tuple(net::use_awaitable));
-    if (ec) co_return std::tuple{ec, nullptr};
+    auto [ec, ep] = co_await c->stream.tcp().async_connect(endpoints_, net::as_tuple(net::use_awaitable));
+    if (ec) co_return std::tuple{ec, nullptr, false};
     error_code ignored;
     c->stream.socket().set_option(tcp::no_delay(true), ignored);
-    co_return std::tuple{error_code{}, std::move(c)};
+    if (c->stream.is_tls()) {
+        std::string detail;
+        if (auto hec = co_await c->stream.handshake(detail)) {
+            if (hec == beast::error::timeout) co_return std::tuple{hec, nullptr, false};
+            spdlog::warn("upstream {}: TLS handshake with {} failed: {}", cfg_.url, endpoint_text(ep), detail);
+            co_return std::tuple{hec, nullptr, true};
+        }
+    }
+    co_return std::tuple{error_code{}, std::move(c), false};
 }
 
 void upstream_pool::put_back(upstream_conn_ptr c) noexcept {

@@ -13,13 +13,32 @@ worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std
 
 void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
+        // Tunnels opened while the gate was open are cut when it closes: an upgrade is a
+        // write (policy::decide), and one already open must not outlive the decision.
+        bool closing = (gate_->record.mode == policy::mode::open && s->record.mode != policy::mode::open) ||
+                       (!gate_->record.fenced && s->record.fenced);
         gate_ = std::move(s);
+        if (closing) {
+            std::size_t cut = 0;
+            for (session_base* x = sessions_; x; x = x->next)
+                if (x->tunnelling()) {
+                    x->close_tunnel();
+                    ++cut;
+                }
+            if (cut) spdlog::info("gate closed: cut {} upgraded connection(s)", cut);
+        }
         if (done) done();
     });
 }
 
+void worker::add_acceptor(tcp::acceptor a, std::size_t listener) {
+    acceptors_.push_back(std::move(a));
+    acceptor_listener_.push_back(listener);
+}
+
 void worker::start() {
-    for (auto& a : acceptors_) net::co_spawn(ioc_, accept_loop(a), net::detached);
+    for (std::size_t i = 0; i < acceptors_.size(); ++i)
+        net::co_spawn(ioc_, accept_loop(acceptors_[i], acceptor_listener_[i]), net::detached);
     net::co_spawn(ioc_, pool_.sweep(), net::detached);
 }
 
@@ -30,18 +49,18 @@ void worker::begin_shutdown() {
             error_code ignored;
             a.close(ignored);
         }
-        for (client_session* s = sessions_; s; s = s->next) s->close_if_idle();
+        for (session_base* s = sessions_; s; s = s->next) s->close_if_idle();
         pool_.close_all();
     });
 }
 
-void worker::link(client_session* s) noexcept {
+void worker::link(session_base* s) noexcept {
     s->next = sessions_;
     if (sessions_) sessions_->prev = s;
     sessions_ = s;
 }
 
-void worker::unlink(client_session* s) noexcept {
+void worker::unlink(session_base* s) noexcept {
     if (s->prev) s->prev->next = s->next;
     else sessions_ = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -57,10 +76,12 @@ bool is_resource_exhaustion(const error_code& ec) noexcept {
            ec == net::error::no_memory || ec.value() == ENFILE;
 }
 
-net::awaitable<void> serve_connection(worker& w, tcp::socket socket,
+template <class Stream>
+net::awaitable<void> serve_connection(worker& w, tcp::socket socket, std::size_t listener,
+                                      typename client_session<Stream>::tls_handle tls,
                                       std::atomic<std::size_t>& connections) {
     {
-        client_session session(w, std::move(socket));
+        client_session<Stream> session(w, std::move(socket), listener, std::move(tls));
         co_await session.run();
     }
     connections.fetch_sub(1, std::memory_order_relaxed);
@@ -68,7 +89,7 @@ net::awaitable<void> serve_connection(worker& w, tcp::socket socket,
 
 }  // namespace
 
-net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
+net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t listener) {
     net::steady_timer pause(ioc_);
     auto last_warning = std::chrono::steady_clock::time_point{};
     // Under a connection flood, one warning every few seconds says enough.
@@ -100,7 +121,17 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
         }
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        net::co_spawn(ioc_, serve_connection(*this, std::move(socket), connections_), net::detached);
+        // The context current at accept time: a reload gives later connections the new
+        // certificate, while this one keeps its own to the end.
+        if (auto tls = gate_->cfg->listeners[listener].tls_context) {
+            net::co_spawn(ioc_,
+                          serve_connection<tls_client_stream>(*this, std::move(socket), listener, std::move(tls),
+                                                              connections_),
+                          net::detached);
+        } else {
+            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(*this, std::move(socket), listener, {}, connections_),
+                          net::detached);
+        }
     }
 }
 

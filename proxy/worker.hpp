@@ -15,7 +15,7 @@
 
 namespace maintgate::proxy {
 
-class client_session;
+class session_base;
 
 class worker {
 public:
@@ -24,6 +24,15 @@ public:
     // upstream settings (the upstream cannot change without a restart).
     worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
            std::shared_ptr<const gate_snapshot> gate);
+
+    // Adds an acceptor for config listener number `listener` (before start()). A
+    // listener with a certificate serves HTTPS.
+    void add_acceptor(tcp::acceptor a, std::size_t listener);
+
+    // The port of the first HTTPS listener as bound (0 when there is none), for
+    // `redirect_https = true`. Set before start().
+    void set_https_port(std::uint16_t port) noexcept { https_port_ = port; }
+    std::uint16_t https_port() const noexcept { return https_port_; }
 
     // Starts the accept loops and the pool sweeper; the caller then runs ioc().
     void start();
@@ -34,7 +43,6 @@ public:
 
     net::io_context& ioc() noexcept { return ioc_; }
     upstream_pool& pool() noexcept { return pool_; }
-    std::vector<tcp::acceptor>& acceptors() noexcept { return acceptors_; }
     bool stopping() const noexcept { return stopping_; }
     unsigned id() const noexcept { return id_; }
 
@@ -53,19 +61,21 @@ public:
     void publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done = {});
 
     // The session list, for graceful shutdown; touched only on this worker's thread.
-    void link(client_session* s) noexcept;
-    void unlink(client_session* s) noexcept;
+    void link(session_base* s) noexcept;
+    void unlink(session_base* s) noexcept;
 
 private:
-    net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
+    net::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t listener);
 
     unsigned id_;
     net::io_context ioc_{1};
     upstream_pool pool_;
     std::vector<tcp::acceptor> acceptors_;
+    std::vector<std::size_t> acceptor_listener_;  // acceptors_[i] serves listeners[acceptor_listener_[i]]
+    std::uint16_t https_port_ = 0;
     std::atomic<std::size_t>& connections_;
     bool stopping_ = false;
-    client_session* sessions_ = nullptr;
+    session_base* sessions_ = nullptr;
     std::shared_ptr<const gate_snapshot> gate_;
     worker_stats stats_;
 };

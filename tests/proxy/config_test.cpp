@@ -88,6 +88,21 @@ void check_defaults_except_listeners_and_upstream_url(const config& cfg)
     CHECK(cfg.upstream.response_timeout.count() == 60'000);
     CHECK(cfg.upstream.max_idle == 64);
     CHECK(cfg.upstream.idle_timeout.count() == 4'000);
+    CHECK(cfg.upstream.tls_verify);
+    CHECK(cfg.upstream.tls_ca_file.empty());
+    CHECK(cfg.upstream.tls_server_name.empty());
+
+    for (const auto& l : cfg.listeners) {
+        CHECK_FALSE(l.https());
+        CHECK(l.sni.empty());
+        CHECK(l.tls_ciphers == default_tls_ciphers);
+        CHECK(l.tls_ciphersuites == default_tls_ciphersuites);
+        CHECK(l.tls_min_version == 0x0303);
+        CHECK(l.hsts_field.empty());
+        CHECK_FALSE(l.redirect_https);
+        CHECK(l.redirect_except.empty());
+        CHECK(l.tls_context == nullptr);
+    }
 
     CHECK(cfg.timeouts.header.count() == 10'000);
     CHECK(cfg.timeouts.body_idle.count() == 60'000);
@@ -208,6 +223,9 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
         "#method = ",        "#host = ",          "#expect_status = ", "#body_contains = ", "#timeout = ",
         "#interval = ",      "#headers = ",       "#body = ",          "#[[smoke_check]]", "#name = ",
         "[reopen]",          "watch = ",          "max_error_rate = ", "min_requests = ", "freeze_timeout = ",
+        "#tls_cert = ",      "#tls_key = ",       "#[[listener.sni]]", "#server_names = ", "#tls_ciphers = ",
+        "#tls_ciphersuites = ", "#tls_min_version = ", "#hsts = ",     "#redirect_https = ", "#redirect_except = ",
+        "#tls_verify = ",    "#tls_ca_file = ",   "#tls_server_name = ",
     };
     for (const char* key : keys) {
         INFO("key: " << key);
@@ -342,12 +360,18 @@ TEST_CASE("upstream URLs that are accepted", "[config]")
         {"http://[2001:db8::1]", "2001:db8::1", 80},
         {"http://[2001:db8::1]/", "2001:db8::1", 80},
         {"http://app:65535", "app", 65535},
+        {"https://app", "app", 443},
+        {"HTTPS://app.internal:8443/", "app.internal", 8443},
+        {"https://[::1]", "::1", 443},
     };
     for (const auto& c : cases) {
         const config cfg = load_ok(with_upstream_url(c.url));
         CHECK(cfg.upstream.url == c.url);
         CHECK(cfg.upstream.host == c.host);
         CHECK(cfg.upstream.port == c.port);
+        CHECK(cfg.upstream.tls == (c.url[4] == 's' || c.url[4] == 'S'));
+        CHECK(cfg.upstream.tls_verify);
+        CHECK(cfg.upstream.tls_context == nullptr);  // built by the server, never the loader
     }
 }
 
@@ -454,12 +478,14 @@ TEST_CASE("upstream: each mistake has its own message", "[config]")
         {"upstream = \"http://127.0.0.1:3000\"\n" + listener,
          "t.toml:1:12: upstream: expected a table ([upstream]), got string \"http://127.0.0.1:3000\""},
         {listener + "[upstream]\nmax_idle = 4\n", "t.toml:3:1: missing required key \"url\" in [upstream]"},
-        {with_upstream_url("https://127.0.0.1:3000"), "t.toml:4:7: upstream.url: https upstreams are not supported yet"},
-        {with_upstream_url("HTTPS://app"), "t.toml:4:7: upstream.url: https upstreams are not supported yet"},
         {with_upstream_url("ftp://app"),
-         "t.toml:4:7: upstream.url: scheme \"ftp\" is not supported; use \"http://HOST[:PORT]\""},
+         "t.toml:4:7: upstream.url: scheme \"ftp\" is not supported; use \"http://HOST[:PORT]\" or "
+         "\"https://HOST[:PORT]\""},
         {with_upstream_url("127.0.0.1:3000"),
-         "t.toml:4:7: upstream.url: expected \"http://HOST[:PORT]\", got \"127.0.0.1:3000\""},
+         "t.toml:4:7: upstream.url: expected \"http://HOST[:PORT]\" or \"https://HOST[:PORT]\", got "
+         "\"127.0.0.1:3000\""},
+        {with_upstream_url("https://app/base"),
+         "t.toml:4:7: upstream.url: a path (\"/base\") is not supported; the URL names only the server"},
         {with_upstream_url("http://user:secret@app:3000"),
          "t.toml:4:7: upstream.url: user info (\"user:secret@\") is not allowed in the upstream URL"},
         {with_upstream_url("http://app:3000/base"),
@@ -697,8 +723,8 @@ TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[c
          "t.toml:5:1: unknown table [[listeners]]; did you mean [[listener]]?"},
         {base + "[upstream.tls]\nverify = true\n", "t.toml:5:1: unknown table [upstream.tls]"},
         {base + "tls = { verify = true }\n", "t.toml:5:1: unknown key \"tls\" in [upstream]"},
-        {"[[listener]]\naddress = \"127.0.0.1:8080\"\ntls_cert = \"/etc/cert.pem\"\n[upstream]\nurl = \"http://a\"\n",
-         "t.toml:3:1: unknown key \"tls_cert\" in listener[0]"},
+        {"[[listener]]\naddress = \"127.0.0.1:8080\"\ntls_crt = \"/etc/cert.pem\"\n[upstream]\nurl = \"http://a\"\n",
+         "t.toml:3:1: unknown key \"tls_crt\" in listener[0]; did you mean \"tls_cert\"?"},
         {base + "[log]\nformat = \"json\"\n", "t.toml:6:1: unknown key \"format\" in [log]"},
         {base + "[limits]\nmax_body = 5\n", "t.toml:6:1: unknown key \"max_body\" in [limits]"},
         {base + "[forwarding]\n\"via \" = true\n",
@@ -1287,4 +1313,202 @@ timeout = "0s"
         "t.toml:10:1: missing required key \"path\" in smoke_check[0]",
         "t.toml:14:11: health_check.timeout: must be greater than 0, got \"0s\"",
     });
+}
+
+TEST_CASE("HTTPS listeners and redirects: every key is read", "[config][tls]")
+{
+    const config cfg = load_ok(R"([[listener]]
+address = "0.0.0.0:443"
+tls_cert = "/etc/maintgate/fullchain.pem"
+tls_key = "keys/privkey.pem"
+tls_ciphers = "ECDHE-RSA-AES128-GCM-SHA256"
+tls_ciphersuites = "TLS_AES_128_GCM_SHA256"
+tls_min_version = "1.3"
+hsts = "max-age=31536000; includeSubDomains"
+
+[[listener.sni]]
+tls_cert = "other.pem"
+tls_key = "other.key"
+server_names = ["Other.Example", "*.other.example"]
+
+[[listener.sni]]
+tls_cert = "third.pem"
+tls_key = "third.key"
+
+[[listener]]
+address = "0.0.0.0:80"
+redirect_https = true
+redirect_except = ["/healthz", "/.well-known/acme-challenge/"]
+
+[[listener]]
+address = "0.0.0.0:8080"
+redirect_https = "https://www.example.com:8443/"
+
+[[listener]]
+address = "0.0.0.0:8081"
+redirect_https = false
+
+[upstream]
+url = "https://app.internal"
+tls_ca_file = "/etc/ssl/app-ca.pem"
+tls_server_name = "app.example"
+)");
+    REQUIRE(cfg.listeners.size() == 4);
+    const auto& tls = cfg.listeners[0];
+    CHECK(tls.https());
+    CHECK(tls.tls.cert == "/etc/maintgate/fullchain.pem");
+    CHECK(tls.tls.key == "keys/privkey.pem");  // relative to the config's folder; "t.toml" has none
+    CHECK(tls.tls.where == "t.toml:3:12");
+    CHECK(tls.tls_ciphers == "ECDHE-RSA-AES128-GCM-SHA256");
+    CHECK(tls.tls_ciphersuites == "TLS_AES_128_GCM_SHA256");
+    CHECK(tls.tls_min_version == 0x0304);
+    CHECK(tls.hsts_field == "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
+    REQUIRE(tls.sni.size() == 2);
+    CHECK(tls.sni[0].cert == "other.pem");
+    CHECK(tls.sni[0].key == "other.key");
+    CHECK(tls.sni[0].server_names == std::vector<std::string>{"other.example", "*.other.example"});
+    CHECK(tls.sni[0].where == "t.toml:11:12");
+    CHECK(tls.sni[1].server_names.empty());  // the certificate's own names
+    CHECK_FALSE(tls.redirect_https);
+
+    CHECK_FALSE(cfg.listeners[1].https());
+    CHECK(cfg.listeners[1].redirect_https);
+    CHECK(cfg.listeners[1].redirect_to.empty());
+    CHECK(cfg.listeners[1].redirect_except == std::vector<std::string>{"/healthz", "/.well-known/acme-challenge/"});
+    CHECK(cfg.listeners[2].redirect_https);
+    CHECK(cfg.listeners[2].redirect_to == "https://www.example.com:8443");
+    CHECK_FALSE(cfg.listeners[3].redirect_https);
+
+    CHECK(cfg.upstream.tls);
+    CHECK(cfg.upstream.port == 443);
+    CHECK(cfg.upstream.tls_verify);
+    CHECK(cfg.upstream.tls_ca_file == "/etc/ssl/app-ca.pem");
+    CHECK(cfg.upstream.tls_server_name == "app.example");
+    CHECK(cfg.upstream.tls_where == "t.toml:33:7");
+}
+
+TEST_CASE("relative certificate paths are relative to the config's folder", "[config][tls]")
+{
+    const auto result = load_config_string("[[listener]]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c.pem\"\n"
+                                           "tls_key = \"/abs/k.pem\"\n[upstream]\nurl = \"https://app\"\n"
+                                           "tls_ca_file = \"ca/ca.pem\"\n",
+                                           "/etc/maintgate/maintgate.toml");
+    REQUIRE(result.cfg.has_value());
+    CHECK(result.cfg->listeners[0].tls.cert == "/etc/maintgate/c.pem");
+    CHECK(result.cfg->listeners[0].tls.key == "/abs/k.pem");
+    CHECK(result.cfg->listeners[0].tls.where == "/etc/maintgate/maintgate.toml:3:12");
+    CHECK(result.cfg->upstream.tls_ca_file == "/etc/maintgate/ca/ca.pem");
+}
+
+TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]")
+{
+    const std::string up = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
+    // The listener's own keys start on line 3.
+    const auto listener = [&](const std::string& keys) {
+        return "[[listener]]\naddress = \"127.0.0.1:8443\"\n" + keys + up;
+    };
+    const std::string pair = "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+    check_single_errors({
+        {listener("tls_cert = \"c.pem\"\n"),
+         "t.toml:3:12: listener[0].tls_cert: set tls_key too (the private key of this certificate)"},
+        {listener("tls_key = \"k.pem\"\n"),
+         "t.toml:3:11: listener[0].tls_key: set tls_cert too (the certificate chain this key belongs to)"},
+        {listener("tls_cert = \"\"\ntls_key = \"k.pem\"\n"), "t.toml:3:12: listener[0].tls_cert: must name a PEM file"},
+        {listener("tls_cert = \"certs/\"\ntls_key = \"k.pem\"\n"),
+         "t.toml:3:12: listener[0].tls_cert: \"certs/\" names a folder; give a file name"},
+        {listener("tls_cert = 1\ntls_key = \"k.pem\"\n"),
+         "t.toml:3:12: listener[0].tls_cert: expected a PEM file path, got integer 1"},
+        {listener("tls_certs = \"c.pem\"\n"),
+         "t.toml:3:1: unknown key \"tls_certs\" in listener[0]; did you mean \"tls_cert\"?"},
+        {listener(pair + "tls_min_version = \"1.4\"\n"),
+         "t.toml:5:19: listener[0].tls_min_version: \"1.4\" is not one of \"1.0\", \"1.1\", \"1.2\" or \"1.3\""},
+        {listener(pair + "tls_ciphers = \"AES 128\"\n"),
+         "t.toml:5:15: listener[0].tls_ciphers: \"AES 128\" is not an OpenSSL cipher list (names joined by \":\")"},
+        {listener(pair + "hsts = \"31536000\"\n"),
+         "t.toml:5:8: listener[0].hsts: \"31536000\" must start with \"max-age=\" (seconds), such as "
+         "\"max-age=31536000\""},
+        {listener(pair + "hsts = \"max-age=\"\n"),
+         "t.toml:5:8: listener[0].hsts: \"max-age=\" max-age must be a number of seconds, such as "
+         "\"max-age=31536000\""},
+        {listener(pair + "hsts = \"max-age=1\\r\\nX: y\"\n"),
+         "t.toml:5:8: listener[0].hsts: \"max-age=1\\x0d\\nX: y\" must be visible ASCII (it is sent as a header "
+         "value)"},
+        // TLS keys on a plain listener would silently do nothing.
+        {listener("hsts = \"max-age=60\"\n"),
+         "t.toml:3:8: listener[0].hsts: only an HTTPS listener takes this; give it tls_cert and tls_key"},
+        {listener("tls_min_version = \"1.3\"\n"),
+         "t.toml:3:19: listener[0].tls_min_version: only an HTTPS listener takes this; give it tls_cert and tls_key"},
+        {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\n"),
+         "t.toml:5:1: missing required key \"tls_key\" in listener[0].sni[0]"},
+        {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nserver_names = [\"a b\"]\n"),
+         "t.toml:8:17: listener[0].sni[0].server_names[0]: expected a DNS name such as \"example.com\" or "
+         "\"*.example.com\", got string \"a b\""},
+        {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nserver_names = []\n"),
+         "t.toml:8:16: listener[0].sni[0].server_names: expected an array of names such as [\"example.com\", "
+         "\"*.example.com\"], got array"},
+        {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nnames = [\"a\"]\n"),
+         "t.toml:8:1: unknown key \"names\" in listener[0].sni[0]"},
+        {listener("[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\n"),
+         "t.toml:3:1: listener[0].sni: only an HTTPS listener takes this; give it tls_cert and tls_key"},
+    });
+}
+
+TEST_CASE("redirects to HTTPS: each mistake has its own message", "[config][tls]")
+{
+    const std::string up = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
+    const std::string https = "[[listener]]\naddress = \"127.0.0.1:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+    // The plain listener's own keys start on line 3.
+    const auto plain = [&](const std::string& keys) {
+        return "[[listener]]\naddress = \"127.0.0.1:8080\"\n" + keys + https + up;
+    };
+    check_single_errors({
+        {plain("redirect_https = \"http://example.com\"\n"),
+         "t.toml:3:18: listener[0].redirect_https: \"http://example.com\" is not an https:// URL; use true, or a URL "
+         "such as \"https://example.com\""},
+        {plain("redirect_https = \"https://example.com/path\"\n"),
+         "t.toml:3:18: listener[0].redirect_https: a path (\"/path\") is not supported; the URL names only the server"},
+        {plain("redirect_https = \"https://example.com?a=1\"\n"),
+         "t.toml:3:18: listener[0].redirect_https: a query (\"?a=1\") is not allowed in the redirect URL"},
+        {plain("redirect_https = \"https://example.com:0\"\n"),
+         "t.toml:3:18: listener[0].redirect_https: port 0 is out of range (1-65535)"},
+        {plain("redirect_https = 1\n"),
+         "t.toml:3:18: listener[0].redirect_https: expected true or a URL such as \"https://example.com\", got "
+         "integer 1"},
+        {plain("redirect_except = [\"/healthz\"]\n"),
+         "t.toml:3:19: listener[0].redirect_except: only a listener with redirect_https takes this"},
+        {plain("redirect_https = true\nredirect_except = \"/healthz\"\n"),
+         "t.toml:4:19: listener[0].redirect_except: expected an array of paths such as [\"/healthz\"], got string "
+         "\"/healthz\""},
+        {plain("redirect_https = true\nredirect_except = [\"healthz\"]\n"),
+         "t.toml:4:20: listener[0].redirect_except[0]: \"healthz\" must start with \"/\""},
+        {plain("redirect_https = true\nredirect_except = [\"/a?b\"]\n"),
+         "t.toml:4:20: listener[0].redirect_except[0]: \"/a?b\" must not contain '?' or '#': it is compared with "
+         "the path alone"},
+        // true means "this server's HTTPS listener": there must be one.
+        {"[[listener]]\naddress = \"127.0.0.1:8080\"\nredirect_https = true\n" + up,
+         "t.toml:3:18: redirect_https: true needs an HTTPS listener (one with tls_cert) in this file; otherwise give "
+         "the URL, such as \"https://example.com\""},
+        {https + "redirect_https = true\n" + up,
+         "t.toml:5:18: listener[0].redirect_https: an HTTPS listener cannot redirect to HTTPS; set it on a plain "
+         "listener"},
+    });
+    // A URL makes no HTTPS listener necessary.
+    const config cfg = load_ok("[[listener]]\naddress = \"127.0.0.1:8080\"\nredirect_https = \"https://example.com\"\n" + up);
+    CHECK(cfg.listeners[0].redirect_to == "https://example.com");
+}
+
+TEST_CASE("https upstreams: each mistake has its own message", "[config][tls]")
+{
+    const std::string listener = "[[listener]]\naddress = \"127.0.0.1:8080\"\n";
+    const std::string https = listener + "[upstream]\nurl = \"https://app\"\n";
+    const std::string http = listener + "[upstream]\nurl = \"http://app\"\n";
+    check_single_errors({
+        {http + "tls_verify = false\n", "t.toml:5:14: upstream.tls_verify: only an https:// upstream takes this"},
+        {http + "tls_ca_file = \"ca.pem\"\n", "t.toml:5:15: upstream.tls_ca_file: only an https:// upstream takes this"},
+        {https + "tls_verify = \"no\"\n", "t.toml:5:14: upstream.tls_verify: expected true or false, got string \"no\""},
+        {https + "tls_server_name = \"a b\"\n", "t.toml:5:19: upstream.tls_server_name: \"a b\" is not a valid host name"},
+        {https + "tls_verify = false\ntls_ca_file = \"ca.pem\"\n",
+         "t.toml:6:15: upstream.tls_ca_file: set, but tls_verify = false ignores it; remove one"},
+    });
+    CHECK_FALSE(load_ok(https + "tls_verify = false\n").upstream.tls_verify);
 }
