@@ -38,6 +38,8 @@ def _toml_value(v):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float):
+        return repr(v)  # [reopen] max_error_rate
     if isinstance(v, str):
         return json.dumps(v)  # a JSON string is a valid TOML basic string for our values
     if isinstance(v, (list, tuple)):

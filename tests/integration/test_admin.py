@@ -26,7 +26,7 @@ import unittest
 
 from admin_client import AdminConn, ask
 from harness import (BIN, ClientConn, Proxy, ProxyTestCase, base_config, build_request, merge, poll_until,
-                     run_cli)
+                     run_cli, to_toml)
 from upstream import Upstream
 
 SECRET = "admin-it-secret-0123456789"
@@ -56,37 +56,6 @@ METRIC_FAMILIES = {
 
 
 # ---- small helpers ---------------------------------------------------------------------
-
-def toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string for our values
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError("no TOML form for %r" % (v,))
-
-
-def to_toml(cfg):
-    """harness.to_toml's shape (scalars, [[arrays of tables]], [tables]) plus floats,
-    which [reopen] max_error_rate needs."""
-    out = []
-    for k, v in cfg.items():
-        if not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict)):
-            out.append("%s = %s" % (k, toml_value(v)))
-    for k, v in cfg.items():
-        if isinstance(v, list) and v and isinstance(v[0], dict):
-            for item in v:
-                out.append("\n[[%s]]" % k)
-                out.extend("%s = %s" % (kk, toml_value(vv)) for kk, vv in item.items())
-    for k, v in cfg.items():
-        if isinstance(v, dict):
-            out.append("\n[%s]" % k)
-            out.extend("%s = %s" % (kk, toml_value(vv)) for kk, vv in v.items())
-    return "\n".join(out) + "\n"
-
 
 def epoch_ms(text):
     """Unix milliseconds of "2026-11-22T03:49:20.445Z" (or whole seconds without ".mmm")."""
