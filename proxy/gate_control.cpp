@@ -519,12 +519,16 @@ net::awaitable<void> gate_control::check_watch() {
     next.mode = policy::mode_of(back);
     next.since = now_sys();
     next.set_by = "watch";
-    auto changed = co_await apply(std::move(next), watcher, "step back to " + std::string(policy::to_string(back)), why);
-    if (changed.ok)
-        last_step_back_ = format_iso8601(now_sys()) + ": stepped back to " + std::string(policy::to_string(back)) +
-                          ": " + why;
-    else
+    // Said before the change is published: apply() makes the new stage visible to status
+    // while it waits for the workers, and status must never show it without the why.
+    std::string previous = std::move(last_step_back_);
+    last_step_back_ = format_iso8601(now_sys()) + ": stepped back to " + std::string(policy::to_string(back)) + ": " + why;
+    std::string command = "step back to " + std::string(policy::to_string(back));
+    auto changed = co_await apply(std::move(next), watcher, command, why);
+    if (!changed.ok) {
+        if (record_.stage != back) last_step_back_ = std::move(previous);
         spdlog::error("gate: automatic step back failed: {}", changed.error);
+    }
 }
 
 }  // namespace maintgate::proxy
