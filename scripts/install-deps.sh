@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh [build|test|bench] [EXTRA_PACKAGE...]
 #
 #   build  compiler, CMake, Ninja and the libraries (default)
-#   test   build + Catch2, python3, curl, procps (the integration tests use them)
+#   test   build + Catch2, python3, curl, procps, openssl, socat (the integration
+#          tests use them: openssl makes the TLS tests' certificates)
 #   bench  test + wrk, nginx-light, haproxy, gnuplot-nox and a font for its PNGs
 #          (bench/run.sh: maintgate against nginx and HAProxy)
 #
@@ -15,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_pkgs=(g++ cmake ninja-build libboost1.81-dev libssl-dev libtomlplusplus-dev
             libspdlog-dev pkg-config)
-test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps)
+test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)
 bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core)
 
 set_name="${1:-build}"
