@@ -547,7 +547,8 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
         rv.target = req.target();
         if (auto it = req.find(http::field::host); it != req.end()) rv.host = it->value();
         rv.peer = peer_;
-        rv.upgrade = wants_upgrade(req);
+        upgrade_ = wants_upgrade(req);  // looked up once: the gate and the exchange both need it
+        rv.upgrade = upgrade_;
         // An override can make a read a write, or keep a write from matching a rule
         // that does not list it; with neither possible, no lookup.
         if (policy::classify_method(rv.method) == policy::method_class::read || !cfg_->gate.policy.rules.empty()) {
@@ -584,7 +585,6 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     continue_locally_ = expect_ && w_.pool().tls();
     if (continue_locally_) expect_ = false;
     sent_100_ = false;
-    upgrade_ = wants_upgrade(req);
 
     forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), is_tls,
                         cfg_->forwarding.trusted_proxies, cfg_->forwarding.via,

@@ -15,29 +15,15 @@
 #include <vector>
 
 #include "proxy/json.hpp"
+#include "tests/proxy/temp_dir.hpp"
 
 using namespace maintgate;
 namespace fs = std::filesystem;
+using maintgate::test::temp_dir;
 using namespace std::chrono;
 
 namespace {
 
-// A fresh folder under /tmp, removed with everything in it when the test ends.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string tpl = (fs::temp_directory_path() / "maintgate-audit-test-XXXXXX").string();
-        REQUIRE(::mkdtemp(tpl.data()) != nullptr);
-        path = tpl;
-    }
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
 
 void write_file(const std::string& path, std::string_view text)
 {

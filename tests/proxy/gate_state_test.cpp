@@ -13,9 +13,11 @@
 
 #include "proxy/json.hpp"
 #include "proxy/pages.hpp"
+#include "tests/proxy/temp_dir.hpp"
 
 using namespace maintgate;
 namespace fs = std::filesystem;
+using maintgate::test::temp_dir;
 using namespace std::chrono;
 
 namespace {
@@ -145,20 +147,6 @@ void check_json_body(const std::string& body, std::string_view mode, const gate_
     }
 }
 
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string tpl = (fs::temp_directory_path() / "maintgate-gate-state-test-XXXXXX").string();
-        REQUIRE(::mkdtemp(tpl.data()) != nullptr);
-        path = tpl;
-    }
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::string read_file(const fs::path& p)
 {

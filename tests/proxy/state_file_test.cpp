@@ -8,33 +8,15 @@
 #include <sstream>
 #include <string>
 #include <unistd.h>
+#include "tests/proxy/temp_dir.hpp"
 
 using namespace maintgate;
 namespace fs = std::filesystem;
+using maintgate::test::temp_dir;
 using namespace std::chrono;
 
 namespace {
 
-// A fresh folder under /tmp, removed with everything in it when the test ends.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::string tpl = (fs::temp_directory_path() / "maintgate-state-test-XXXXXX").string();
-        REQUIRE(::mkdtemp(tpl.data()) != nullptr);
-        path = tpl;
-    }
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const char* name) const { return (path / name).string(); }
-    std::size_t entries() const
-    {
-        return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator{}));
-    }
-};
 
 void write_file(const std::string& path, std::string_view text)
 {
