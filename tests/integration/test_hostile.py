@@ -10,7 +10,9 @@ cookies...); this module adds the obfuscations and combinations attackers use on
 
 Where the right answer was unclear, the same raw bytes went through HAProxy 2.6.12 and
 nginx 1.22.1 (Debian 12, default settings, proxying to upstream.py). A deliberate
-difference is noted next to its case as "ref: ...".
+difference is noted next to its case as "ref: ...". test_hostile_compare.py replays the
+cases where the three differ through all of them and checks these notes (it is
+skipped where nginx and HAProxy are not installed, as in CI).
 """
 
 import base64
@@ -55,10 +57,20 @@ class TrickUpstream(Upstream):
       /always-101   101 Switching Protocols whatever was asked, then echoes raw bytes
       /ws-426       426 Upgrade Required with Upgrade and Connection fields, keep-alive
       /health...    like /echo
+      /hostonly...  like /echo (the gate's host-filtered rule)
+      /early/N      status N at once, keep-alive, without reading the body: what comes
+                    next on the connection is parsed as the next request, so a body the
+                    proxy forwarded after the answer shows up as a request of its own
     """
 
     def _dispatch(self, conn, reader, rec):
-        if urllib.parse.unquote(rec.path).startswith("/health"):
+        if rec.path.startswith("/early/"):
+            # RFC 9110 10.1.1 lets a server answer before the body and keep the
+            # connection only if it then reads the body; this one does not, which is
+            # what makes reusing the connection dangerous.
+            status = int(rec.path.rsplit("/", 1)[1])
+            return self._respond(conn.sock, rec, status, b"early %d\n" % status), None
+        if urllib.parse.unquote(rec.path).startswith(("/health", "/hostonly")):
             self._read_body(reader, rec)
             return self._json(conn.sock, rec, self._echo_obj(rec)), None
         if rec.target == "/always-101":
@@ -209,6 +221,17 @@ SMUGGLING_REJECTIONS = [
     ("trailer_trailer", CHUNKED + b"5\r\nhello\r\n0\r\nTrailer: Host\r\n\r\n", 400),
     ("trailer_host_after_ordinary_field", CHUNKED + b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nHost: evil.test\r\n\r\n", 400),
     ("trailer_space_before_colon", CHUNKED + b"5\r\nhello\r\n0\r\nX-Sum : 1\r\n\r\n", 400),
+    ("trailer_transfer_encoding_upper_case", CHUNKED + b"5\r\nhello\r\n0\r\nTRANSFER-ENCODING: chunked\r\n\r\n",
+     400),
+    ("trailer_transfer_encoding_identity", CHUNKED + b"5\r\nhello\r\n0\r\nTransfer-Encoding: identity\r\n\r\n",
+     400),
+    # Announcing a trailer field in the head does not make a framing field allowed.
+    ("trailer_content_length_announced", POST + b"Trailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n", 400),
+    ("trailer_content_length_and_transfer_encoding", CHUNKED + b"5\r\nhello\r\n0\r\nContent-Length: 5\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n", 400),
+    ("trailer_content_length_after_many_fields", CHUNKED + b"5\r\nhello\r\n0\r\n"
+     + b"".join(b"X-T%d: v\r\n" % i for i in range(20)) + b"Content-Length: 5\r\n\r\n", 400),
 ]
 
 # A request refused for its framing, with a complete request right behind it in the same
@@ -237,6 +260,15 @@ PIPELINED_REJECTIONS = [
     ("last_chunk_bare_lf", CHUNKED + b"5\r\nhello\r\n0\n\r\n" + SMUGGLED, 400),
     ("trailer_section_bare_lf", CHUNKED + b"5\r\nhello\r\n0\r\n\n" + SMUGGLED, 400),
     ("websocket_without_key", ws_handshake("/ws", key=None) + SMUGGLED, 400),
+    ("trailer_transfer_encoding", CHUNKED + b"5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n" + SMUGGLED,
+     400),
+    # Host rules: what a cache or router behind would key on differently.
+    ("missing_host", b"GET /echo HTTP/1.1\r\n\r\n" + SMUGGLED, 400),
+    ("duplicate_host", b"GET /echo HTTP/1.1\r\n" + H + b"X-A: b\r\nHost: evil.test\r\n\r\n" + SMUGGLED, 400),
+    ("absolute_form_conflicting_host", b"GET http://evil.test/echo HTTP/1.1\r\n" + H + b"\r\n" + SMUGGLED, 400),
+    ("after_501", POST + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED, 501),
+    ("after_http09", b"GET /echo\r\n" + SMUGGLED, 400),
+    ("after_unknown_version", b"GET /echo HTTP/1.2\r\n" + H + b"\r\n" + SMUGGLED, 505),
 ]
 
 
@@ -410,6 +442,16 @@ REQUEST_LINE_REJECTIONS = [
     ("host_unclosed_ipv6", b"GET /echo HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
     ("host_duplicate_different_case", b"GET /echo HTTP/1.1\r\nHost: test.local\r\nhOST: test.local\r\n\r\n", 400),
     ("host_missing_with_absolute_form", b"GET http://test.local/echo HTTP/1.1\r\n\r\n", 400),
+    ("host_empty_then_real", b"GET /echo HTTP/1.1\r\nHost:\r\nHost: test.local\r\n\r\n", 400),
+    ("host_missing_http11_post", b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400),
+    # Absolute-form whose authority and Host differ only by the default port: RFC 9112
+    # 3.2 asks the client for a Host identical to the authority, and a backend or
+    # cache comparing them as strings would see two hosts. ref: nginx takes the
+    # target's authority, HAProxy compares without the default port (both forward).
+    ("absolute_form_default_port_not_in_host", b"GET http://test.local:80/echo HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("absolute_form_host_with_default_port", b"GET http://test.local/echo HTTP/1.1\r\nHost: test.local:80\r\n\r\n",
+     400),
+    ("absolute_form_target_over_8_kib", b"GET http://test.local/" + b"a" * 8200 + b" HTTP/1.1\r\n" + H + b"\r\n", 414),
 ]
 
 
@@ -436,6 +478,8 @@ class DefaultLimitsTest(HostileTestCase):
     """The limits that apply when the config sets none: 100 fields and 16 KiB per head
     (431), 8 KiB per request-target (414). test_framing checks configured limits."""
 
+    # ref: nginx has no field count limit (the 101 fields go through); HAProxy's is
+    # 101 lines with the request line, and it answers 400.
     def test_101_fields_refused(self):
         fields = b"".join(b"X-F%d: v\r\n" % i for i in range(100))
         self.reject(b"GET /echo HTTP/1.1\r\n" + H + fields + b"\r\n", 431)
@@ -456,6 +500,38 @@ class DefaultLimitsTest(HostileTestCase):
     def test_target_over_8_kib_refused(self):
         self.reject(b"GET /" + b"a" * 8200 + b" HTTP/1.1\r\n" + H + b"\r\n", 414)
         self.assert_upstream_untouched()
+
+    def test_101_empty_fields_refused(self):
+        # Empty values count as fields: a flood of them costs the same bookkeeping.
+        self.reject(b"GET /echo HTTP/1.1\r\n" + H + b"".join(b"X-E%d:\r\n" % i for i in range(100)) + b"\r\n", 431)
+        self.assert_upstream_untouched()
+
+    def test_head_streamed_past_16_kib_refused(self):
+        # Fields that arrive one at a time are counted as they come: the head never
+        # reaches the upstream, however slowly it grows past the limit.
+        c = self.connect()
+        sender = c.start_sender([b"GET /echo HTTP/1.1\r\n" + H]
+                                + [b"X-S%d: %s\r\n" % (i, b"s" * 1000) for i in range(40)] + [b"\r\n"])
+        resp = c.read_final(require_complete=False)
+        self.assert_local_error(resp, 431, conn=c)
+        sender.join(10)
+        self.assert_upstream_untouched()
+
+    def test_trailer_section_over_the_buffer_refused(self):
+        # Trailers are not forwarded, but they are read, and reading them is bounded:
+        # a trailer section far over the head limit is a 400, never a request that
+        # completes upstream. (Within the buffer they are read and dropped, see
+        # SmugglingTest.test_obs_fold_in_trailers_never_reaches_the_upstream.)
+        for what, pieces in (
+                ("one huge field", [b"X-T: "] + [b"v" * 65536] * 16 + [b"\r\n\r\n"]),
+                ("many fields", [b"".join(b"X-T%d: v\r\n" % i for i in range(1000))] * 10 + [b"\r\n"])):
+            with self.subTest(trailers=what):
+                c = self.connect()
+                sender = c.start_sender([CHUNKED + b"5\r\nhello\r\n0\r\n"] + pieces)
+                resp = c.read_final(require_complete=False)
+                self.assert_local_error(resp, 400, conn=c)
+                sender.join(10)
+                self.assert_no_complete_request_upstream("the request with a runaway trailer section")
 
     def test_endless_request_line_refused_before_the_head_limit(self):
         # The target limit is checked per byte: a client streaming a target never gets
@@ -516,6 +592,178 @@ class ExpectUpgradeTest(HostileTestCase):
         self.assertEqual(rec.values("expect"), [], rec.headers)
         self.assertEqual(rec.body, b"hello")
 
+    # ---- Expect: 100-continue against an upstream that answers 100, or a final
+    # status at once -------------------------------------------------------------------
+
+    def expect_head(self, target, body_len):
+        """The head of a POST to target announcing body_len bytes and expecting 100."""
+        return (POST.replace(b"/echo", target.encode())
+                + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % body_len)
+
+    def test_expect_upstream_answers_100_then_body_and_connections_are_reused(self):
+        # The control: after 100 the body goes through whole, and both connections stay
+        # usable because the upstream read the request to its end.
+        c = self.connect()
+        c.send(self.expect_head("/expect", 5))
+        interim = c.read_response()
+        self.assertEqual(interim.status, 100, interim.describe())
+        c.send(b"hello")
+        resp = c.read_final(method="POST")
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual(resp.json()["body_len"], 5)
+        resp = c.request("GET", "/echo?next")
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(2)
+        first, second = self.up.requests
+        self.assertEqual(first.body, b"hello")
+        self.assertEqual(second.conn_id, first.conn_id, "a clean upstream connection was not reused")
+
+    def check_early_final(self, status, body_with_head, chunked=False):
+        """POST with Expect: 100-continue to an upstream that answers `status` at once,
+        keep-alive, and never reads the body. The client's body is a complete request.
+        That body must never reach the upstream: the client gets the status with no
+        100 before it and its connection closed, and the upstream connection is
+        closed, never handed to the next client. ref: nginx (which reads the body
+        itself first) and HAProxy (which relays the 401 and then sends the body on)
+        both deliver the body to this upstream, which parses it as a request."""
+        target = "/early/%d" % status
+        c = self.connect()
+        if chunked:
+            head = (POST.replace(b"/echo", target.encode())
+                    + b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
+            body = b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n"
+        else:
+            head, body = self.expect_head(target, len(SMUGGLED)), SMUGGLED
+        # A client may send its body without waiting for 100 (RFC 9110 10.1.1).
+        c.send(head + body if body_with_head else head)
+        resp = c.read_final(method="POST")
+        self.assertEqual(resp.status, status, resp.describe())
+        self.assertEqual(resp.interims, [], "100 relayed before a final status: " + resp.describe())
+        self.assertEqual(resp.body, b"early %d\n" % status)
+        self.assertIn("close", resp.tokens("connection"),
+                      "the client connection was kept with its body unread: " + resp.describe())
+        if not body_with_head:
+            try:
+                c.send(body)  # the body after all, late
+            except OSError:
+                pass  # already closed: fine
+        closed, data, _ = c.wait_closed()
+        self.assertTrue(closed, "the client connection stayed open after the early answer")
+        self.assertEqual(data, b"", "bytes after the early answer: %r" % data[:200])
+        self.up.wait_requests(1, complete=False)
+        early = self.up.requests[0]
+        self.up.wait_for(lambda u: u.is_closed(early.conn_id),
+                         what="the upstream connection that skipped the body to close")
+        # A new client: served on another upstream connection, and the body of the
+        # first request never turned into a request.
+        nxt = "/echo?next-client"
+        resp = self.connect().request("GET", nxt)
+        self.assertEqual(resp.json()["target"], nxt)
+        self.up.wait_requests(1)
+        reqs = self.up.requests
+        self.assertEqual([r.target for r in reqs], [target, nxt], "upstream received %r" % reqs)
+        self.assertEqual(self.up.bytes_received, sum(len(r.raw_head) for r in reqs),
+                         "body bytes of the answered request reached the upstream")
+        self.assertNotEqual(reqs[1].conn_id, early.conn_id,
+                            "the upstream connection with an unsent body was reused")
+
+    def test_expect_upstream_401_at_once_keep_alive_body_later(self):
+        self.check_early_final(401, body_with_head=False)
+
+    def test_expect_upstream_401_at_once_keep_alive_body_sent_early(self):
+        self.check_early_final(401, body_with_head=True)
+
+    def test_expect_upstream_401_at_once_keep_alive_chunked_body(self):
+        self.check_early_final(401, body_with_head=False, chunked=True)
+
+    def test_expect_upstream_417_at_once_keep_alive(self):
+        self.check_early_final(417, body_with_head=False)
+
+    def test_expect_upstream_200_at_once_keep_alive(self):
+        # A success before the body is as final as a refusal.
+        self.check_early_final(200, body_with_head=True)
+
+    def test_expect_100_continue_without_body_is_not_forwarded(self):
+        # Content-Length: 0 means no body will follow: no 100 to wait for, and the
+        # expectation is removed rather than passed to an upstream that might wait.
+        # ref: HAProxy forwards the field; nginx handles Expect itself and never
+        # forwards it.
+        c = self.connect()
+        c.send(self.expect_head("/echo", 0))
+        resp = c.read_final(method="POST")
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual(resp.interims, [], resp.describe())
+        self.up.wait_requests(1)
+        self.assertEqual(self.up.requests[0].values("expect"), [], self.up.requests[0].headers)
+        c.assert_open()
+
+    # ---- Upgrade answered without switching protocols ---------------------------------
+
+    def check_optimistic_frame_not_tunnelled(self, target, status):
+        """A client that sends WebSocket frames right behind its handshake (before the
+        101) to an upstream that does not switch: the frame bytes are the next
+        request as far as HTTP goes, so a 400, and the upstream never sees them."""
+        c = self.connect()
+        c.send(ws_handshake(target) + b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58")
+        resp = c.read_final()
+        self.assertEqual(resp.status, status, resp.describe())
+        self.assertEqual(resp.values("upgrade"), [], resp.describe())
+        resp = c.read_final(require_complete=False)
+        self.assert_local_error(resp, 400, conn=c)
+        self.assert_upstream_got_only([target])
+
+    def test_upstream_426_with_frame_bytes_already_sent(self):
+        self.check_optimistic_frame_not_tunnelled("/ws-426", 426)
+
+    def test_upstream_200_with_frame_bytes_already_sent(self):
+        self.check_optimistic_frame_not_tunnelled("/set-headers?Upgrade=websocket&Connection=Upgrade", 200)
+
+    def test_upstream_answering_426_leaves_the_upstream_connection_http(self):
+        # After a refused upgrade the upstream connection is an ordinary one: the next
+        # request on it is parsed as HTTP by the upstream, nothing from a tunnel in it.
+        c = self.connect()
+        c.send(ws_handshake("/ws-426"))
+        self.assertEqual(c.read_final().status, 426)
+        resp = c.request("POST", "/echo?after", body=b"x=1")
+        self.assertEqual(resp.json()["target"], "/echo?after")
+        self.assertEqual(self.up.requests[1].body, b"x=1")
+        self.assertEqual(self.up.errors, [])
+
+    # ---- h2c -------------------------------------------------------------------------
+
+    def test_h2c_in_upper_case_is_not_tunnelled(self):
+        # Upgrade tokens are case-insensitive (RFC 9110 7.8).
+        c = self.connect()
+        c.send(build_request("GET", "/always-101", [("Upgrade", "H2C"), ("Connection", "Upgrade, HTTP2-Settings"),
+                                                   ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")]))
+        resp = c.read_final(require_complete=False)
+        self.assert_local_error(resp, 502, conn=c)
+        rec = self.up.requests[0]
+        self.assertEqual(rec.values("upgrade"), [], rec.headers)
+        self.assertEqual(rec.values("http2-settings"), [], rec.headers)
+
+    def test_h2c_with_a_body_is_forwarded_as_http11(self):
+        c = self.connect()
+        resp = c.request("POST", "/echo", [("Upgrade", "h2c"), ("Connection", "Upgrade, HTTP2-Settings"),
+                                           ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")], b"x=1")
+        self.assertEqual(resp.status, 200, resp.describe())
+        rec = self.up.requests[0]
+        self.assertEqual((rec.body, rec.values("upgrade")), (b"x=1", []), rec.headers)
+        c.assert_open()
+
+    def test_h2c_then_http2_preface_never_reaches_the_upstream(self):
+        # A client that assumes the switch and sends the HTTP/2 preface at once: the
+        # request is answered in HTTP/1.1, and the preface is refused as a request line.
+        c = self.connect()
+        c.send(build_request("GET", "/echo?h2c", [("Upgrade", "h2c"), ("Connection", "Upgrade, HTTP2-Settings"),
+                                                 ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")])
+               + b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        resp = c.read_final()
+        self.assertEqual(resp.status, 200, resp.describe())
+        resp = c.read_final(require_complete=False)
+        self.assert_local_error(resp, 505, conn=c)
+        self.assert_upstream_got_only(["/echo?h2c"])
+
     def test_valid_handshake_to_an_always_101_upstream_is_tunnelled(self):
         # The control for the refusals above: the same upstream, a handshake with a key.
         c = self.connect()
@@ -555,7 +803,8 @@ class ExpectUpgradeTest(HostileTestCase):
     def test_upstream_switching_protocols_on_h2c_gets_502(self):
         # h2c is never tunnelled (forward.hpp): the upgrade fields are removed, and an
         # upstream that switches protocols anyway is answered with 502, not spliced to a
-        # client that would then speak HTTP/2 past every check.
+        # client that would then speak HTTP/2 past every check. ref: HAProxy answers 502
+        # too; nginx, with the usual WebSocket settings, passes h2c on and tunnels.
         c = self.connect()
         c.send(build_request("GET", "/always-101", [("Upgrade", "h2c"), ("Connection", "Upgrade, HTTP2-Settings"),
                                                    ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")]))
@@ -590,14 +839,17 @@ _add_rejections(ExpectUpgradeTest, EXPECT_UPGRADE_REJECTIONS)
 RULES = [
     {"path_prefix": "/health", "action": "allow", "reason": "load balancer"},
     {"path": "/search", "methods": ["POST"], "action": "read", "reason": "search form"},
+    {"path_prefix": "/hostonly", "host": "status.test.local", "action": "allow", "reason": "status host"},
 ]
 
 
 class GateCase(HostileTestCase):
     """A maintgate with the gate closed (`mode`), the rules above, an operator network
-    (192.0.2.0/24), a bypass secret, and 10.0.0.0/8 as trusted proxies."""
+    (192.0.2.0/24), a bypass secret, and `trusted_proxies` (10.0.0.0/8: not this
+    test's peer)."""
 
     mode = "read-only"
+    trusted_proxies = ["10.0.0.0/8"]
     start_default = False
 
     def setUp(self):
@@ -609,7 +861,7 @@ class GateCase(HostileTestCase):
                 "bypass_cidrs": ["192.0.2.0/24"], "bypass_secret": SECRET,
                 "bypass_header": "X-Maintgate-Bypass", "bypass_path": BYPASS_PATH}
         self.proxy = self.start_proxy(self.up.port, {"gate": gate, "rule": RULES,
-                                                     "forwarding": {"trusted_proxies": ["10.0.0.0/8"]}})
+                                                     "forwarding": {"trusted_proxies": self.trusted_proxies}})
 
     def refused(self, method, target, headers=(), body=None, what=None):
         """The gate's 503, with the mode, and nothing reaches the upstream."""
@@ -732,6 +984,87 @@ class GateReadOnlyBypassTest(GateCase):
             ("secret in a cookie of the header's name", [("Cookie", "X-Maintgate-Bypass=" + SECRET)]),
         )] + [("secret in the query", "POST", "/echo?x-maintgate-bypass=" + SECRET, (), b"x=1")])
 
+    def test_absolute_form_cannot_borrow_the_host_of_a_host_rule(self):
+        # "/hostonly" is open only on status.test.local. A target naming one host and a
+        # Host field naming the other is refused before the gate looks at either, so
+        # neither the rule nor a cache keyed on the other name can be fooled.
+        for raw in (b"POST http://test.local/hostonly HTTP/1.1\r\nHost: status.test.local\r\n"
+                    b"Content-Length: 3\r\n\r\nx=1",
+                    b"POST http://status.test.local/hostonly HTTP/1.1\r\nHost: test.local\r\n"
+                    b"Content-Length: 3\r\n\r\nx=1",
+                    b"POST http://status.test.local/hostonly HTTP/1.1\r\nContent-Length: 3\r\n\r\nx=1"):
+            with self.subTest(raw=raw[:60]):
+                self.reject(raw, 400)
+        self.check_refused([("host rule, other host", "POST", "/hostonly", [], b"x=1")])
+
+    def test_host_rule_control(self):
+        # The control: the rule's own host, plain and in absolute-form, is let through.
+        for raw in (build_request("POST", "/hostonly?plain", body=b"x=1", host="status.test.local"),
+                    build_request("POST", "http://status.test.local/hostonly?absolute", body=b"x=1",
+                                  host="status.test.local")):
+            c = self.connect()
+            c.send(raw)
+            resp = c.read_final(method="POST")
+            self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual([r.target for r in self.up.requests], ["/hostonly?plain", "/hostonly?absolute"])
+
+    def test_http10_absolute_form_without_host_is_judged_on_the_host_it_is_sent_with(self):
+        # HTTP/1.0 needs no Host: the target's authority is the host, for the gate as for
+        # the upstream, so the rule and the app never disagree about which host it was.
+        for authority, forwarded in (("status.test.local", True), ("test.local", False)):
+            with self.subTest(authority=authority):
+                self.up.clear()
+                c = self.connect()
+                c.send(b"POST http://%s/hostonly HTTP/1.0\r\nContent-Length: 3\r\n\r\nx=1" % authority.encode())
+                resp = c.read_final(method="POST")
+                if forwarded:
+                    self.assertEqual(resp.status, 200, resp.describe())
+                    self.up.wait_requests(1)
+                    self.assertEqual(self.up.requests[0].values("host"), [authority])
+                else:
+                    self.assertEqual(resp.status, 503, resp.describe())
+                    self.assertEqual(self.up.requests, [])
+
+    def test_forwarded_x_forwarded_for_is_the_real_peer(self):
+        # What the app is told about the client on a read that is let through: the
+        # claim of an untrusted peer is replaced, not appended to, so an app that takes
+        # the first address (most do) sees the real one. ref: nginx's
+        # $proxy_add_x_forwarded_for and HAProxy's "option forwardfor" append the peer
+        # to whatever the client sent (test_hostile_compare).
+        resp = self.connect().request("GET", "/echo", [("X-Forwarded-For", "192.0.2.1"),
+                                                       ("X-Forwarded-For", "192.0.2.2, 10.0.0.1")])
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual(self.up.requests[0].values("x-forwarded-for"), ["127.0.0.1"])
+
+    def test_forged_and_expired_cookies_in_read_only(self):
+        # test_gate and the maintenance class below cover cookies in maintenance; the
+        # same verdicts hold for writes in read-only.
+        now = int(time.time())
+        good = cookie_value(SECRET, str(now + 3600))
+        expiry, mac = good.split(".")
+        flipped = mac[:-1] + ("0" if mac[-1] != "0" else "1")
+        self.check_refused([(what, "POST", "/echo", [("Cookie", "maintgate_bypass=" + value)], b"x=1")
+                            for what, value in (
+                                ("expired a second ago", cookie_value(SECRET, str(now - 1))),
+                                ("expired long ago", cookie_value(SECRET, "1")),
+                                ("expiry zero", cookie_value(SECRET, "0")),
+                                ("MAC of another expiry", str(now + 7200) + "." + mac),
+                                ("last MAC digit changed", expiry + "." + flipped),
+                                ("MAC upper-cased and changed", expiry + "." + flipped.upper()),
+                                ("MAC of the empty string", expiry + "." + hmac.new(
+                                    SECRET.encode(), b"", hashlib.sha256).hexdigest()),
+                                ("MAC without the prefix", expiry + "." + hmac.new(
+                                    SECRET.encode(), expiry.encode(), hashlib.sha256).hexdigest()),
+                                ("negative expiry", cookie_value(SECRET, "-1")),
+                                ("empty", ""),
+                                ("just a dot", "."),
+                            )])
+
+    def test_cookie_control_in_read_only(self):
+        cookie = "maintgate_bypass=" + cookie_value(SECRET, str(int(time.time()) + 3600))
+        resp = self.connect().request("POST", "/echo", [("Cookie", cookie)], b"x=1")
+        self.assertEqual(resp.status, 200, resp.describe())
+
     def test_pipelined_request_in_a_refused_body_is_never_forwarded(self):
         # The refused write's body is read and dropped to keep the connection (as nginx
         # does): a request inside it is body bytes, never a request of its own.
@@ -813,6 +1146,36 @@ class GateMaintenanceBypassTest(GateCase):
     def test_spoofed_operator_address(self):
         self.check_refused([(name, "GET", "/echo", [(name, value)], None) for name, value in (
             ("X-Forwarded-For", "192.0.2.1"), ("X-Real-IP", "192.0.2.1"), ("Forwarded", "for=192.0.2.1"))])
+
+
+class GateBehindTrustedProxyTest(GateCase):
+    """127.0.0.1 is a trusted proxy here (say a load balancer), and the client it
+    speaks for claims an operator address. The gate reads the socket's peer only
+    (policy::request_view.peer): an address in X-Forwarded-For, however the chain is
+    arranged, is never an operator, not even from a trusted peer. The forwarded field
+    keeps the chain and appends the real peer."""
+
+    mode = "maintenance"
+    trusted_proxies = ["10.0.0.0/8", "127.0.0.1/32"]
+
+    def test_operator_address_in_x_forwarded_for_gets_nothing(self):
+        self.check_refused([(what, method, "/echo", [("X-Forwarded-For", value)], body)
+                            for method, body in (("GET", None), ("POST", b"x=1"))
+                            for what, value in (
+                                ("the operator alone", "192.0.2.1"),
+                                ("the operator last", "203.0.113.9, 192.0.2.1"),
+                                ("the operator first", "192.0.2.1, 203.0.113.9"),
+                                ("the operator with a port", "192.0.2.1:443"),
+                                ("the operator in brackets", "[192.0.2.1]"))])
+
+    def test_other_client_address_fields_get_nothing(self):
+        self.check_refused([(name, "POST", "/echo", [(name, value)], b"x=1") for name, value in (
+            ("X-Real-IP", "192.0.2.1"), ("Forwarded", "for=192.0.2.1"), ("True-Client-IP", "192.0.2.1"))])
+
+    def test_the_chain_is_kept_and_the_peer_appended(self):
+        resp = self.connect().request("GET", "/health", [("X-Forwarded-For", "203.0.113.9, 192.0.2.1")])
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual(", ".join(self.up.requests[0].values("x-forwarded-for")), "203.0.113.9, 192.0.2.1, 127.0.0.1")
 
 
 if __name__ == "__main__":
