@@ -96,8 +96,8 @@ private:
     net::awaitable<step> read_head();
     net::awaitable<step> serve();
     net::awaitable<std::tuple<attempt, step>> exchange(upstream_conn_ptr conn, bool retryable);
-    net::awaitable<std::tuple<body_result, error_code>> send_request_body(
-        upstream_conn& conn, http::serializer<true, http::buffer_body>& sr);
+    // Sends what is left of the request (its head first unless head_sent) to conn.
+    net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
     // {false, _}: the client went away while an interim response was relayed.
     net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn,
                                                                    bool stop_at_100);
@@ -150,6 +150,7 @@ private:
     std::optional<http::request_parser<http::buffer_body>> req_;
     std::optional<http::response_parser<http::buffer_body>> res_;
     std::unique_ptr<char[]> body_buf_;  // allocated on the first body, kept for the connection
+    std::string head_out_;  // the head being forwarded (either way); its capacity is reused
 
     policy::ip_address peer_;
     char peer_text_[48] = {};
