@@ -110,6 +110,8 @@ client_session<Stream>::client_session(worker& w, tcp::socket socket, std::size_
       client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     tcp_ = &beast::get_lowest_layer(client_);
     error_code ec;
+    // The plain paths try reads and writes before waiting (read_plain, send_plain).
+    tcp_->socket().non_blocking(true, ec);
     auto ep = tcp_->socket().remote_endpoint(ec);
     if (!ec) {
         peer_ = to_ip(ep);
@@ -203,9 +205,12 @@ net::awaitable<bool> client_session<Stream>::handshake() {
     if constexpr (is_tls) {
         // The whole handshake, from its first byte, runs under the header deadline: a
         // client that opens a connection and stalls is dropped as a slow head would be.
-        tcp_->expires_after(cfg_->timeouts.header);
+        arm(tcp_->socket(), cfg_->timeouts.header);
         auto [ec, n] = co_await tcp_->async_read_some(buf_.prepare(read_chunk), use_tuple);
-        if (ec) co_return false;
+        if (ec) {
+            disarm();
+            co_return false;
+        }
         buf_.commit(n);
         const auto first = *static_cast<const unsigned char*>(buf_.data().data());
         // Every TLS connection starts with a handshake record (0x16). Anything else is
@@ -221,13 +226,16 @@ net::awaitable<bool> client_session<Stream>::handshake() {
                     "\r\nThis port speaks HTTPS: send the request over TLS (https://).\n";
                 static_assert(body.size() == 2 + 62);
                 std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()), net::buffer(body)};
-                tcp_->expires_after(cfg_->timeouts.send);
+                arm(tcp_->socket(), cfg_->timeouts.send);
                 auto [wec, wn] = co_await net::async_write(*tcp_, bufs, use_tuple);
+                disarm();
                 if (!wec) co_await drain_and_close(64 * 1024);
             }
+            disarm();
             co_return false;
         }
         auto [hec, used] = co_await client_.async_handshake(ssl::stream_base::server, buf_.data(), use_tuple);
+        disarm();
         // The engine took every byte read so far; what follows arrives decrypted.
         buf_.consume(buf_.size());
         if (hec) {
@@ -247,17 +255,130 @@ net::awaitable<void> client_session<Stream>::send_close_notify() {
         // answer. A dead connection fails at once; a stalled one within linger_deadline.
         SSL* ssl = client_.native_handle();
         SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-        tcp_->expires_after(linger_deadline);
+        arm(tcp_->socket(), linger_deadline);
         co_await client_.async_shutdown(use_tuple);
+        disarm();
     }
     co_return;
 }
 
 template <class Stream>
 net::awaitable<bool> client_session<Stream>::write_client(net::const_buffer b) {
-    tcp_->expires_after(cfg_->timeouts.send);
-    auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
-    co_return !ec;
+    co_return !co_await send_client(b);
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_plain(
+    tcp::socket& s, net::mutable_buffer b, std::chrono::steady_clock::time_point deadline) {
+    // Not a read tried here and then a wait for readiness: Asio's wait re-registers the
+    // descriptor with epoll each time. Its own read tries at once only when the last
+    // readiness event may have more behind it, else waits for the next event and reads
+    // in the reactor, as nginx does.
+    arm_at(s, deadline);
+    auto [ec, n] = co_await s.async_read_some(b, use_tuple);
+    disarm();
+    co_return std::tuple{checked(ec), n};
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_plain(tcp::socket& s, const Buffers& b,
+                                                              std::chrono::steady_clock::duration timeout) {
+    error_code ec;
+    const std::size_t n = s.write_some(b, ec);  // the socket is non-blocking
+    if (!ec && n == net::buffer_size(b)) co_return error_code{};
+    if (ec && ec != net::error::would_block) co_return ec;
+    // The socket's send buffer is full (a large body, a slow reader): wait for room.
+    beast::buffers_suffix<Buffers> rest(b);
+    rest.consume(n);
+    arm(s, timeout);
+    auto [wec, m] = co_await net::async_write(s, rest, use_tuple);
+    disarm();
+    co_return checked(wec);
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_client(
+    net::mutable_buffer b, std::chrono::steady_clock::time_point deadline) {
+    if constexpr (is_tls) {
+        arm_at(tcp_->socket(), deadline);
+        auto [ec, n] = co_await client_.async_read_some(b, use_tuple);
+        disarm();
+        co_return std::tuple{checked(ec), n};
+    } else {
+        co_return co_await read_plain(tcp_->socket(), b, deadline);
+    }
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_upstream(upstream_conn& conn,
+                                                                                         net::mutable_buffer b) {
+    if (conn.stream.is_tls()) {
+        arm(conn.stream.socket(), cfg_->upstream.response_timeout);
+        auto [ec, n] = co_await conn.stream.async_read_some(b, use_tuple);
+        disarm();
+        co_return std::tuple{checked(ec), n};
+    }
+    co_return co_await read_plain(conn.stream.socket(), b,
+                                  std::chrono::steady_clock::now() + cfg_->upstream.response_timeout);
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_client(const Buffers& b) {
+    if constexpr (is_tls) {
+        arm(tcp_->socket(), cfg_->timeouts.send);
+        auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
+        disarm();
+        co_return checked(ec);
+    } else {
+        co_return co_await send_plain(tcp_->socket(), b, cfg_->timeouts.send);
+    }
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_upstream(upstream_conn& conn, const Buffers& b) {
+    if (conn.stream.is_tls()) {
+        arm(conn.stream.socket(), cfg_->upstream.response_timeout);
+        auto [ec, n] = co_await net::async_write(conn.stream, b, use_tuple);
+        disarm();
+        co_return checked(ec);
+    }
+    co_return co_await send_plain(conn.stream.socket(), b, cfg_->upstream.response_timeout);
+}
+
+template <class Stream>
+template <bool isRequest>
+net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+                                                               http::basic_parser<isRequest>& p) {
+    for (;;) {
+        if (b.size() > 0) {
+            error_code ec;
+            const std::size_t used = p.put(b.data(), ec);
+            b.consume(used);
+            if (ec != http::error::need_more) co_return ec;  // progress, need_buffer, or a parse error
+            // An eager parser says need_more after taking a part of a chunk: those bytes
+            // are in the body buffer already and go out before the next read (which may
+            // fail: a truncated body still reaches the client as far as it came).
+            if (used > 0 && p.is_header_done()) co_return error_code{};
+        }
+        const std::size_t room = std::min(b.max_size() - b.size(), read_chunk);
+        if (room == 0) co_return http::error::buffer_overflow;
+        auto [ec, n] = conn ? co_await read_upstream(*conn, b.prepare(room))
+                            : co_await read_client(b.prepare(room),
+                                                   std::chrono::steady_clock::now() + cfg_->timeouts.body_idle);
+        b.commit(n);
+        if (ec == net::error::eof) {
+            // What the parser has may be complete only at the end of the stream (a body
+            // delimited by the close); otherwise the message was cut.
+            if (!p.got_some()) co_return http::error::end_of_stream;
+            error_code eof_ec;
+            p.put_eof(eof_ec);
+            co_return eof_ec;
+        }
+        if (ec) co_return ec;
+    }
 }
 
 template <class Stream>
@@ -265,18 +386,11 @@ net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status
     status_ = status;
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
     auto parts = local_reply(status);
-    tcp_->expires_after(cfg_->timeouts.send);
-    if constexpr (is_tls) {
-        std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                              net::buffer(mode_field(gate_->record.mode)),
-                                              net::buffer(hsts_field()), net::buffer(parts.rest)};
-        co_await net::async_write(client_, bufs, use_tuple);
-    } else {
-        std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                              net::buffer(mode_field(gate_->record.mode)),
-                                              net::buffer(parts.rest)};
-        co_await net::async_write(client_, bufs, use_tuple);
-    }
+    // hsts_field() is empty on plain HTTP.
+    std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                          net::buffer(mode_field(gate_->record.mode)), net::buffer(hsts_field()),
+                                          net::buffer(parts.rest)};
+    co_await send_client(bufs);
     log_request();
     co_return step::linger_close;
 }
@@ -341,21 +455,11 @@ net::awaitable<session_base::step> client_session<Stream>::write_rendered(const 
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    tcp_->expires_after(cfg_->timeouts.send);
-    error_code ec;
-    if constexpr (is_tls) {
-        std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                              net::buffer(hsts_field()), net::buffer(connection),
-                                              net::buffer(std::string_view("\r\n")),
-                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
-    } else {
-        std::array<net::const_buffer, 5> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                              net::buffer(connection),
-                                              net::buffer(std::string_view("\r\n")),
-                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
-    }
+    std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
+                                          net::buffer(hsts_field()), net::buffer(connection),
+                                          net::buffer(std::string_view("\r\n")),
+                                          net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
+    const error_code ec = co_await send_client(bufs);
     if (with_body) body_bytes_sent_ = r.body.size();
     log_request();
     if (ec) co_return step::close;
@@ -383,8 +487,7 @@ net::awaitable<bool> client_session<Stream>::discard_body() {
     while (!req_->is_done()) {
         body.data = buf;
         body.size = body_buffer_size;
-        tcp_->expires_after(cfg_->timeouts.body_idle);
-        auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+        auto ec = co_await read_parsed(nullptr, buf_, *req_);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return false;
         drained += body_buffer_size - body.size;
@@ -407,7 +510,8 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
     error_code ec;
     tcp_->socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
-    tcp_->expires_after(linger_deadline);
+    // One deadline for the whole drain.
+    arm(tcp_->socket(), linger_deadline);
     std::size_t drained = 0;
     char sink[4096];
     while (drained < limit) {
@@ -415,6 +519,7 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
         if (rec) break;
         drained += n;
     }
+    disarm();
 }
 
 template <class Stream>
@@ -426,8 +531,8 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (w_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
-        tcp_->expires_after(cfg_->timeouts.keepalive);
-        auto [ec, n] = co_await client_.async_read_some(buf_.prepare(read_chunk), use_tuple);
+        auto [ec, n] = co_await read_client(buf_.prepare(read_chunk),
+                                            std::chrono::steady_clock::now() + cfg_->timeouts.keepalive);
         idle_ = false;
         if (ec) co_return step::close;
         buf_.commit(n);
@@ -439,7 +544,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
 
     // One deadline for the whole head: a client trickling bytes (slowloris) cannot keep
     // the connection forever by sending a byte just before each read times out.
-    tcp_->expires_after(cfg_->timeouts.header);
+    const auto head_deadline = started_ + cfg_->timeouts.header;
     head_limits hl{limits.max_header_size, limits.max_headers, limits.max_uri_size};
     head_scan scan;
     for (;;) {
@@ -450,8 +555,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (scan.end) break;
         std::size_t room = buf_.max_size() - buf_.size();
         if (room == 0) co_return co_await reply(431, "request head too large");
-        auto [ec, n] =
-            co_await client_.async_read_some(buf_.prepare(std::min(room, read_chunk)), use_tuple);
+        auto [ec, n] = co_await read_client(buf_.prepare(std::min(room, read_chunk)), head_deadline);
         if (ec) {
             if (is_timeout(ec)) spdlog::debug("client header timeout");
             co_return step::close;
@@ -660,8 +764,7 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
         // The client waits for "100 Continue" before sending its body. Send the head
         // alone and let the upstream decide, but only for expect_continue: an upstream
         // that ignores Expect must not hold the body (and the client) forever.
-        conn->stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, n] = co_await net::async_write(conn->stream, net::buffer(head_out_), use_tuple);
+        auto ec = co_await send_upstream(*conn, net::buffer(head_out_));
         head_sent = true;
         if (ec) {
             log_upstream_error("write", ec);
@@ -750,8 +853,7 @@ client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
         if (!req_->is_done()) {
             body.data = buf;
             body.size = body_buffer_size;
-            tcp_->expires_after(cfg_->timeouts.body_idle);
-            auto [ec, got] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+            auto ec = co_await read_parsed(nullptr, buf_, *req_);
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::body_limit) co_return std::tuple{body_result::too_large, ec};
             if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
@@ -777,9 +879,7 @@ client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
         body_frame frame(chunked, n, last);
         std::array<net::const_buffer, 4> bufs{net::buffer(head_sent ? std::string_view{} : std::string_view(head_out_)),
                                               frame.prefix(), net::buffer(buf, n), frame.suffix()};
-        conn.stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, written] = co_await net::async_write(conn.stream, bufs, use_tuple);
-        if (ec) co_return std::tuple{body_result::upstream_failed, ec};
+        if (auto ec = co_await send_upstream(conn, bufs)) co_return std::tuple{body_result::upstream_failed, ec};
         head_sent = true;
         if (last) co_return std::tuple{body_result::ok, error_code{}};
     }
@@ -793,9 +893,8 @@ net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_respon
         res_->header_limit(response_header_limit);
         res_->body_limit(boost::none);
         if (head_request_) res_->skip(true);
-        conn.stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, n] = co_await http::async_read_header(conn.stream, ubuf_, *res_, use_tuple);
-        if (ec) co_return std::tuple{true, ec};
+        // A parser that is not eager stops after the head.
+        if (auto ec = co_await read_parsed(&conn, ubuf_, *res_)) co_return std::tuple{true, ec};
         unsigned code = res_->get().result_int();
         if (code < 100 || code >= 200 || code == 101) co_return std::tuple{true, error_code{}};
         if (code == 100) {
@@ -849,11 +948,10 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     render_response_head(res, ho, head_out_);
 
     auto& body = res.body();
+    res_->eager(true);  // a chunk's header and data in one step
     bool complete = false;
     if (no_body) {
-        tcp_->expires_after(cfg_->timeouts.send);
-        auto [ec, n] = co_await net::async_write(client_, net::buffer(head_out_), use_tuple);
-        if (ec) co_return step::close;
+        if (co_await send_client(net::buffer(head_out_))) co_return step::close;
         complete = true;
     } else {
         char* buf = body_buffer();
@@ -863,8 +961,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
             if (!res_->is_done()) {
                 body.data = buf;
                 body.size = body_buffer_size;
-                conn->stream.expires_after(cfg_->upstream.response_timeout);
-                auto [ec, got] = co_await http::async_read_some(conn->stream, ubuf_, *res_, use_tuple);
+                auto ec = co_await read_parsed(conn.get(), ubuf_, *res_);
                 if (ec == http::error::need_buffer) ec = {};
                 if (ec) {
                     log_upstream_error("body", ec);
@@ -883,9 +980,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
             std::array<net::const_buffer, 4> bufs{
                 net::buffer(wrote_any ? std::string_view{} : std::string_view(head_out_)), frame.prefix(),
                 net::buffer(buf, n), frame.suffix()};
-            tcp_->expires_after(cfg_->timeouts.send);
-            auto [ec, written] = co_await net::async_write(client_, bufs, use_tuple);
-            if (ec) co_return step::close;
+            if (co_await send_client(bufs)) co_return step::close;
             wrote_any = true;
             if (last) break;
         }
@@ -918,8 +1013,7 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
     // From here on the connection carries another protocol: splice bytes both ways,
     // through TLS where a side speaks it. One idle deadline covers both directions, so a
     // chatty side keeps a quiet one alive.
-    tcp_->expires_never();
-    conn->stream.expires_never();
+    disarm();  // the watchdog below bounds idleness
     auto& us = conn->stream;
     struct state {
         std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
