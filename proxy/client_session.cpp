@@ -51,22 +51,34 @@ policy::ip_address to_ip(const tcp::endpoint& ep) noexcept {
     return policy::ip_from_v6(v6.to_bytes());
 }
 
-// Interim and 101 heads are rare; rendering them into a string is fine here.
-std::string render_head(const http::response_header<>& h) {
-    std::string s = "HTTP/1.1 ";
-    s += std::to_string(h.result_int());
-    s += ' ';
-    s.append(h.reason().data(), h.reason().size());
-    s += "\r\n";
-    for (const auto& f : h) {
-        s.append(f.name_string().data(), f.name_string().size());
-        s += ": ";
-        s.append(f.value().data(), f.value().size());
-        s += "\r\n";
+// The bytes around one piece of a body on its way out: none for a body whose length
+// the head states, chunk framing when the proxy chunks it. The last chunk rides with
+// the last piece, so a body that arrives in one read leaves in one write.
+class body_frame {
+public:
+    body_frame(bool chunked, std::size_t n, bool last) noexcept {
+        if (!chunked) return;
+        if (n > 0) {
+            char digits[16];
+            std::size_t len = 0;
+            for (std::size_t v = n; v; v >>= 4) digits[len++] = "0123456789abcdef"[v & 0xf];
+            for (std::size_t i = 0; i < len; ++i) prefix_[i] = digits[len - 1 - i];
+            prefix_[len] = '\r';
+            prefix_[len + 1] = '\n';
+            prefix_len_ = len + 2;
+            suffix_ = last ? std::string_view("\r\n0\r\n\r\n") : std::string_view("\r\n");
+        } else if (last) {
+            suffix_ = "0\r\n\r\n";
+        }
     }
-    s += "\r\n";
-    return s;
-}
+    net::const_buffer prefix() const noexcept { return {prefix_, prefix_len_}; }
+    net::const_buffer suffix() const noexcept { return net::buffer(suffix_); }
+
+private:
+    char prefix_[18];
+    std::size_t prefix_len_ = 0;
+    std::string_view suffix_;
+};
 
 // Every response says the gate's mode while it is not open, local errors included.
 std::string_view mode_field(policy::mode m) noexcept {
@@ -98,6 +110,8 @@ client_session<Stream>::client_session(worker& w, tcp::socket socket, std::size_
       client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     tcp_ = &beast::get_lowest_layer(client_);
     error_code ec;
+    // The plain paths try reads and writes before waiting (read_plain, send_plain).
+    tcp_->socket().non_blocking(true, ec);
     auto ep = tcp_->socket().remote_endpoint(ec);
     if (!ec) {
         peer_ = to_ip(ep);
@@ -191,9 +205,12 @@ net::awaitable<bool> client_session<Stream>::handshake() {
     if constexpr (is_tls) {
         // The whole handshake, from its first byte, runs under the header deadline: a
         // client that opens a connection and stalls is dropped as a slow head would be.
-        tcp_->expires_after(cfg_->timeouts.header);
+        arm(tcp_->socket(), cfg_->timeouts.header);
         auto [ec, n] = co_await tcp_->async_read_some(buf_.prepare(read_chunk), use_tuple);
-        if (ec) co_return false;
+        if (ec) {
+            disarm();
+            co_return false;
+        }
         buf_.commit(n);
         const auto first = *static_cast<const unsigned char*>(buf_.data().data());
         // Every TLS connection starts with a handshake record (0x16). Anything else is
@@ -209,13 +226,16 @@ net::awaitable<bool> client_session<Stream>::handshake() {
                     "\r\nThis port speaks HTTPS: send the request over TLS (https://).\n";
                 static_assert(body.size() == 2 + 62);
                 std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()), net::buffer(body)};
-                tcp_->expires_after(cfg_->timeouts.send);
+                arm(tcp_->socket(), cfg_->timeouts.send);
                 auto [wec, wn] = co_await net::async_write(*tcp_, bufs, use_tuple);
+                disarm();
                 if (!wec) co_await drain_and_close(64 * 1024);
             }
+            disarm();
             co_return false;
         }
         auto [hec, used] = co_await client_.async_handshake(ssl::stream_base::server, buf_.data(), use_tuple);
+        disarm();
         // The engine took every byte read so far; what follows arrives decrypted.
         buf_.consume(buf_.size());
         if (hec) {
@@ -235,17 +255,130 @@ net::awaitable<void> client_session<Stream>::send_close_notify() {
         // answer. A dead connection fails at once; a stalled one within linger_deadline.
         SSL* ssl = client_.native_handle();
         SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-        tcp_->expires_after(linger_deadline);
+        arm(tcp_->socket(), linger_deadline);
         co_await client_.async_shutdown(use_tuple);
+        disarm();
     }
     co_return;
 }
 
 template <class Stream>
 net::awaitable<bool> client_session<Stream>::write_client(net::const_buffer b) {
-    tcp_->expires_after(cfg_->timeouts.send);
-    auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
-    co_return !ec;
+    co_return !co_await send_client(b);
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_plain(
+    tcp::socket& s, net::mutable_buffer b, std::chrono::steady_clock::time_point deadline) {
+    // Not a read tried here and then a wait for readiness: Asio's wait re-registers the
+    // descriptor with epoll each time. Its own read tries at once only when the last
+    // readiness event may have more behind it, else waits for the next event and reads
+    // in the reactor, as nginx does.
+    arm_at(s, deadline);
+    auto [ec, n] = co_await s.async_read_some(b, use_tuple);
+    disarm();
+    co_return std::tuple{checked(ec), n};
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_plain(tcp::socket& s, const Buffers& b,
+                                                              std::chrono::steady_clock::duration timeout) {
+    error_code ec;
+    const std::size_t n = s.write_some(b, ec);  // the socket is non-blocking
+    if (!ec && n == net::buffer_size(b)) co_return error_code{};
+    if (ec && ec != net::error::would_block) co_return ec;
+    // The socket's send buffer is full (a large body, a slow reader): wait for room.
+    beast::buffers_suffix<Buffers> rest(b);
+    rest.consume(n);
+    arm(s, timeout);
+    auto [wec, m] = co_await net::async_write(s, rest, use_tuple);
+    disarm();
+    co_return checked(wec);
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_client(
+    net::mutable_buffer b, std::chrono::steady_clock::time_point deadline) {
+    if constexpr (is_tls) {
+        arm_at(tcp_->socket(), deadline);
+        auto [ec, n] = co_await client_.async_read_some(b, use_tuple);
+        disarm();
+        co_return std::tuple{checked(ec), n};
+    } else {
+        co_return co_await read_plain(tcp_->socket(), b, deadline);
+    }
+}
+
+template <class Stream>
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_upstream(upstream_conn& conn,
+                                                                                         net::mutable_buffer b) {
+    if (conn.stream.is_tls()) {
+        arm(conn.stream.socket(), cfg_->upstream.response_timeout);
+        auto [ec, n] = co_await conn.stream.async_read_some(b, use_tuple);
+        disarm();
+        co_return std::tuple{checked(ec), n};
+    }
+    co_return co_await read_plain(conn.stream.socket(), b,
+                                  std::chrono::steady_clock::now() + cfg_->upstream.response_timeout);
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_client(const Buffers& b) {
+    if constexpr (is_tls) {
+        arm(tcp_->socket(), cfg_->timeouts.send);
+        auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
+        disarm();
+        co_return checked(ec);
+    } else {
+        co_return co_await send_plain(tcp_->socket(), b, cfg_->timeouts.send);
+    }
+}
+
+template <class Stream>
+template <class Buffers>
+net::awaitable<error_code> client_session<Stream>::send_upstream(upstream_conn& conn, const Buffers& b) {
+    if (conn.stream.is_tls()) {
+        arm(conn.stream.socket(), cfg_->upstream.response_timeout);
+        auto [ec, n] = co_await net::async_write(conn.stream, b, use_tuple);
+        disarm();
+        co_return checked(ec);
+    }
+    co_return co_await send_plain(conn.stream.socket(), b, cfg_->upstream.response_timeout);
+}
+
+template <class Stream>
+template <bool isRequest>
+net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+                                                               http::basic_parser<isRequest>& p) {
+    for (;;) {
+        if (b.size() > 0) {
+            error_code ec;
+            const std::size_t used = p.put(b.data(), ec);
+            b.consume(used);
+            if (ec != http::error::need_more) co_return ec;  // progress, need_buffer, or a parse error
+            // An eager parser says need_more after taking a part of a chunk: those bytes
+            // are in the body buffer already and go out before the next read (which may
+            // fail: a truncated body still reaches the client as far as it came).
+            if (used > 0 && p.is_header_done()) co_return error_code{};
+        }
+        const std::size_t room = std::min(b.max_size() - b.size(), read_chunk);
+        if (room == 0) co_return http::error::buffer_overflow;
+        auto [ec, n] = conn ? co_await read_upstream(*conn, b.prepare(room))
+                            : co_await read_client(b.prepare(room),
+                                                   std::chrono::steady_clock::now() + cfg_->timeouts.body_idle);
+        b.commit(n);
+        if (ec == net::error::eof) {
+            // What the parser has may be complete only at the end of the stream (a body
+            // delimited by the close); otherwise the message was cut.
+            if (!p.got_some()) co_return http::error::end_of_stream;
+            error_code eof_ec;
+            p.put_eof(eof_ec);
+            co_return eof_ec;
+        }
+        if (ec) co_return ec;
+    }
 }
 
 template <class Stream>
@@ -253,18 +386,11 @@ net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status
     status_ = status;
     spdlog::debug("{} {}: {}", std::string_view(peer_text_, peer_len_), status, detail);
     auto parts = local_reply(status);
-    tcp_->expires_after(cfg_->timeouts.send);
-    if constexpr (is_tls) {
-        std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                              net::buffer(mode_field(gate_->record.mode)),
-                                              net::buffer(hsts_field()), net::buffer(parts.rest)};
-        co_await net::async_write(client_, bufs, use_tuple);
-    } else {
-        std::array<net::const_buffer, 4> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                              net::buffer(mode_field(gate_->record.mode)),
-                                              net::buffer(parts.rest)};
-        co_await net::async_write(client_, bufs, use_tuple);
-    }
+    // hsts_field() is empty on plain HTTP.
+    std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
+                                          net::buffer(mode_field(gate_->record.mode)), net::buffer(hsts_field()),
+                                          net::buffer(parts.rest)};
+    co_await send_client(bufs);
     log_request();
     co_return step::linger_close;
 }
@@ -329,21 +455,11 @@ net::awaitable<session_base::step> client_session<Stream>::write_rendered(const 
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    tcp_->expires_after(cfg_->timeouts.send);
-    error_code ec;
-    if constexpr (is_tls) {
-        std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                              net::buffer(hsts_field()), net::buffer(connection),
-                                              net::buffer(std::string_view("\r\n")),
-                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
-    } else {
-        std::array<net::const_buffer, 5> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                              net::buffer(connection),
-                                              net::buffer(std::string_view("\r\n")),
-                                              net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
-        std::tie(ec, std::ignore) = co_await net::async_write(client_, bufs, use_tuple);
-    }
+    std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
+                                          net::buffer(hsts_field()), net::buffer(connection),
+                                          net::buffer(std::string_view("\r\n")),
+                                          net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
+    const error_code ec = co_await send_client(bufs);
     if (with_body) body_bytes_sent_ = r.body.size();
     log_request();
     if (ec) co_return step::close;
@@ -371,8 +487,7 @@ net::awaitable<bool> client_session<Stream>::discard_body() {
     while (!req_->is_done()) {
         body.data = buf;
         body.size = body_buffer_size;
-        tcp_->expires_after(cfg_->timeouts.body_idle);
-        auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+        auto ec = co_await read_parsed(nullptr, buf_, *req_);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return false;
         drained += body_buffer_size - body.size;
@@ -395,7 +510,8 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
     error_code ec;
     tcp_->socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
-    tcp_->expires_after(linger_deadline);
+    // One deadline for the whole drain.
+    arm(tcp_->socket(), linger_deadline);
     std::size_t drained = 0;
     char sink[4096];
     while (drained < limit) {
@@ -403,6 +519,7 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
         if (rec) break;
         drained += n;
     }
+    disarm();
 }
 
 template <class Stream>
@@ -414,8 +531,8 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (w_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
-        tcp_->expires_after(cfg_->timeouts.keepalive);
-        auto [ec, n] = co_await client_.async_read_some(buf_.prepare(read_chunk), use_tuple);
+        auto [ec, n] = co_await read_client(buf_.prepare(read_chunk),
+                                            std::chrono::steady_clock::now() + cfg_->timeouts.keepalive);
         idle_ = false;
         if (ec) co_return step::close;
         buf_.commit(n);
@@ -427,7 +544,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
 
     // One deadline for the whole head: a client trickling bytes (slowloris) cannot keep
     // the connection forever by sending a byte just before each read times out.
-    tcp_->expires_after(cfg_->timeouts.header);
+    const auto head_deadline = started_ + cfg_->timeouts.header;
     head_limits hl{limits.max_header_size, limits.max_headers, limits.max_uri_size};
     head_scan scan;
     for (;;) {
@@ -438,8 +555,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (scan.end) break;
         std::size_t room = buf_.max_size() - buf_.size();
         if (room == 0) co_return co_await reply(431, "request head too large");
-        auto [ec, n] =
-            co_await client_.async_read_some(buf_.prepare(std::min(room, read_chunk)), use_tuple);
+        auto [ec, n] = co_await read_client(buf_.prepare(std::min(room, read_chunk)), head_deadline);
         if (ec) {
             if (is_timeout(ec)) spdlog::debug("client header timeout");
             co_return step::close;
@@ -545,7 +661,10 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
         policy::request_view rv;
         rv.method = req.method_string();
         rv.target = req.target();
-        if (auto it = req.find(http::field::host); it != req.end()) rv.host = it->value();
+        if (auto it = req.find(http::field::host); it != req.end())
+            rv.host = it->value();
+        else  // HTTP/1.0 absolute-form: the host the request goes upstream with
+            rv.host = target_authority(req.target());
         rv.peer = peer_;
         upgrade_ = wants_upgrade(req);  // looked up once: the gate and the exchange both need it
         rv.upgrade = upgrade_;
@@ -589,22 +708,23 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), is_tls,
                         cfg_->forwarding.trusted_proxies, cfg_->forwarding.via,
                         cfg_->upstream.host_header};
-    transform_request(req, ctx, upgrade_);
-    // The operator's secret is for the gate, never for the app's logs.
-    if (!cfg_->gate.policy.bypass_secret.empty()) req.erase(cfg_->gate.policy.bypass_header);
-    if (has_expect && !expect_) req.erase(http::field::expect);  // no body follows
+    request_head_options ho;
+    ho.upgrade = upgrade_;
+    ho.chunked = req_->chunked();
+    ho.drop_expect = has_expect && !expect_;  // no body follows
+    if (!cfg_->gate.policy.bypass_secret.empty()) ho.drop_field = cfg_->gate.policy.bypass_header;
+    std::string default_host;
     if (req.find(http::field::host) == req.end()) {
         // HTTP/1.0 allows a request without Host; the upstream hop is HTTP/1.1, which
         // does not. Rare, so building the value here is fine.
         const auto& h = cfg_->upstream.host;
         bool v6 = h.find(':') != std::string::npos;
-        req.set(http::field::host, (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_->upstream.port));
+        default_host = (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_->upstream.port);
+        ho.default_host = default_host;
     }
-    if (req_->chunked()) {
-        req.chunked(true);
-        // Trailers are judged against the head as it will be sent.
-        trailer_baseline_ = take_trailer_baseline(req);
-    }
+    render_request_head(req, ctx, ho, head_out_);
+    // Trailers are judged against the head: any framing field they add is refused.
+    if (req_->chunked()) trailer_baseline_ = take_trailer_baseline(req);
 
     bool retryable = retryable_method(req.method()) && req_->is_done() && !upgrade_;
     for (int tries = 0;; ++tries) {
@@ -633,23 +753,19 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
 template <class Stream>
 net::awaitable<std::tuple<session_base::attempt, session_base::step>>
 client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
-    auto& req = req_->get();
     ubuf_.clear();
     // Beast reads into a dynamic buffer only as far as its spare capacity (at least 512
     // bytes): without room reserved here, a 64 KiB response took 130 reads and writes.
     ubuf_.reserve(read_chunk);
     ++conn->uses;
-    http::serializer<true, http::buffer_body> sr{req};
+    bool head_sent = false;
 
     if (expect_) {
         // The client waits for "100 Continue" before sending its body. Send the head
         // alone and let the upstream decide, but only for expect_continue: an upstream
         // that ignores Expect must not hold the body (and the client) forever.
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = true;
-        conn->stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
+        auto ec = co_await send_upstream(*conn, net::buffer(head_out_));
+        head_sent = true;
         if (ec) {
             log_upstream_error("write", ec);
             co_return std::tuple{attempt::done,
@@ -689,7 +805,7 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
         sent_100_ = true;
         if (!co_await write_client(net::buffer(continue_reply))) co_return std::tuple{attempt::done, step::close};
     }
-    auto [sent, sent_ec] = co_await send_request_body(*conn, sr);
+    auto [sent, sent_ec] = co_await send_request_body(*conn, head_sent);
     switch (sent) {
     case body_result::ok:
         break;
@@ -728,16 +844,16 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
 
 template <class Stream>
 net::awaitable<std::tuple<session_base::body_result, error_code>>
-client_session<Stream>::send_request_body(upstream_conn& conn,
-                                  http::serializer<true, http::buffer_body>& sr) {
+client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
     auto& body = req_->get().body();
+    const bool chunked = req_->chunked();
     char* buf = req_->is_done() ? nullptr : body_buffer();
     for (;;) {
+        std::size_t n = 0;
         if (!req_->is_done()) {
             body.data = buf;
             body.size = body_buffer_size;
-            tcp_->expires_after(cfg_->timeouts.body_idle);
-            auto [ec, n] = co_await http::async_read_some(client_, buf_, *req_, use_tuple);
+            auto ec = co_await read_parsed(nullptr, buf_, *req_);
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::body_limit) co_return std::tuple{body_result::too_large, ec};
             if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
@@ -748,31 +864,24 @@ client_session<Stream>::send_request_body(upstream_conn& conn,
                 // (buffer_overflow), a bad trailer line.
                 co_return std::tuple{body_result::malformed, ec};
             }
-            body.size = body_buffer_size - body.size;
-            body.data = buf;
-            body.more = !req_->is_done();
-            // Beast's chunked serializer turns any non-null empty buffer into a zero-size
-            // chunk, which is the last chunk. A read may parse only a chunk header: write
-            // nothing until there are bytes, and end with a null buffer.
-            if (body.size == 0) {
-                if (body.more) continue;
-                body.data = nullptr;
-            }
-            if (req_->is_done() && req_->chunked() && check_trailers(req_->get(), trailer_baseline_)) {
+            n = body_buffer_size - body.size;
+            // A read may parse only a chunk header: nothing to send yet.
+            if (n == 0 && !req_->is_done()) continue;
+            if (req_->is_done() && chunked && check_trailers(req_->get(), trailer_baseline_)) {
                 // Trailers that try to reframe or reroute the request: the upstream must
-                // never see it complete, so the final chunk is not sent.
+                // never see it complete, so the last chunk is not sent.
                 co_return std::tuple{body_result::bad_trailer, error_code{}};
             }
-        } else {
-            body.data = nullptr;
-            body.size = 0;
-            body.more = false;
         }
-        conn.stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, n] = co_await http::async_write(conn.stream, sr, use_tuple);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) co_return std::tuple{body_result::upstream_failed, ec};
-        if (sr.is_done()) co_return std::tuple{body_result::ok, error_code{}};
+        const bool last = req_->is_done();
+        // The head goes with the first body bytes, and the last chunk with the last
+        // ones: one write each time, however the body is framed.
+        body_frame frame(chunked, n, last);
+        std::array<net::const_buffer, 4> bufs{net::buffer(head_sent ? std::string_view{} : std::string_view(head_out_)),
+                                              frame.prefix(), net::buffer(buf, n), frame.suffix()};
+        if (auto ec = co_await send_upstream(conn, bufs)) co_return std::tuple{body_result::upstream_failed, ec};
+        head_sent = true;
+        if (last) co_return std::tuple{body_result::ok, error_code{}};
     }
 }
 
@@ -784,9 +893,8 @@ net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_respon
         res_->header_limit(response_header_limit);
         res_->body_limit(boost::none);
         if (head_request_) res_->skip(true);
-        conn.stream.expires_after(cfg_->upstream.response_timeout);
-        auto [ec, n] = co_await http::async_read_header(conn.stream, ubuf_, *res_, use_tuple);
-        if (ec) co_return std::tuple{true, ec};
+        // A parser that is not eager stops after the head.
+        if (auto ec = co_await read_parsed(&conn, ubuf_, *res_)) co_return std::tuple{true, ec};
         unsigned code = res_->get().result_int();
         if (code < 100 || code >= 200 || code == 101) co_return std::tuple{true, error_code{}};
         if (code == 100) {
@@ -797,9 +905,8 @@ net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_respon
         }
         // Other interim responses (103 Early Hints) go to HTTP/1.1 clients as they are.
         if (client_version_ >= 11) {
-            auto& h = res_->get();
-            transform_response(h, false, false);
-            std::string head = render_head(h);
+            std::string head;  // rare: an allocation is fine
+            render_response_head(res_->get(), {.via = false}, head);
             if (!co_await write_client(net::buffer(head))) co_return std::tuple{false, error_code{}};
         }
     }
@@ -818,56 +925,43 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     w_.stats().upstream_responses.inc();
     if (status_ >= 500) w_.stats().upstream_5xx.inc();
     bool upstream_keep_alive = res_->keep_alive();
-    bool upstream_chunked = res_->chunked();
     bool no_body = head_request_ || res_->is_done();
-    transform_response(res, cfg_->forwarding.via, false);
 
     bool keep_alive = client_keep_alive_ && !w_.stopping();
-    if (head_request_) {
-        // A HEAD response describes the GET's framing without a body; keep that framing
-        // visible but write the head alone.
-        if (upstream_chunked) res.set(http::field::transfer_encoding, "chunked");
-    } else if (!no_body && !res_->content_length()) {
-        // Chunked or close-delimited upstream body: an HTTP/1.1 client gets chunked (so
-        // the connection can stay open); an HTTP/1.0 client gets it close-delimited.
-        if (client_version_ >= 11)
-            res.chunked(true);
-        else
-            keep_alive = false;
-    }
-    if (gate_mode_ != policy::mode::open)
-        res.set("X-Maintgate-Mode", policy::to_string(gate_mode_));  // even for operators
+    response_head_options ho;
+    ho.via = cfg_->forwarding.via;
+    // A HEAD response describes the GET's framing without a body: a chunked one says so.
+    ho.chunked = head_request_ && res_->chunked();
+    // A chunked or close-delimited upstream body: an HTTP/1.1 client gets it chunked
+    // (so the connection can stay open), an HTTP/1.0 client close-delimited.
+    const bool chunk_it = !no_body && !res_->content_length() && client_version_ >= 11;
+    if (chunk_it) ho.chunked = true;
+    if (!no_body && !res_->content_length() && client_version_ < 11) keep_alive = false;
+    if (gate_mode_ != policy::mode::open) ho.mode = policy::to_string(gate_mode_);  // even for operators
     if constexpr (is_tls) {
-        // The app's own Strict-Transport-Security wins; the listener's fills in.
-        if (auto f = hsts_field(); !f.empty() && res.find(http::field::strict_transport_security) == res.end()) {
+        if (auto f = hsts_field(); !f.empty()) {
             constexpr std::string_view name = "Strict-Transport-Security: ";
-            res.set(http::field::strict_transport_security, f.substr(name.size(), f.size() - name.size() - 2));
+            ho.hsts = f.substr(name.size(), f.size() - name.size() - 2);
         }
     }
-    res.version(11);
-    if (!keep_alive)
-        res.set(http::field::connection, "close");
-    else if (client_version_ == 10)
-        res.set(http::field::connection, "keep-alive");
+    ho.connection = !keep_alive ? "close" : client_version_ == 10 ? "keep-alive" : "";
+    render_response_head(res, ho, head_out_);
 
-    http::serializer<false, http::buffer_body> sr{res};
     auto& body = res.body();
+    res_->eager(true);  // a chunk's header and data in one step
     bool complete = false;
     if (no_body) {
-        sr.split(true);
-        tcp_->expires_after(cfg_->timeouts.send);
-        auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
-        if (ec) co_return step::close;
+        if (co_await send_client(net::buffer(head_out_))) co_return step::close;
         complete = true;
     } else {
         char* buf = body_buffer();
         bool wrote_any = false;
         for (;;) {
+            std::size_t n = 0;
             if (!res_->is_done()) {
                 body.data = buf;
                 body.size = body_buffer_size;
-                conn->stream.expires_after(cfg_->upstream.response_timeout);
-                auto [ec, n] = co_await http::async_read_some(conn->stream, ubuf_, *res_, use_tuple);
+                auto ec = co_await read_parsed(conn.get(), ubuf_, *res_);
                 if (ec == http::error::need_buffer) ec = {};
                 if (ec) {
                     log_upstream_error("body", ec);
@@ -877,25 +971,18 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
                     if (!wrote_any) co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream body failed");
                     co_return step::close;
                 }
-                body.size = body_buffer_size - body.size;
-                body.data = buf;
-                body.more = !res_->is_done();
-                if (body.size == 0) {  // see send_request_body
-                    if (body.more) continue;
-                    body.data = nullptr;
-                }
-                body_bytes_sent_ += body.size;
-            } else {
-                body.data = nullptr;
-                body.size = 0;
-                body.more = false;
+                n = body_buffer_size - body.size;
+                if (n == 0 && !res_->is_done()) continue;  // see send_request_body
+                body_bytes_sent_ += n;
             }
-            tcp_->expires_after(cfg_->timeouts.send);
-            auto [ec, n] = co_await http::async_write(client_, sr, use_tuple);
-            if (ec == http::error::need_buffer) ec = {};
-            if (ec) co_return step::close;
+            const bool last = res_->is_done();
+            body_frame frame(chunk_it, n, last);
+            std::array<net::const_buffer, 4> bufs{
+                net::buffer(wrote_any ? std::string_view{} : std::string_view(head_out_)), frame.prefix(),
+                net::buffer(buf, n), frame.suffix()};
+            if (co_await send_client(bufs)) co_return step::close;
             wrote_any = true;
-            if (sr.is_done()) break;
+            if (last) break;
         }
         complete = true;
     }
@@ -918,15 +1005,15 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
     // tunnels instead when the gate closes.
     end_in_flight();
     in_tunnel_ = true;
-    transform_response(res, cfg_->forwarding.via, true);
-    if (!co_await write_client(net::buffer(render_head(res)))) co_return step::close;
+    std::string head;  // once per tunnel
+    render_response_head(res, {.via = cfg_->forwarding.via, .upgrade = true}, head);
+    if (!co_await write_client(net::buffer(head))) co_return step::close;
     log_request();
 
     // From here on the connection carries another protocol: splice bytes both ways,
     // through TLS where a side speaks it. One idle deadline covers both directions, so a
     // chatty side keeps a quiet one alive.
-    tcp_->expires_never();
-    conn->stream.expires_never();
+    disarm();  // the watchdog below bounds idleness
     auto& us = conn->stream;
     struct state {
         std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();

@@ -52,6 +52,16 @@ public:
         tcp_->socket().close(ignored);
     }
 
+    // The worker's tick: a session waiting past its deadline has that wait cancelled,
+    // and the wait reports beast::error::timeout.
+    void expire_if_due(std::chrono::steady_clock::time_point now) noexcept {
+        if (now < deadline_) return;
+        deadline_ = std::chrono::steady_clock::time_point::max();
+        timed_out_ = true;
+        error_code ignored;
+        if (deadline_socket_) deadline_socket_->cancel(ignored);
+    }
+
     // The worker's intrusive list of sessions.
     session_base* prev = nullptr;
     session_base* next = nullptr;
@@ -68,7 +78,28 @@ protected:
     // How sending the request body ended; each has its own reply.
     enum class body_result { ok, client_gone, too_large, malformed, bad_trailer, upstream_failed };
 
+    // One deadline per session, for the one wait in progress, checked by the worker's
+    // tick (proxy/worker.cpp). Beast's per-operation timers cost a timer-queue insert
+    // and a cancel for every read and write; this costs a clock read.
+    void arm_at(tcp::socket& s, std::chrono::steady_clock::time_point t) noexcept {
+        deadline_ = t;
+        deadline_socket_ = &s;
+        timed_out_ = false;
+    }
+    void arm(tcp::socket& s, std::chrono::steady_clock::duration d) noexcept {
+        arm_at(s, std::chrono::steady_clock::now() + d);
+    }
+    void disarm() noexcept { deadline_ = std::chrono::steady_clock::time_point::max(); }
+    // A wait the tick cancelled reports a timeout, like Beast's streams do.
+    error_code checked(error_code ec) const noexcept {
+        if (ec == net::error::operation_aborted && timed_out_) return beast::error::timeout;
+        return ec;
+    }
+
     beast::tcp_stream* tcp_ = nullptr;  // the client connection's TCP layer
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    tcp::socket* deadline_socket_ = nullptr;
+    bool timed_out_ = false;
     bool idle_ = false;
     bool in_tunnel_ = false;
 };
@@ -96,8 +127,8 @@ private:
     net::awaitable<step> read_head();
     net::awaitable<step> serve();
     net::awaitable<std::tuple<attempt, step>> exchange(upstream_conn_ptr conn, bool retryable);
-    net::awaitable<std::tuple<body_result, error_code>> send_request_body(
-        upstream_conn& conn, http::serializer<true, http::buffer_body>& sr);
+    // Sends what is left of the request (its head first unless head_sent) to conn.
+    net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
     // {false, _}: the client went away while an interim response was relayed.
     net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn,
                                                                    bool stop_at_100);
@@ -117,6 +148,30 @@ private:
     bool drainable() const noexcept;
     net::awaitable<void> linger_close();
     net::awaitable<bool> write_client(net::const_buffer b);
+
+    // The I/O every exchange goes through. Plain TCP writes try the system call first and
+    // wait only when the socket's buffer is full, so a small exchange needs no Asio
+    // operation for its writes; plain reads go straight to the socket, without Beast's
+    // per-operation timers. TLS goes through the SSL stream. A wait is bounded by the
+    // deadline given (a whole request head shares one), or by the timeout of its kind.
+    net::awaitable<std::tuple<error_code, std::size_t>> read_client(net::mutable_buffer b,
+                                                                    std::chrono::steady_clock::time_point deadline);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_upstream(upstream_conn& conn, net::mutable_buffer b);
+    template <class Buffers>
+    net::awaitable<error_code> send_client(const Buffers& b);
+    template <class Buffers>
+    net::awaitable<error_code> send_upstream(upstream_conn& conn, const Buffers& b);
+    template <class Buffers>
+    net::awaitable<error_code> send_plain(tcp::socket& s, const Buffers& b, std::chrono::steady_clock::duration timeout);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_plain(tcp::socket& s, net::mutable_buffer b,
+                                                                   std::chrono::steady_clock::time_point deadline);
+    // Beast's http::async_read_some / async_read_header over those reads: parses what
+    // is buffered, reads more only when the parser needs it, and returns once it made
+    // progress (a parser that is not eager stops after the head). conn: the upstream
+    // side, nullptr: the client side.
+    template <bool isRequest>
+    net::awaitable<error_code> read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+                                           http::basic_parser<isRequest>& p);
     void log_request() noexcept;
     void refresh_gate() noexcept;
     void begin_in_flight(bool write) noexcept;
@@ -150,6 +205,7 @@ private:
     std::optional<http::request_parser<http::buffer_body>> req_;
     std::optional<http::response_parser<http::buffer_body>> res_;
     std::unique_ptr<char[]> body_buf_;  // allocated on the first body, kept for the connection
+    std::string head_out_;  // the head being forwarded (either way); its capacity is reused
 
     policy::ip_address peer_;
     char peer_text_[48] = {};

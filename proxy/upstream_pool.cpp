@@ -69,8 +69,12 @@ net::awaitable<std::tuple<error_code, upstream_conn_ptr, bool>> upstream_pool::c
     c->stream.expires_after(cfg_.connect_timeout);
     auto [ec, ep] = co_await c->stream.tcp().async_connect(endpoints_, net::as_tuple(net::use_awaitable));
     if (ec) co_return std::tuple{ec, nullptr, false};
+    // From here the session bounds each wait with its own deadline, and its plain-TCP
+    // paths try reads and writes before waiting.
+    c->stream.expires_never();
     error_code ignored;
     c->stream.socket().set_option(tcp::no_delay(true), ignored);
+    c->stream.socket().non_blocking(true, ignored);
     if (c->stream.is_tls()) {
         std::string detail;
         if (auto hec = co_await c->stream.handshake(detail)) {

@@ -40,6 +40,21 @@ void worker::start() {
     for (std::size_t i = 0; i < acceptors_.size(); ++i)
         net::co_spawn(ioc_, accept_loop(acceptors_[i], acceptor_listener_[i]), net::detached);
     net::co_spawn(ioc_, pool_.sweep(), net::detached);
+    net::co_spawn(ioc_, deadline_tick(), net::detached);
+}
+
+net::awaitable<void> worker::deadline_tick() {
+    // Timeouts are seconds long (the shortest in use are hundreds of milliseconds), so
+    // firing up to one tick late is fine; one walk of the list per tick costs far less
+    // than a timer per read and write.
+    constexpr auto tick = std::chrono::milliseconds(100);
+    net::steady_timer timer(ioc_);
+    while (!(stopping_ && sessions_ == nullptr)) {
+        timer.expires_after(tick);
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        const auto now = std::chrono::steady_clock::now();
+        for (session_base* s = sessions_; s; s = s->next) s->expire_if_due(now);
+    }
 }
 
 void worker::begin_shutdown() {

@@ -66,9 +66,15 @@ public:
 
 private:
     net::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t listener);
+    // Every tick, cancels the waits of sessions past their deadline; ends once the
+    // worker is stopping and has no session left.
+    net::awaitable<void> deadline_tick();
 
     unsigned id_;
-    net::io_context ioc_{1};
+    // One thread runs it and every socket is used only from that thread, so the reactor
+    // needs no lock per operation; posts from other threads (publish_gate, shutdown)
+    // still go through the scheduler's lock.
+    net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     upstream_pool pool_;
     std::vector<tcp::acceptor> acceptors_;
     std::vector<std::size_t> acceptor_listener_;  // acceptors_[i] serves listeners[acceptor_listener_[i]]

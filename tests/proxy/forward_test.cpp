@@ -62,9 +62,41 @@ peer make_peer(std::string_view text)
     return {*a, std::string(text)};
 }
 
+
+// The rendered head parsed back: what the next hop sees.
+template <bool isRequest>
+http::header<isRequest> parse_head(const std::string& bytes)
+{
+    http::parser<isRequest, http::empty_body> p;
+    p.skip(!isRequest);  // a response head alone: no body follows here
+    error_code ec;
+    const auto used = p.put(net::buffer(bytes), ec);
+    INFO(bytes);
+    REQUIRE_FALSE(ec);
+    REQUIRE(p.is_header_done());
+    REQUIRE(used == bytes.size());
+    return p.release().base();
+}
+
+http::request_header<> forwarded(const http::request_header<>& req, const forward_context& ctx, bool upgrade,
+                                 request_head_options o = {})
+{
+    o.upgrade = upgrade;
+    std::string out = "stale bytes";  // render clears it
+    render_request_head(req, ctx, o, out);
+    return parse_head<true>(out);
+}
+
+http::response_header<> relayed(const http::response_header<>& res, const response_head_options& o)
+{
+    std::string out;
+    render_response_head(res, o, out);
+    return parse_head<false>(out);
+}
+
 }  // namespace
 
-TEST_CASE("transform_request removes hop-by-hop fields", "[forward]")
+TEST_CASE("render_request_head removes hop-by-hop fields", "[forward]")
 {
     const auto client = make_peer("203.0.113.7");
     forward_context ctx;
@@ -88,7 +120,7 @@ TEST_CASE("transform_request removes hop-by-hop fields", "[forward]")
                              {"Content-Length", "5"},
                              {"Content-Type", "text/plain"},
                              {"Authorization", "Bearer t"}});
-    transform_request(req, ctx, false);
+    req = forwarded(req, ctx, false);
 
     for (std::string_view gone : {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
                                   "Transfer-Encoding", "Upgrade", "HTTP2-Settings", "X-Secret",
@@ -104,7 +136,7 @@ TEST_CASE("transform_request removes hop-by-hop fields", "[forward]")
     CHECK(values(req, "Authorization") == "Bearer t");
 }
 
-TEST_CASE("transform_request: a field named right after Connection is erased safely", "[forward]")
+TEST_CASE("render_request_head: a field named right after Connection is erased safely", "[forward]")
 {
     // Beast's equal_range ends at the field after the last Connection; erasing that one
     // while walking the range leaves the loop chasing a freed end: it never stops (seen
@@ -115,13 +147,13 @@ TEST_CASE("transform_request: a field named right after Connection is erased saf
     ctx.peer_text = client.text;
     auto req = make_request("GET", "/", 11,
                             {{"Connection", "dOOm"}, {"doom", "x"}, {"Host", "a"}, {"Doom", "y"}});
-    transform_request(req, ctx, false);
+    req = forwarded(req, ctx, false);
     CHECK(count(req, "doom") == 0);
     CHECK(count(req, "Connection") == 0);
     CHECK(values(req, "Host") == "a");
 }
 
-TEST_CASE("transform_request: X-Forwarded-* from untrusted and trusted peers", "[forward]")
+TEST_CASE("render_request_head: X-Forwarded-* from untrusted and trusted peers", "[forward]")
 {
     const std::vector<policy::cidr> trusted{cidr_of("10.0.0.0/8"), cidr_of("2001:db8:1::/48")};
 
@@ -173,7 +205,7 @@ TEST_CASE("transform_request: X-Forwarded-* from untrusted and trusted peers", "
         ctx.tls = r.tls;
         ctx.trusted_proxies = trusted;
         auto req = make_request("GET", "/", 11, r.in);
-        transform_request(req, ctx, false);
+        req = forwarded(req, ctx, false);
         CHECK(values(req, "X-Forwarded-For") == r.xff);
         CHECK(count(req, "X-Forwarded-For") == 1);
         CHECK(values(req, "X-Forwarded-Proto") == r.proto);
@@ -181,7 +213,7 @@ TEST_CASE("transform_request: X-Forwarded-* from untrusted and trusted peers", "
     }
 }
 
-TEST_CASE("transform_request: Forwarded and X-Real-IP only from trusted peers", "[forward]")
+TEST_CASE("render_request_head: Forwarded and X-Real-IP only from trusted peers", "[forward]")
 {
     const std::vector<policy::cidr> trusted{cidr_of("10.0.0.0/8")};
     const field_list in{{"Host", "app.example"},
@@ -195,22 +227,22 @@ TEST_CASE("transform_request: Forwarded and X-Real-IP only from trusted peers", 
         ctx.peer_text = client.text;
         ctx.trusted_proxies = trusted;
         auto req = make_request("GET", "/", 11, in);
-        transform_request(req, ctx, false);
+        req = forwarded(req, ctx, false);
         CHECK(count(req, "Forwarded") == (from_trusted ? 1 : 0));
         CHECK(count(req, "X-Real-IP") == (from_trusted ? 1 : 0));
     }
 }
 
-TEST_CASE("transform_request: peer text falls back to the address", "[forward]")
+TEST_CASE("render_request_head: peer text falls back to the address", "[forward]")
 {
     forward_context ctx;
     ctx.peer = policy::ip_from_v4(0xC0000201u);
     auto req = make_request("GET", "/", 11, {{"Host", "a"}});
-    transform_request(req, ctx, false);
+    req = forwarded(req, ctx, false);
     CHECK(values(req, "X-Forwarded-For") == "192.0.2.1");
 }
 
-TEST_CASE("transform_request: Via, host_override, version", "[forward]")
+TEST_CASE("render_request_head: Via, host_override, version", "[forward]")
 {
     const auto client = make_peer("203.0.113.7");
     struct row {
@@ -241,7 +273,7 @@ TEST_CASE("transform_request: Via, host_override, version", "[forward]")
         ctx.via = r.via;
         ctx.host_override = r.host_override;
         auto req = make_request("GET", "/", r.version, r.in);
-        transform_request(req, ctx, false);
+        req = forwarded(req, ctx, false);
         CHECK(values(req, "Via") == r.via_out);
         CHECK(count(req, "Via") <= 1);
         CHECK(values(req, "Host") == r.host_out);
@@ -251,7 +283,7 @@ TEST_CASE("transform_request: Via, host_override, version", "[forward]")
     }
 }
 
-TEST_CASE("transform_request: absolute-form becomes origin-form", "[forward]")
+TEST_CASE("render_request_head: absolute-form becomes origin-form", "[forward]")
 {
     const auto client = make_peer("203.0.113.7");
     struct row {
@@ -281,7 +313,7 @@ TEST_CASE("transform_request: absolute-form becomes origin-form", "[forward]")
         ctx.peer = client.address;
         ctx.peer_text = client.text;
         auto req = make_request(r.target == "*" ? "OPTIONS" : "GET", r.target, r.version, r.in);
-        transform_request(req, ctx, false);
+        req = forwarded(req, ctx, false);
         CHECK(req.target() == r.target_out);
         CHECK(values(req, "Host") == r.host_out);
         CHECK(values(req, "X-Forwarded-Host") == r.host_out);
@@ -319,7 +351,7 @@ TEST_CASE("wants_upgrade", "[forward]")
     }
 }
 
-TEST_CASE("transform_request keeps the upgrade only when asked", "[forward]")
+TEST_CASE("render_request_head keeps the upgrade only when asked", "[forward]")
 {
     const auto client = make_peer("203.0.113.7");
     forward_context ctx;
@@ -332,14 +364,14 @@ TEST_CASE("transform_request keeps the upgrade only when asked", "[forward]")
                             {"Sec-WebSocket-Version", "13"}};
 
     auto kept = make_request("GET", "/chat", 11, fields);
-    transform_request(kept, ctx, true);
+    kept = forwarded(kept, ctx, true);
     CHECK(values(kept, "Connection") == "upgrade");
     CHECK(values(kept, "Upgrade") == "websocket");
     CHECK(values(kept, "Sec-WebSocket-Key") == "dGhlIHNhbXBsZSBub25jZQ==");
     CHECK(values(kept, "Sec-WebSocket-Version") == "13");
 
     auto dropped = make_request("GET", "/chat", 11, fields);
-    transform_request(dropped, ctx, false);
+    dropped = forwarded(dropped, ctx, false);
     CHECK(count(dropped, "Connection") == 0);
     CHECK(count(dropped, "Upgrade") == 0);
     CHECK(values(dropped, "Sec-WebSocket-Key") == "dGhlIHNhbXBsZSBub25jZQ==");
@@ -351,13 +383,13 @@ TEST_CASE("transform_request keeps the upgrade only when asked", "[forward]")
                              {"Upgrade", "h2c"},
                              {"HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"}});
     REQUIRE_FALSE(wants_upgrade(h2c));
-    transform_request(h2c, ctx, wants_upgrade(h2c));
+    h2c = forwarded(h2c, ctx, wants_upgrade(h2c));
     CHECK(count(h2c, "Upgrade") == 0);
     CHECK(count(h2c, "HTTP2-Settings") == 0);
     CHECK(count(h2c, "Connection") == 0);
 }
 
-TEST_CASE("transform_response", "[forward]")
+TEST_CASE("render_response_head", "[forward]")
 {
     struct row {
         const char* name;
@@ -404,7 +436,7 @@ TEST_CASE("transform_response", "[forward]")
         res.result(r.upgrade ? http::status::switching_protocols : http::status::ok);
         for (const auto& [name, value] : r.in)
             res.insert(name, value);
-        transform_response(res, r.via, r.upgrade);
+        res = relayed(res, {.via = r.via, .upgrade = r.upgrade});
         for (const auto& [name, value] : r.expected) {
             INFO(name);
             CHECK(values(res, name) == value);
@@ -414,4 +446,77 @@ TEST_CASE("transform_response", "[forward]")
             CHECK(count(res, name) == 0);
         }
     }
+}
+
+TEST_CASE("render_request_head: exact bytes, and the session's framing options", "[forward]")
+{
+    const auto client = make_peer("203.0.113.7");
+    forward_context ctx;
+    ctx.peer = client.address;
+    ctx.peer_text = client.text;
+
+    auto req = make_request("GET", "/a?b=1", 11, {{"Host", "app.example"}, {"Accept", "*/*"}});
+    std::string out;
+    render_request_head(req, ctx, {}, out);
+    CHECK(out == "GET /a?b=1 HTTP/1.1\r\nHost: app.example\r\nAccept: */*\r\n"
+                 "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n"
+                 "X-Forwarded-Host: app.example\r\nVia: 1.1 maintgate\r\n\r\n");
+    // The parsed request itself is not touched.
+    CHECK(req.count("X-Forwarded-For") == 0);
+
+    auto post = make_request("POST", "/up", 11,
+                             {{"Host", "app.example"},
+                              {"Transfer-Encoding", "gzip, chunked"},
+                              {"Expect", "100-continue"},
+                              {"X-Maintgate-Bypass", "secret"},
+                              {"x-maintgate-bypass", "again"}});
+    request_head_options o;
+    o.chunked = true;
+    o.drop_expect = true;
+    o.drop_field = "X-Maintgate-Bypass";
+    const auto up = forwarded(post, ctx, false, o);
+    CHECK(values(up, "Transfer-Encoding") == "chunked");
+    CHECK(count(up, "Expect") == 0);
+    CHECK(count(up, "X-Maintgate-Bypass") == 0);
+
+    o = {};
+    const auto kept = forwarded(post, ctx, false, o);
+    CHECK(values(kept, "Expect") == "100-continue");
+    CHECK(count(kept, "Transfer-Encoding") == 0);  // the caller frames the body
+    CHECK(count(kept, "X-Maintgate-Bypass") == 2);
+
+    // HTTP/1.0 without Host and without an absolute-form target: the default.
+    auto old = make_request("GET", "/", 10, {});
+    o.default_host = "10.0.0.5:8080";
+    const auto h = forwarded(old, ctx, false, o);
+    CHECK(values(h, "Host") == "10.0.0.5:8080");
+    CHECK(count(h, "X-Forwarded-Host") == 0);
+    CHECK(h.version() == 11);
+}
+
+TEST_CASE("render_response_head: status line, framing and the gate's fields", "[forward]")
+{
+    http::response_header<> res;
+    res.version(10);
+    res.result(404);
+    res.reason("");
+    res.insert("Content-Type", "text/plain");
+    res.insert("X-Maintgate-Mode", "forged");
+    std::string out;
+    render_response_head(res, {.via = false}, out);
+    CHECK(out == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nX-Maintgate-Mode: forged\r\n\r\n");
+
+    res.reason("Nope");
+    render_response_head(res, {.via = false, .chunked = true, .mode = "read-only", .connection = "close"}, out);
+    CHECK(out == "HTTP/1.1 404 Nope\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                 "Transfer-Encoding: chunked\r\nX-Maintgate-Mode: read-only\r\n\r\n");
+
+    // The listener's HSTS fills in; the app's own wins.
+    http::response_header<> plain;
+    plain.result(200);
+    render_response_head(plain, {.via = false, .hsts = "max-age=60"}, out);
+    CHECK(out == "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=60\r\n\r\n");
+    plain.insert(http::field::strict_transport_security, "max-age=1");
+    render_response_head(plain, {.via = false, .hsts = "max-age=60"}, out);
+    CHECK(out == "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\n\r\n");
 }
