@@ -639,6 +639,11 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     auto& req = req_->get();
     client_version_ = req.version();
     client_keep_alive_ = req_->keep_alive();
+    // Before anything reads the fields: a dropped X_HTTP_Method_Override is seen by
+    // neither the gate nor the app.
+    const auto underscore_policy = cfg_->forwarding.underscores_in_headers;
+    const auto underscores = apply_underscore_policy(req, underscore_policy);
+    if (underscores.error) co_return co_await reply(underscores.error.status, underscores.error.detail);
 
     if constexpr (!is_tls) {
         // Before the gate: a redirect listener serves nothing but redirects, and the gate
@@ -676,6 +681,16 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
                     rv.method_override = it->value();
                     break;
                 }
+            // Forwarded underscore names reach a CGI, WSGI or PHP app as the dashed ones:
+            // an override spelled that way counts too, and a write wins over a read.
+            if (underscores.fields != 0 && underscore_policy == underscores_policy::forward) {
+                for (std::string_view name : {"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}) {
+                    const std::string_view alias = find_underscore_alias(req, name);
+                    if (!alias.empty() && (rv.method_override.empty() ||
+                                           policy::classify_method(rv.method_override) == policy::method_class::read))
+                        rv.method_override = alias;
+                }
+            }
         }
         if (gate_mode_ != policy::mode::open) {
             if (auto it = req.find(http::field::cookie); it != req.end()) rv.cookie = it->value();
@@ -998,6 +1013,21 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
 
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_ptr conn) {
+    // The gate may have closed while this upgrade waited for its 101: the worker cut the
+    // tunnels open when it took the closing snapshot, and this one was not open yet.
+    // Decided again here, on the worker's thread with no suspension before in_tunnel_ is
+    // set, so no closing snapshot can fall between this check and the worker's cut: the
+    // client gets the new state's 503 and the upstream side is dropped.
+    if (w_.gate_ptr() != gate_.get() && gate_closes(gate_->record, w_.gate().record)) {
+        error_code ignored;
+        conn->stream.socket().close(ignored);
+        end_in_flight();
+        refresh_gate();
+        const auto fmt = static_cast<std::size_t>(policy::choose_format(req_->get()[http::field::accept]));
+        if (gate_->record.mode == policy::mode::maintenance) co_return co_await write_rendered(gate_->page[fmt], 503);
+        w_.stats().refused_writes.inc();
+        co_return co_await write_rendered(gate_->refusal[fmt], 503);
+    }
     auto& res = res_->get();
     status_ = 101;
     // The upgrade request is answered; what follows is another protocol, which the write

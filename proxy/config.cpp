@@ -547,6 +547,7 @@ constexpr known_key limits_keys[] = {
 constexpr known_key forwarding_keys[] = {
     {"trusted_proxies", key_kind::value},
     {"via", key_kind::value},
+    {"underscores_in_headers", key_kind::value},
 };
 constexpr known_key log_keys[] = {
     {"error", key_kind::value},
@@ -1397,6 +1398,13 @@ void loader::load_forwarding(const toml::table& root, forwarding_config& out)
         load_cidrs(*node, "forwarding.trusted_proxies", out.trusted_proxies);
     if (const auto via = boolean(s, "via"))
         out.via = *via;
+
+    constexpr std::string_view underscore_choices[] = {"drop", "reject", "forward"};
+    if (const auto choice = one_of(s, "underscores_in_headers", underscore_choices)) {
+        out.underscores_in_headers = *choice == "reject"    ? underscores_policy::reject
+                                     : *choice == "forward" ? underscores_policy::forward
+                                                            : underscores_policy::drop;
+    }
 }
 
 void loader::load_log(const toml::table& root, log_config& out)

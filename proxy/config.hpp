@@ -102,10 +102,21 @@ struct limits_config {
     std::uint64_t max_body_size = 0;       // request body, bytes; 0 = unlimited (413 past it)
 };
 
+// What to do with a request header whose name holds an underscore. CGI, WSGI and PHP
+// hand headers to the app as HTTP_* variables with '-' turned into '_', so
+// "X_Forwarded_For" and "X-Forwarded-For" become the same variable: a client can
+// shadow a field the proxy sets or checks. The proxy only manages the '-' spelling.
+enum class underscores_policy : std::uint8_t {
+    drop,     // remove such fields, silently (nginx's default, underscores_in_headers off)
+    reject,   // answer 400; the request never reaches the upstream
+    forward,  // pass them unchanged (HAProxy's default); the app must tell them apart
+};
+
 struct forwarding_config {
     // Peers whose X-Forwarded-For is trusted and appended to; everyone else's is overwritten.
     std::vector<policy::cidr> trusted_proxies;
     bool via = true;  // add "Via: 1.1 maintgate" both ways
+    underscores_policy underscores_in_headers = underscores_policy::drop;
 };
 
 enum class access_format { combined, json };

@@ -582,6 +582,62 @@ framing_error check_trailers(const http::request_header<>& req,
     return ok;
 }
 
+namespace {
+
+// Beast maps a name to a known field only on an exact, case-insensitive match, and no
+// registered field name holds '_' (framing_test checks every one), so only unknown
+// fields need their name read.
+bool has_underscore(const http::fields::value_type& f) noexcept
+{
+    return f.name() == http::field::unknown && f.name_string().find('_') != std::string_view::npos;
+}
+
+// '_' and '-' alike, ASCII case ignored: how a CGI gateway folds names into HTTP_*.
+constexpr bool same_cgi_name(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char x = a[i] == '_' ? '-' : ascii_lower(a[i]);
+        const char y = b[i] == '_' ? '-' : ascii_lower(b[i]);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept
+{
+    underscore_result out;
+    for (auto it = req.begin(); it != req.end();) {
+        if (!has_underscore(*it)) {
+            ++it;
+            continue;
+        }
+        ++out.fields;
+        if (policy == underscores_policy::reject) {
+            out.error = fail(400, "underscore in a header field name");
+            return out;
+        }
+        // erase() unlinks and frees the one field, and returns the next.
+        if (policy == underscores_policy::drop)
+            it = req.erase(it);
+        else
+            ++it;
+    }
+    return out;
+}
+
+std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept
+{
+    for (const auto& f : req)
+        if (has_underscore(f) && same_cgi_name(f.name_string(), name))
+            return f.value();
+    return {};
+}
+
 framing_error check_response_fields(const http::response_header<>& res) noexcept
 {
     bool have_length = false;

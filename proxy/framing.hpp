@@ -4,11 +4,14 @@
 // it folds obs-fold, ignores a Transfer-Encoding that does not end in chunked, accepts
 // "Content-Length: 5, 5", and counts no headers. A request that fails here is answered
 // locally with the given status and the connection is closed: it never reaches the app.
+// Header names with an underscore are handled here too (forwarding.underscores_in_headers),
+// by the same kind of pure function over the parsed head.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "proxy/config.hpp"
 #include "proxy/net.hpp"
 
 namespace maintgate::proxy {
@@ -91,6 +94,29 @@ trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexc
 // above, whatever their position.
 framing_error check_trailers(const http::request_header<>& req,
                              const trailer_baseline& head) noexcept;
+
+// What apply_underscore_policy found, and did.
+struct underscore_result {
+    framing_error error;     // reject: 400; the request must not be forwarded
+    std::size_t fields = 0;  // fields named with '_': erased (drop), left in place (forward);
+                             // reject stops at the first, so 0 or 1
+};
+
+// forwarding.underscores_in_headers, in one pass over the field names. Call it once the
+// head passed check_request_fields and before the gate decides, so that a dropped field
+// (X_HTTP_Method_Override) is seen neither by the gate nor by the app:
+// - drop: erases every field whose name holds '_', in place, keeping the others' order;
+// - reject: 400 at the first such field, with the fields left as they were;
+// - forward: changes nothing; the count tells the caller whether find_underscore_alias
+//   can find anything.
+// Allocates nothing; a request with no such field (the common case) is left untouched.
+underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept;
+
+// The value of the first field whose name holds '_' and that a CGI, WSGI or PHP app
+// reads as `name` (ASCII case ignored, '_' taken as '-'); empty when there is none.
+// With "forward", the gate must look up the fields it acts on (the method overrides)
+// under this spelling too: the app sees "X_HTTP_Method_Override: DELETE" as an override.
+std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept;
 
 // Checks on an upstream's response head; status 502 when the response cannot be
 // relayed safely (both Content-Length and Transfer-Encoding, conflicting or malformed

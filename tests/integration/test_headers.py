@@ -1,5 +1,5 @@
 """The header transform as the upstream and the client see it: hop-by-hop fields,
-X-Forwarded-*, Via, Host, request-target form."""
+X-Forwarded-*, Via, Host, request-target form, header names with underscores."""
 
 import unittest
 
@@ -201,6 +201,171 @@ class ViaDisabledTest(ProxyTestCase):
         resp = c.request("GET", "/echo")
         self.assertEqual(resp.values("via"), [], resp.describe())
         self.assertEqual(self.up.requests[0].values("via"), [])
+
+
+# ---- forwarding.underscores_in_headers ---------------------------------------------------
+#
+# CGI, WSGI and PHP apps see "X_Forwarded_For" and "X-Forwarded-For" as the same
+# HTTP_X_FORWARDED_FOR variable, so a field named with an underscore can shadow one the
+# proxy sets or the gate reads. nginx drops such fields by default, HAProxy forwards them.
+
+# Fields named with underscores, and the fields around them that must survive as they are.
+UNDERSCORE_FIELDS = (b"X_Forwarded_For: 1.2.3.4\r\n"
+                     b"X-Custom: a_b\r\n"
+                     b"x_custom_2: two\r\n"
+                     b"Accept: */*\r\n"
+                     b"_: alone\r\n"
+                     b"X-Last: last\r\n")
+OVERRIDE_ALIASES = (("X_HTTP_Method_Override", "DELETE"), ("x_http_method", "PUT"),
+                    ("X_METHOD_OVERRIDE", "PATCH"))
+
+
+def underscore_names(rec):
+    return [n for n, _ in rec.headers if "_" in n]
+
+
+class UnderscoresDropTest(ProxyTestCase):
+    """The default: such fields are removed and the request goes on."""
+
+    def test_underscore_fields_dropped_the_others_kept_in_order(self):
+        c = self.connect()
+        c.send(build_get("/echo", UNDERSCORE_FIELDS))
+        resp = c.read_final()
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(1)
+        rec = self.up.requests[0]
+        self.assertEqual(underscore_names(rec), [], "underscore fields reached the upstream: %r"
+                         % rec.headers)
+        self.assertEqual(rec.values("x-forwarded-for"), ["127.0.0.1"])
+        names = [n.lower() for n, _ in rec.headers]
+        kept = [n for n in names if n in ("x-custom", "accept", "x-last")]
+        self.assertEqual(kept, ["x-custom", "accept", "x-last"], rec.headers)
+        self.assertEqual(rec.values("x-custom"), ["a_b"])
+        self.assertEqual(rec.values("x-last"), ["last"])
+
+    def test_connection_stays_usable_and_bodies_intact(self):
+        c = self.connect()
+        resp = c.request("POST", "/echo", headers=[("X_Token", "t"), ("X-Token", "h")], body=b"hello")
+        self.assertEqual(resp.status, 200, resp.describe())
+        resp = c.request("GET", "/echo", headers=[("Y_Other", "o")])
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(2)
+        first, second = self.up.requests[0], self.up.requests[1]
+        self.assertEqual(first.body, b"hello")
+        self.assertEqual(first.values("x-token"), ["h"])
+        self.assertEqual(underscore_names(first), [])
+        self.assertEqual(underscore_names(second), [])
+
+
+class UnderscoresDropExplicitTest(UnderscoresDropTest):
+    config = {"forwarding": {"underscores_in_headers": "drop"}}
+
+
+class UnderscoresDropGateTest(ProxyTestCase):
+    """Dropped before the gate: an underscore override neither makes a read a write
+    nor reaches the app, where it would."""
+    config = {"gate": {"initial_mode": "read-only"}}
+
+    def test_dropped_override_is_not_forwarded(self):
+        for name, value in OVERRIDE_ALIASES:
+            with self.subTest(name=name):
+                before = len(self.up.requests)
+                c = self.connect()
+                resp = c.request("GET", "/echo", headers=[(name, value)])
+                self.assertEqual(resp.status, 200, resp.describe())
+                self.up.wait_requests(before + 1)
+                rec = self.up.requests[before]
+                self.assertEqual(rec.method, "GET")
+                self.assertEqual(underscore_names(rec), [], rec.headers)
+
+
+class UnderscoresRejectTest(ProxyTestCase):
+    config = {"forwarding": {"underscores_in_headers": "reject"}}
+
+    def test_each_underscore_shape_refused_before_the_upstream(self):
+        cases = (
+            ("shadowing X-Forwarded-For", build_get("/echo", b"X_Forwarded_For: 1.2.3.4\r\n")),
+            ("first field", b"GET /echo HTTP/1.1\r\nX_First: 1\r\nHost: test.local\r\n\r\n"),
+            ("lower case override", build_get("/echo", b"x_http_method_override: DELETE\r\n")),
+            ("underscore alone", build_get("/echo", b"_: 1\r\n")),
+            ("among hyphens", build_get("/echo", b"X-HTTP_Method-Override: PUT\r\n")),
+            ("framing look-alike", build_get("/echo", b"Content_Length: 5\r\n")),
+        )
+        for what, raw in cases:
+            with self.subTest(what=what):
+                c, resp = self.roundtrip(raw)
+                self.assert_local_error(resp, 400, c)
+        self.assert_upstream_untouched()
+
+    def test_pipelined_request_after_the_refusal_never_forwarded(self):
+        c = self.connect()
+        c.send(build_get("/echo/one", b"X_A: 1\r\n") + build_get("/echo/two"))
+        resp = c.read_final()
+        self.assert_local_error(resp, 400, c)
+        self.assert_upstream_untouched()
+
+    def test_body_of_a_refused_post_never_forwarded(self):
+        c = self.connect()
+        c.send(b"POST /echo HTTP/1.1\r\nHost: test.local\r\nX_A: 1\r\nContent-Length: 5\r\n\r\nhello")
+        resp = c.read_final()
+        self.assert_local_error(resp, 400, c)
+        self.assert_upstream_untouched()
+
+    def test_hyphens_and_underscores_in_values_still_forwarded(self):
+        c = self.connect()
+        resp = c.request("GET", "/echo", headers=[("X-Custom", "a_b"), ("Cookie", "a_b=c_d")])
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(1)
+        self.assertEqual(self.up.requests[0].values("x-custom"), ["a_b"])
+
+
+class UnderscoresForwardTest(ProxyTestCase):
+    """HAProxy's way: passed unchanged; the proxy's own fields are still its own."""
+    config = {"forwarding": {"underscores_in_headers": "forward"}}
+
+    def test_underscore_fields_forwarded_unchanged_in_order(self):
+        c = self.connect()
+        c.send(build_get("/echo", UNDERSCORE_FIELDS))
+        resp = c.read_final()
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(1)
+        rec = self.up.requests[0]
+        self.assertEqual([(n, v) for n, v in rec.headers if "_" in n],
+                         [("X_Forwarded_For", "1.2.3.4"), ("x_custom_2", "two"), ("_", "alone")])
+        # The hyphen spelling is the proxy's: still replaced for an untrusted peer.
+        self.assertEqual(rec.values("x-forwarded-for"), ["127.0.0.1"])
+        names = [n.lower() for n, _ in rec.headers]
+        order = [n for n in names if n in ("x_forwarded_for", "x-custom", "x_custom_2", "accept", "_", "x-last")]
+        self.assertEqual(order, ["x_forwarded_for", "x-custom", "x_custom_2", "accept", "_", "x-last"])
+
+
+class UnderscoresForwardGateTest(ProxyTestCase):
+    """Forwarded, an underscore override reaches the app as an override, so the gate
+    must read it as one: a GET overridden to a write is refused in read-only mode."""
+    config = {"forwarding": {"underscores_in_headers": "forward"},
+              "gate": {"initial_mode": "read-only"}}
+
+    def test_underscore_override_naming_a_write_refused(self):
+        for name, value in OVERRIDE_ALIASES:
+            with self.subTest(name=name):
+                c = self.connect()
+                resp = c.request("GET", "/echo", headers=[(name, value)])
+                self.assertEqual(resp.status, 503, "%s: %s reached the app as a read: %s"
+                                 % (name, value, resp.describe()))
+                self.assertEqual(resp.value("x-maintgate-mode"), "read-only", resp.describe())
+        # Also behind a harmless hyphen spelling, which a CGI app may let it overwrite.
+        c = self.connect()
+        resp = c.request("GET", "/echo", headers=[("X-HTTP-Method-Override", "GET"),
+                                                  ("X_HTTP_Method_Override", "DELETE")])
+        self.assertEqual(resp.status, 503, resp.describe())
+        self.assert_upstream_untouched()
+
+    def test_underscore_override_naming_a_read_forwarded(self):
+        c = self.connect()
+        resp = c.request("GET", "/echo", headers=[("X_HTTP_Method_Override", "GET")])
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.up.wait_requests(1)
+        self.assertEqual(self.up.requests[0].values("x_http_method_override"), ["GET"])
 
 
 def build_get(target, extra=b"", host=b"test.local"):

@@ -120,6 +120,7 @@ void check_defaults_except_listeners_and_upstream_url(const config& cfg)
 
     CHECK(cfg.forwarding.trusted_proxies.empty());
     CHECK(cfg.forwarding.via == true);
+    CHECK(cfg.forwarding.underscores_in_headers == underscores_policy::drop);
 
     CHECK(cfg.log.error == "stderr");
     CHECK(cfg.log.level == "info");
@@ -213,7 +214,7 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
         "[timeouts]",        "header = ",         "body_idle = ",      "keepalive = ",    "send = ",
         "tunnel_idle = ",    "expect_continue = ", "shutdown = ",       "[limits]",        "max_connections = ",
         "max_header_size = ", "max_headers = ",    "max_uri_size = ",   "max_body_size = ", "[forwarding]",
-        "trusted_proxies = ", "via = ",            "[log]",             "error = ",        "level = ",
+        "trusted_proxies = ", "via = ",            "underscores_in_headers = ", "[log]",             "error = ",        "level = ",
         "access = ",         "access_format = ",   "[gate]",            "initial_mode = ", "state_file = ",
         "corrupt_state_mode = ", "retry_after = ", "upstream_down_page = ", "pages_dir = ", "bypass_cidrs = ",
         "bypass_secret = ",  "bypass_header = ",  "bypass_path = ",    "bypass_cookie_ttl = ", "status_path = ",
@@ -276,6 +277,7 @@ max_body_size = "10MiB"
 [forwarding]
 trusted_proxies = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]
 via = false
+underscores_in_headers = "reject"
 
 [log]
 error = "/var/log/maintgate/error.log"
@@ -326,6 +328,7 @@ access_format = "json"
     CHECK(cfg.forwarding.trusted_proxies[0].contains(*inside));
     CHECK_FALSE(cfg.forwarding.trusted_proxies[0].contains(*outside));
     CHECK(cfg.forwarding.via == false);
+    CHECK(cfg.forwarding.underscores_in_headers == underscores_policy::reject);
 
     CHECK(cfg.log.error == "/var/log/maintgate/error.log");
     CHECK(cfg.log.level == "debug");
@@ -650,6 +653,49 @@ TEST_CASE("forwarding: trusted proxies and via", "[config]")
          "\"10.0.0.0/8\""},
         {forwarding + "via = \"yes\"\n", "t.toml:6:7: forwarding.via: expected true or false, got string \"yes\""},
         {forwarding + "via = 1\n", "t.toml:6:7: forwarding.via: expected true or false, got integer 1"},
+    });
+}
+
+TEST_CASE("forwarding.underscores_in_headers: each value, and each mistake", "[config]")
+{
+    const std::string forwarding = base + "[forwarding]\n";
+    const struct {
+        const char* text;
+        underscores_policy expected;
+    } accepted[] = {
+        {"drop", underscores_policy::drop},
+        {"reject", underscores_policy::reject},
+        {"forward", underscores_policy::forward},
+    };
+    for (const auto& a : accepted) {
+        INFO("value: " << a.text);
+        const config cfg = load_ok(forwarding + "underscores_in_headers = \"" + a.text + "\"\n");
+        CHECK(cfg.forwarding.underscores_in_headers == a.expected);
+    }
+    // Left out, the safe choice: nginx's default, and what CGI-style apps need.
+    CHECK(load_ok(forwarding + "via = true\n").forwarding.underscores_in_headers == underscores_policy::drop);
+
+    const std::string choices = "\"drop\", \"reject\" or \"forward\"";
+    check_single_errors({
+        // nginx's own spelling of the setting is a boolean; neither it nor a near miss
+        // is guessed at.
+        {forwarding + "underscores_in_headers = \"on\"\n",
+         "t.toml:6:26: forwarding.underscores_in_headers: \"on\" is not one of " + choices},
+        {forwarding + "underscores_in_headers = \"Drop\"\n",
+         "t.toml:6:26: forwarding.underscores_in_headers: \"Drop\" is not one of " + choices},
+        {forwarding + "underscores_in_headers = \"\"\n",
+         "t.toml:6:26: forwarding.underscores_in_headers: \"\" is not one of " + choices},
+        {forwarding + "underscores_in_headers = true\n",
+         "t.toml:6:26: forwarding.underscores_in_headers: expected one of " + choices + ", got boolean true"},
+        {forwarding + "via = false\nunderscores_in_headers = [\"drop\"]\n",
+         "t.toml:7:26: forwarding.underscores_in_headers: expected one of " + choices + ", got array"},
+        // A typo of the key gets a suggestion rather than silently keeping the default.
+        {forwarding + "underscore_in_headers = \"forward\"\n",
+         "t.toml:6:1: unknown key \"underscore_in_headers\" in [forwarding]; did you mean "
+         "\"underscores_in_headers\"?"},
+        // It belongs to [forwarding], not [limits].
+        {base + "[limits]\nunderscores_in_headers = \"drop\"\n",
+         "t.toml:6:1: unknown key \"underscores_in_headers\" in [limits]"},
     });
 }
 

@@ -2,13 +2,40 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace maintgate;
 using namespace maintgate::proxy;
 using namespace std::string_literals;
+
+// Counts this thread's calls to the global operator new, for the "allocates nothing"
+// contracts. Replacing the global operator is the only way to see an allocation made
+// inside Beast's containers; it changes nothing else (malloc and free underneath, and
+// the array and nothrow forms call these).
+namespace {
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size)
+{
+    ++allocations;
+    if (void* p = std::malloc(size == 0 ? 1 : size))
+        return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept
+{
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept
+{
+    std::free(p);
+}
 
 namespace {
 
@@ -738,4 +765,179 @@ TEST_CASE("check_response_fields: responses that cannot be relayed safely", "[fr
     p.put(net::buffer(text), ec);
     REQUIRE_FALSE(ec);
     CHECK(check_response_fields(p.get().base()).status == 502);
+}
+
+// ---------------------------------------------------------------------------------------
+// forwarding.underscores_in_headers
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> fields_of(const http::request_header<>& h)
+{
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : h)
+        out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("Beast knows no field name with an underscore", "[framing][underscore]")
+{
+    // apply_underscore_policy reads only the names of unknown fields; this is what makes
+    // that enough.
+    for (unsigned i = 1; i <= static_cast<unsigned>(http::field::xref); ++i) {
+        const std::string_view name = http::to_string(static_cast<http::field>(i));
+        INFO("field " << i << ": " << name);
+        CHECK(name.find('_') == std::string_view::npos);
+    }
+    // And an underscore spelling of a framing field is not taken for it.
+    for (const char* name : {"Content_Length", "TRANSFER_ENCODING", "x_forwarded_for", "Host_"})
+        CHECK(http::string_to_field(name) == http::field::unknown);
+}
+
+TEST_CASE("apply_underscore_policy: table of heads, each policy", "[framing][underscore]")
+{
+    struct row {
+        const char* name;
+        std::string fields;                // field lines, each ending in CRLF; Host is added
+        std::vector<std::string> dropped;  // the names drop removes, in order
+    };
+    const std::vector<row> rows{
+        {"none", "", {}},
+        {"hyphens only", "X-Forwarded-For: 1.2.3.4\r\nAccept: */*\r\nX-A-B-C: 1\r\n", {}},
+        {"underscore in a value only", "X-Name: a_b\r\nCookie: a_b=c_d\r\n", {}},
+        {"shadows X-Forwarded-For",
+         "X-Forwarded-For: 10.0.0.1\r\nX_Forwarded_For: 1.2.3.4\r\n", {"X_Forwarded_For"}},
+        {"comes first", "X_Real_IP: 1.2.3.4\r\nAccept: */*\r\n", {"X_Real_IP"}},
+        {"comes last", "Accept: */*\r\nx_http_method_override: DELETE\r\n", {"x_http_method_override"}},
+        {"mixed with hyphens", "X-HTTP_Method-Override: PUT\r\n", {"X-HTTP_Method-Override"}},
+        {"leading, trailing, alone, doubled", "_a: 1\r\nb_: 2\r\n_: 3\r\nc__d: 4\r\n", {"_a", "b_", "_", "c__d"}},
+        {"consecutive, between others", "A: 1\r\nX_1: 1\r\nX_2: 2\r\nB: 2\r\nX_3: 3\r\nC: 3\r\n",
+         {"X_1", "X_2", "X_3"}},
+        {"the same name twice, around its hyphen twin", "X_A: 1\r\nX-A: 2\r\nx_a: 3\r\n", {"X_A", "x_a"}},
+        // Beast does not take these for the framing fields, and neither may the app.
+        {"framing look-alikes", "Content_Length: 5\r\nTransfer_Encoding: chunked\r\nHost_: evil\r\n",
+         {"Content_Length", "Transfer_Encoding", "Host_"}},
+        {"empty value", "X_Empty:\r\n", {"X_Empty"}},
+    };
+
+    for (const auto& r : rows) {
+        INFO(r.name);
+        const std::string text = "GET / HTTP/1.1\r\nHost: a\r\n" + r.fields + "\r\n";
+        const auto parsed = parse_with_beast(text);
+        REQUIRE_FALSE(parsed.ec);
+        // Beast accepts '_' in a name (it is a tchar), and so does the head scan.
+        REQUIRE_FALSE(scan_request_head(text, default_limits).error);
+        REQUIRE_FALSE(check_request_fields(*parsed.head));
+        const auto original = fields_of(*parsed.head);
+
+        // What drop must leave: every other field, in order, with its value.
+        auto kept = original;
+        std::vector<std::string> removed;
+        std::erase_if(kept, [&](const auto& f) {
+            if (f.first.find('_') == std::string::npos)
+                return false;
+            removed.push_back(f.first);
+            return true;
+        });
+        REQUIRE(removed == r.dropped);
+
+        SECTION("drop")
+        {
+            auto head = *parsed.head;
+            const auto result = apply_underscore_policy(head, underscores_policy::drop);
+            CHECK_FALSE(result.error);
+            CHECK(result.fields == r.dropped.size());
+            CHECK(fields_of(head) == kept);
+            // Erased from Beast's name index too, not only from the list.
+            for (const auto& name : r.dropped)
+                CHECK(head.find(name) == head.end());
+            CHECK_FALSE(check_request_fields(head));
+        }
+        SECTION("reject")
+        {
+            auto head = *parsed.head;
+            const auto result = apply_underscore_policy(head, underscores_policy::reject);
+            if (r.dropped.empty()) {
+                CHECK_FALSE(result.error);
+                CHECK(result.fields == 0);
+            } else {
+                CHECK(result.error.status == 400);
+                CHECK(std::string_view(result.error.detail) == "underscore in a header field name");
+                CHECK(result.fields == 1);
+            }
+            CHECK(fields_of(head) == original);
+        }
+        SECTION("forward")
+        {
+            auto head = *parsed.head;
+            const auto result = apply_underscore_policy(head, underscores_policy::forward);
+            CHECK_FALSE(result.error);
+            CHECK(result.fields == r.dropped.size());
+            CHECK(fields_of(head) == original);
+        }
+    }
+}
+
+TEST_CASE("apply_underscore_policy allocates nothing", "[framing][underscore]")
+{
+    auto clean = build_head("GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4\r\n"
+                            "User-Agent: t\r\nX-Custom: a_b\r\n");
+    auto dirty = build_head("GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 1.2.3.4\r\nAccept: */*\r\n"
+                            "x_http_method_override: DELETE\r\n");
+    const auto policies = {underscores_policy::drop, underscores_policy::reject, underscores_policy::forward};
+    for (const auto policy : policies) {
+        INFO("policy " << static_cast<int>(policy));
+        auto a = clean;
+        auto b = dirty;
+        const std::size_t before = allocations;
+        const auto ra = apply_underscore_policy(a, policy);
+        const auto rb = apply_underscore_policy(b, policy);
+        const std::size_t during = allocations - before;
+        CHECK(during == 0);
+        CHECK(ra.fields == 0);
+        CHECK(rb.fields == (policy == underscores_policy::reject ? 1u : 2u));
+    }
+    // The counter does see Beast's allocations, so the zero above means something.
+    auto h = clean;
+    const std::size_t before = allocations;
+    h.insert("X_New", "1");
+    CHECK(allocations > before);
+}
+
+TEST_CASE("find_underscore_alias: what a CGI app reads as the named field", "[framing][underscore]")
+{
+    const std::string override_name = "X-HTTP-Method-Override";
+    struct row {
+        const char* name;
+        std::string fields;
+        std::string_view expected;
+    };
+    const std::vector<row> rows{
+        {"absent", "Accept: */*\r\n", ""},
+        {"the hyphen spelling is not an alias", "X-HTTP-Method-Override: DELETE\r\n", ""},
+        {"underscores", "X_HTTP_Method_Override: DELETE\r\n", "DELETE"},
+        {"lower case", "x_http_method_override: PUT\r\n", "PUT"},
+        {"upper case, as in the CGI variable", "X_HTTP_METHOD_OVERRIDE: PATCH\r\n", "PATCH"},
+        {"one underscore among hyphens", "X-HTTP-Method_Override: POST\r\n", "POST"},
+        {"after the hyphen spelling", "X-HTTP-Method-Override: GET\r\nX_HTTP_Method_Override: DELETE\r\n",
+         "DELETE"},
+        {"the first of two", "X_HTTP_Method_Override: PUT\r\nx_http_method_override: DELETE\r\n", "PUT"},
+        {"a longer name", "X_HTTP_Method_Override_2: DELETE\r\n", ""},
+        {"a shorter name", "X_HTTP_Method: DELETE\r\n", ""},
+        {"another name of the same length", "X_HTTP_Method_Overridf: DELETE\r\n", ""},
+    };
+    for (const auto& r : rows) {
+        INFO(r.name);
+        const auto parsed = parse_with_beast("GET / HTTP/1.1\r\nHost: a\r\n" + r.fields + "\r\n");
+        REQUIRE_FALSE(parsed.ec);
+        CHECK(find_underscore_alias(*parsed.head, override_name) == r.expected);
+    }
+
+    // After drop, there is nothing left to find.
+    auto head = build_head("GET / HTTP/1.1\r\nHost: a\r\nX_HTTP_Method: DELETE\r\n");
+    CHECK(find_underscore_alias(head, "X-HTTP-Method") == "DELETE");
+    apply_underscore_policy(head, underscores_policy::drop);
+    CHECK(find_underscore_alias(head, "X-HTTP-Method").empty());
 }
