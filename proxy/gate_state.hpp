@@ -31,6 +31,13 @@ struct gate_snapshot {
     rendered_reply status;                  // 200 JSON for the public status endpoint
 };
 
+// Going from before to after closes the gate to upgraded connections: the mode leaves
+// open, or the write fence rises. A tunnel (an upgrade is a write) must not outlive that.
+inline bool gate_closes(const gate_record& before, const gate_record& after) noexcept {
+    return (before.mode == policy::mode::open && after.mode != policy::mode::open) ||
+           (!before.fenced && after.fenced);
+}
+
 // Renders the snapshot for record at time now (Retry-After and the page's refresh count
 // down to the expected end).
 std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,

@@ -158,6 +158,10 @@ int cmd_run(const std::string& path) {
     }
     // A peer that closes mid-write must give EPIPE on that socket, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
+    // A write past RLIMIT_FSIZE (a full quota, a limit set by the service manager) must
+    // fail with EFBIG, which the state file and audit log report as "nothing changed",
+    // not kill the proxy in the middle of a mode change.
+    std::signal(SIGXFSZ, SIG_IGN);
     int rc = maintgate::proxy::run_server(cfg);
     maintgate::shutdown_logging();
     return rc;

@@ -15,8 +15,7 @@ void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
         // Tunnels opened while the gate was open are cut when it closes: an upgrade is a
         // write (policy::decide), and one already open must not outlive the decision.
-        bool closing = (gate_->record.mode == policy::mode::open && s->record.mode != policy::mode::open) ||
-                       (!gate_->record.fenced && s->record.fenced);
+        const bool closing = gate_closes(gate_->record, s->record);
         gate_ = std::move(s);
         if (closing) {
             std::size_t cut = 0;
