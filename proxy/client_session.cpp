@@ -22,6 +22,9 @@ constexpr std::size_t body_buffer_size = 16 * 1024;
 constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t response_header_limit = 64 * 1024;
 constexpr auto linger_deadline = std::chrono::seconds(2);
+// A keep-alive connection idle this long gives its buffers back (release_buffers); one
+// that sends its next request sooner reuses them without allocating.
+constexpr auto idle_release = std::chrono::milliseconds(250);
 // The most of a refused request's body read and thrown away to keep the connection.
 constexpr std::uint64_t max_drain = 1024 * 1024;
 
@@ -160,6 +163,17 @@ void client_session<Stream>::end_in_flight() noexcept {
         break;
     }
     in_flight_ = in_flight::none;
+}
+
+template <class Stream>
+void client_session<Stream>::release_buffers() noexcept {
+    buf_.shrink_to_fit();  // empty here, so this frees it
+    ubuf_.clear();
+    ubuf_.shrink_to_fit();
+    req_.reset();
+    res_.reset();
+    body_buf_.reset();
+    std::string().swap(head_out_);
 }
 
 template <class Stream>
@@ -524,19 +538,39 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
 
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::read_head() {
-    const auto& limits = cfg_->limits;
     if (buf_.size() == 0) {
         // Between requests: wait for the first byte under the keep-alive timeout. The
         // header deadline starts with that byte.
         if (w_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
+        const auto now = std::chrono::steady_clock::now();
+        const auto idle_deadline = now + cfg_->timeouts.keepalive;
         auto [ec, n] = co_await read_client(buf_.prepare(read_chunk),
-                                            std::chrono::steady_clock::now() + cfg_->timeouts.keepalive);
+                                            is_tls ? idle_deadline : std::min(idle_deadline, now + idle_release));
+        if constexpr (!is_tls) {
+            if (ec == beast::error::timeout && std::chrono::steady_clock::now() < idle_deadline) {
+                // Idle for a while: thousands of such connections may be open, so this one
+                // gives its buffers back and waits for readability holding none (TLS
+                // cannot: its engine may hold bytes the socket no longer shows).
+                release_buffers();
+                arm_at(tcp_->socket(), idle_deadline);
+                auto [wec] = co_await tcp_->socket().async_wait(tcp::socket::wait_read, use_tuple);
+                disarm();
+                ec = checked(wec);
+                if (!ec) {
+                    auto got = co_await read_client(buf_.prepare(read_chunk), idle_deadline);
+                    ec = std::get<0>(got);
+                    n = std::get<1>(got);
+                }
+            }
+        }
         idle_ = false;
         if (ec) co_return step::close;
         buf_.commit(n);
     }
+    // After refresh_gate: a reload may have freed the config the last request used.
+    const auto& limits = cfg_->limits;
     started_ = std::chrono::steady_clock::now();
     status_ = 0;
     body_bytes_sent_ = 0;

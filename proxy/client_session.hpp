@@ -177,6 +177,8 @@ private:
     void begin_in_flight(bool write) noexcept;
     void end_in_flight() noexcept;
     char* body_buffer();
+    // Frees every per-request buffer and the parsers (between requests only).
+    void release_buffers() noexcept;
     // "Strict-Transport-Security: ...\r\n" on an HTTPS listener that sets hsts, else empty.
     std::string_view hsts_field() const noexcept;
 
