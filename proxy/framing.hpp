@@ -83,7 +83,7 @@ framing_error check_trailers(const http::request_header<>& req,
                              std::size_t head_field_count) noexcept;
 
 // How many of each field check_trailers refuses the head holds. Take it once the head
-// is final (after transform_request and any other change the caller makes to those
+// is final (after any change the caller makes to those
 // fields), before the body is read.
 struct trailer_baseline {
     std::array<std::uint32_t, 10> counts{};
