@@ -28,6 +28,10 @@ constexpr auto idle_release = std::chrono::milliseconds(250);
 // The most of a refused request's body read and thrown away to keep the connection.
 constexpr std::uint64_t max_drain = 1024 * 1024;
 
+// The fields apps read a method override from (policy::request_view::method_override).
+constexpr std::array<std::string_view, 3> method_override_fields{"X-HTTP-Method-Override", "X-HTTP-Method",
+                                                                 "X-Method-Override"};
+
 // Only requests that are safe by definition and carry no body are worth a second try:
 // a write must never reach the app twice.
 bool retryable_method(http::verb v) noexcept {
@@ -710,7 +714,7 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
         // An override can make a read a write, or keep a write from matching a rule
         // that does not list it; with neither possible, no lookup.
         if (policy::classify_method(rv.method) == policy::method_class::read || !cfg_->gate.policy.rules.empty()) {
-            for (std::string_view name : {"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"})
+            for (std::string_view name : method_override_fields)
                 if (auto it = req.find(name); it != req.end()) {
                     rv.method_override = it->value();
                     break;
@@ -718,7 +722,7 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
             // Forwarded underscore names reach a CGI, WSGI or PHP app as the dashed ones:
             // an override spelled that way counts too, and a write wins over a read.
             if (underscores.fields != 0 && underscore_policy == underscores_policy::forward) {
-                for (std::string_view name : {"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}) {
+                for (std::string_view name : method_override_fields) {
                     const std::string_view alias = find_underscore_alias(req, name);
                     if (!alias.empty() && (rv.method_override.empty() ||
                                            policy::classify_method(rv.method_override) == policy::method_class::read))

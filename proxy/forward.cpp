@@ -129,8 +129,6 @@ void append_list(std::string& out, const http::fields& fields, Name name, std::s
     out.append("\r\n");
 }
 
-bool is_named(std::string_view name, std::string_view what) noexcept { return iequals(name, what); }
-
 }  // namespace
 
 std::string_view target_authority(std::string_view target) noexcept
@@ -228,19 +226,19 @@ void render_request_head(const http::request_header<>& req, const forward_contex
                 continue;
             break;
         case http::field::unknown:
-            if (is_named(name, "X-Forwarded-For")) {
+            if (iequals(name, "X-Forwarded-For")) {
                 forwarded_for = trusted;
                 continue;  // appended to or replaced below
             }
-            if (is_named(name, "X-Forwarded-Proto")) {
+            if (iequals(name, "X-Forwarded-Proto")) {
                 if (!trusted)
                     continue;
                 forwarded_proto = true;
-            } else if (is_named(name, "X-Forwarded-Host")) {
+            } else if (iequals(name, "X-Forwarded-Host")) {
                 if (!trusted)
                     continue;
                 forwarded_host = true;
-            } else if (is_named(name, "X-Real-IP")) {
+            } else if (iequals(name, "X-Real-IP")) {
                 if (!trusted)
                     continue;
             }
@@ -310,7 +308,7 @@ void render_response_head(const http::response_header<>& res, const response_hea
                 continue;  // appended to below
         } else if (id == http::field::strict_transport_security) {
             app_hsts = true;  // the app's own wins
-        } else if (!o.mode.empty() && id == http::field::unknown && is_named(name, "X-Maintgate-Mode")) {
+        } else if (!o.mode.empty() && id == http::field::unknown && iequals(name, "X-Maintgate-Mode")) {
             continue;  // the gate says its mode, the app cannot
         }
         append_field(out, name, f.value());
