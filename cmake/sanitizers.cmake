@@ -23,6 +23,13 @@ if(MAINTGATE_SANITIZE)
   # -fno-omit-frame-pointer: whole stacks in the reports, cheaply.
   set(maintgate_sanitize_flags -fsanitize=${MAINTGATE_SANITIZE} -fno-sanitize-recover=all
       -fno-omit-frame-pointer)
+  if(MAINTGATE_SANITIZE MATCHES "undefined")
+    # Except UBSan's vptr check: it decides whether a vtable is readable by writing it
+    # to a pipe(2), so in a process with no descriptors left (test_faults_process drives
+    # maintgate there on purpose) it reports valid objects as "invalid vptr" and stops
+    # the process. ASan still catches the use-after-free that check would mostly find.
+    list(APPEND maintgate_sanitize_flags -fno-sanitize=vptr)
+  endif()
   add_compile_options(${maintgate_sanitize_flags})
   add_link_options(${maintgate_sanitize_flags})
   if(MAINTGATE_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")

@@ -58,12 +58,14 @@ run_one() {
     if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null 2>&1; then
         generator=(-G Ninja)
     fi
-    # -O1 -g: fast enough for the integration suite, with exact lines in the stacks;
-    # no -DNDEBUG, so assert() and BOOST_ASSERT check too. CMAKE_PROJECT_INCLUDE pulls
-    # in the sanitizer flags even where the top-level CMakeLists.txt does not yet (the
-    # file's include_guard makes a second include a no-op).
+    # -O1: fast enough for the integration suite. -g1: line tables only, which is all a
+    # sanitizer's stack needs (function, file, line), and compiles a third faster than
+    # -g (measured: client_session.cpp 160 s against 239 s). No -DNDEBUG, so assert()
+    # and BOOST_ASSERT check too. CMAKE_PROJECT_INCLUDE pulls in the sanitizer flags
+    # even where the top-level CMakeLists.txt does not yet (the file's include_guard
+    # makes a second include a no-op).
     cmake -S . -B "$build_dir" "${generator[@]}" -DBUILD_TESTING=ON \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
         -DCMAKE_PROJECT_INCLUDE="$root/cmake/sanitizers.cmake" \
         -DMAINTGATE_SANITIZE="$sanitizers" \
         -DMAINTGATE_INTEGRATION_TIMEOUT_FACTOR="$factor" >/dev/null
@@ -100,8 +102,9 @@ run_one() {
 
     # The integration tests' CTest timeouts are scaled by the factor at configure time;
     # --timeout bounds the unit tests, which have none.
+    # MAINTGATE_SANITIZER tells the few tests that measure memory which runtime is in.
     local status=0
-    ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 900 --no-tests=error \
+    MAINTGATE_SANITIZER="$kind" ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 900 --no-tests=error \
         -E "$excluded" "${extra_ctest_args[@]}" || status=$?
     unset ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 

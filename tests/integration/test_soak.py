@@ -81,6 +81,22 @@ IO_TIMEOUT = 60.0        # any single read or connect of a client; generous for 
 #   its ~8000 connections, exceeds the bound.
 FD_SLACK = 2
 RSS_SLACK_KIB = 16 * 1024
+
+
+def sanitizer_rss_kib():
+    """What a sanitizer runtime keeps resident by design, on top of RSS_SLACK_KIB.
+    ASan's quarantine holds freed memory back from reuse (to catch use after free) up to
+    quarantine_size_mb, 256 MiB by default, so after a soak RSS is up to that much
+    higher with nothing leaked; measured: +135 MiB. Leaks there are LeakSanitizer's to
+    find, at exit, exactly. scripts/sanitize.sh sets MAINTGATE_SANITIZER."""
+    if os.environ.get("MAINTGATE_SANITIZER") != "asan":
+        return 0
+    quarantine_mb = 256
+    for option in os.environ.get("ASAN_OPTIONS", "").split(":"):
+        name, _, value = option.partition("=")
+        if name == "quarantine_size_mb":
+            quarantine_mb = int(value)
+    return quarantine_mb * 1024
 POOL_IDLE_S = 7.0          # the upstream pool's idle_timeout (4 s) + its sweep period (2 s) + 1 s
 UPLOAD_SIZE = 1 << 20
 OK_STATUSES = {200, 101, 503}
@@ -970,7 +986,8 @@ class SoakTest(SoakChecks, SoakBase):
         resp = asyncio.run(self.one_request(final, op))
         self.assertEqual(resp.status, 200, "a write after the soak: %r" % op)
         end_fds, end_rss = self.settle(pid, base_fds, "after the soak")
-        resources_ok = (end_fds <= base_fds + FD_SLACK, end_rss <= base_rss + RSS_SLACK_KIB)
+        rss_bound = RSS_SLACK_KIB + sanitizer_rss_kib()
+        resources_ok = (end_fds <= base_fds + FD_SLACK, end_rss <= base_rss + rss_bound)
 
         upstream_records = self.up.records
         report = {
@@ -1026,7 +1043,7 @@ class SoakTest(SoakChecks, SoakBase):
             self.assertTrue(resources_ok[0], "fds: %d at the baseline, %d after the soak (bound +%d)"
                             % (base_fds, end_fds, FD_SLACK))
             self.assertTrue(resources_ok[1], "RSS: %d KiB at the baseline, %d KiB after the soak (bound +%d KiB)"
-                            % (base_rss, end_rss, RSS_SLACK_KIB))
+                            % (base_rss, end_rss, rss_bound))
         with self.subTest(check="SIGTERM"):
             stopping = time.monotonic()
             code = self.proxy.stop(signal.SIGTERM, timeout=40)
