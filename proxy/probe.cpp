@@ -100,7 +100,7 @@ net::awaitable<probe_result> attempt(const check_request& check, const std::vect
     // absolute, so later steps get only what the earlier ones left.
     stream.tcp().expires_at(start + check.timeout);
 
-    auto [cec, ep] = co_await stream.tcp().async_connect(upstream, use_tuple);
+    auto [cec, ep] = co_await connect_any(stream.tcp(), upstream);
     if (cec) {
         r.detail = failure(cec, check, "connect");
         co_return r;

@@ -15,6 +15,19 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
+net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(beast::tcp_stream& s,
+                                                                 const std::vector<tcp::endpoint>& endpoints) {
+    error_code ec = net::error::host_not_found;
+    for (const auto& ep : endpoints) {
+        std::tie(ec) = co_await s.async_connect(ep, net::as_tuple(net::use_awaitable));
+        if (!ec) co_return std::tuple{ec, ep};
+        if (ec == beast::error::timeout) break;  // the one deadline covers every address
+        error_code ignored;
+        s.socket().close(ignored);  // a failed connect leaves the socket unusable
+    }
+    co_return std::tuple{ec, tcp::endpoint{}};
+}
+
 upstream_stream::upstream_stream(const net::any_io_executor& ex, const tls_client* tls) : client_(tls) {
     if (tls)
         tls_.emplace(ex, tls->context());
@@ -67,7 +80,7 @@ net::awaitable<std::tuple<error_code, upstream_conn_ptr, bool>> upstream_pool::c
     // One deadline for connect and handshake: a stalled TLS upstream fails as fast as a
     // silent one.
     c->stream.expires_after(cfg_.connect_timeout);
-    auto [ec, ep] = co_await c->stream.tcp().async_connect(endpoints_, net::as_tuple(net::use_awaitable));
+    auto [ec, ep] = co_await connect_any(c->stream.tcp(), endpoints_);
     if (ec) co_return std::tuple{ec, nullptr, false};
     // From here the session bounds each wait with its own deadline, and its plain-TCP
     // paths try reads and writes before waiting.

@@ -82,6 +82,13 @@ struct upstream_conn {
 
 using upstream_conn_ptr = std::unique_ptr<upstream_conn>;
 
+// Connects `s` to the first of `endpoints` that accepts, within the stream's deadline
+// (error::timeout past it). The error otherwise is the last address's. Unlike Asio's
+// range connect, which reports a socket it could not open (no descriptors left) as
+// "Operation canceled", this says what happened: the log is what an operator reads.
+net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(beast::tcp_stream& s,
+                                                                 const std::vector<tcp::endpoint>& endpoints);
+
 class upstream_pool {
 public:
     upstream_pool(net::any_io_executor ex, const upstream_config& cfg,

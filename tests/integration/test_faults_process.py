@@ -89,6 +89,9 @@ class FdExhaustionTest(ProxyTestCase):
             resp = conn.read_final(method="POST", require_complete=False)
             self.assertIn(resp.status, (502, 503), resp.describe())
             self.assertTrue(resp.complete and not resp.problems, resp.describe())
+            if resp.status == 502:  # and the log names the cause, not a side effect of it
+                self.assertIsNotNone(self.proxy.wait_log(r"upstream connect: Too many open files", 5),
+                                     self.proxy.output())
             self.assertTrue(self.proxy.alive(), self.proxy.output())
         finally:
             for s in socks:
