@@ -142,26 +142,38 @@ net::awaitable<change_outcome> gate_control::apply(gate_record next, const admin
     change_outcome out;
     const gate_record before = record_;
     const auto& state_file = cfg_->gate.state_file;
-    // The state file first: a change that a restart would forget is not made at all.
+    // Three writes, ordered so that a failure at any of them changes nothing: the new
+    // state into a temp file (a change a restart would forget is not made at all), the
+    // audit line (the log never misses a change), then the rename over the state file.
+    // Nothing is ever written back to undo a step: on a full disk that write would fail
+    // too, and leave the file and the workers disagreeing.
     if (!state_file.empty()) {
-        if (auto err = save_gate_record(state_file, next); !err.empty()) {
+        if (auto err = stage_gate_record(state_file, next); !err.empty()) {
             out.error = "cannot persist the change: " + err + "; nothing changed";
             spdlog::error("gate: {}", out.error);
             audit(who, command, before, before, "failed", out.error);
             co_return out;
         }
     }
-    // Then the audit line; without it the change is undone, so the log never misses one.
     if (auto err = write_audit(who, command, before, next, "ok", detail); !err.empty()) {
+        if (!state_file.empty()) discard_gate_record(state_file);
         out.error = "cannot write the audit log: " + err + "; nothing changed";
-        if (!state_file.empty()) {
-            if (auto back = save_gate_record(state_file, before); !back.empty())
-                spdlog::critical("gate: cannot restore the state file after a failed audit write: {}; "
-                                 "a restart would come back {}",
-                                 back, policy::to_string(next.stage));
-        }
         spdlog::error("gate: {}", out.error);
         co_return out;
+    }
+    if (!state_file.empty()) {
+        auto committed = commit_gate_record(state_file);
+        if (!committed.error.empty()) {
+            // Rare (the temp file is already in the folder); the "ok" line just written
+            // is followed by this one, so the log still tells what happened.
+            out.error = "cannot persist the change: " + committed.error + "; nothing changed";
+            spdlog::error("gate: {}", out.error);
+            audit(who, command, before, before, "failed", out.error);
+            co_return out;
+        }
+        if (!committed.not_durable.empty())
+            spdlog::warn("gate: the state file is replaced, but {}: a power cut may bring back the old one",
+                         committed.not_durable);
     }
     bool stage_changed = next.stage != record_.stage;
     record_ = std::move(next);

@@ -38,6 +38,8 @@ std::string folder_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
+std::string temp_path(const std::string& path) { return path + ".tmp"; }
+
 }  // namespace
 
 std::string format_iso8601(sys_time t) {
@@ -101,7 +103,7 @@ std::optional<sys_time> parse_iso8601(std::string_view text) {
     return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
 }
 
-std::string save_gate_record(const std::string& path, const gate_record& r) {
+std::string stage_gate_record(const std::string& path, const gate_record& r) {
     std::string body = "{\"mode\":";
     json::append_string(body, policy::to_string(r.mode));
     body += ",\"stage\":";
@@ -124,7 +126,7 @@ std::string save_gate_record(const std::string& path, const gate_record& r) {
     json::append_string(body, format_iso8601(r.since));
     body += "}\n";
 
-    std::string temp = path + ".tmp";
+    std::string temp = temp_path(path);
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) return errno_text("cannot create", temp);
     if (!write_all(fd, body)) {
@@ -140,19 +142,35 @@ std::string save_gate_record(const std::string& path, const gate_record& r) {
         return e;
     }
     ::close(fd);
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        auto e = errno_text("cannot rename over", path);
-        ::unlink(temp.c_str());
-        return e;
+    return {};
+}
+
+void discard_gate_record(const std::string& path) noexcept { ::unlink(temp_path(path).c_str()); }
+
+commit_result commit_gate_record(const std::string& path) {
+    commit_result out;
+    if (::rename(temp_path(path).c_str(), path.c_str()) != 0) {
+        out.error = errno_text("cannot rename over", path);
+        discard_gate_record(path);
+        return out;
     }
     // The rename is durable only once the folder entry is.
     std::string folder = folder_of(path);
     int dfd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return errno_text("cannot open folder", folder);
+    if (dfd < 0) {
+        out.not_durable = errno_text("cannot open folder", folder);
+        return out;
+    }
     int rc = ::fsync(dfd);
     ::close(dfd);
-    if (rc != 0) return errno_text("cannot fsync folder", folder);
-    return {};
+    if (rc != 0) out.not_durable = errno_text("cannot fsync folder", folder);
+    return out;
+}
+
+std::string save_gate_record(const std::string& path, const gate_record& r) {
+    if (auto err = stage_gate_record(path, r); !err.empty()) return err;
+    auto c = commit_gate_record(path);
+    return c.error.empty() ? c.not_durable : c.error;
 }
 
 load_gate_result load_gate_record(const std::string& path) {

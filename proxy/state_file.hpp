@@ -27,8 +27,25 @@ struct gate_record {
 
 // Durable replace: write a temp file in the same folder, fsync it, rename it over the
 // old one, fsync the folder. A crash at any point leaves the old or the new state, never
-// a torn one. Returns an empty string on success, else what failed (the caller refuses
-// the change and says so).
+// a torn one. In two steps, so that a caller can put another write between them and
+// still change nothing when that write fails (gate_control writes the audit line
+// there): stage_gate_record writes and fsyncs "<path>.tmp"; then commit_gate_record
+// renames it over path, or discard_gate_record removes it.
+//
+// Each returns an empty string on success, else what failed, and a failure changes
+// nothing: the state file is as it was and no temp file is left.
+std::string stage_gate_record(const std::string& path, const gate_record& r);
+void discard_gate_record(const std::string& path) noexcept;
+
+struct commit_result {
+    std::string error;        // the rename failed: nothing changed
+    std::string not_durable;  // renamed, but the folder could not be fsynced: the new
+                              // state is in place, and a power cut may still undo it
+};
+commit_result commit_gate_record(const std::string& path);
+
+// Both steps at once; an error that leaves the new state in place (not_durable) is
+// returned too.
 std::string save_gate_record(const std::string& path, const gate_record& r);
 
 enum class load_status { ok, missing, corrupt };

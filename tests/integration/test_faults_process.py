@@ -50,6 +50,13 @@ def signal_mask(pid, field):
     raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 
 
+def file_identity(path):
+    """Changes when the file is replaced, even by a copy of itself (a freed inode number
+    can be given to the next file, its modification time cannot)."""
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns
+
+
 def no_write_reached(up):
     return [r for r in up.requests if r.method not in ("GET", "HEAD", "OPTIONS")]
 
@@ -275,6 +282,7 @@ class FullDiskTest(AdminTestCase):
             self.ctl_ok("set", "mode", "read-only", "reason", reason)
             self.ctl_ok("set", "mode", "open")
         self.state = read_bytes(self.state_path)
+        self.state_identity = file_identity(self.state_path)
         self.audit = read_bytes(self.audit_path)
         self.assertGreater(len(self.audit), 2 * len(self.state) + 100)
 
@@ -301,6 +309,10 @@ class FullDiskTest(AdminTestCase):
             self.assertEqual((code, out), (1, ""), "%s: %s" % (what, err))
             self.assertRegex(err, expected_error_re, what)
             self.assertEqual(read_bytes(self.state_path), self.state, "%s: the state file changed" % what)
+            # Not even replaced by a copy of itself: a write that puts the old state back
+            # after a failed audit line could fail too on a full disk.
+            self.assertEqual(file_identity(self.state_path), self.state_identity,
+                             "%s: the state file was replaced" % what)
             self.assertFalse(os.path.exists(self.state_path + ".tmp"), "%s: a temp state file was left" % what)
             self.assertEqual(read_bytes(self.audit_path), self.audit, "%s: the audit log changed" % what)
             s = self.status()
@@ -332,8 +344,8 @@ class FullDiskTest(AdminTestCase):
         self.assert_recovers()
 
     def test_audit_log_cannot_be_written(self):
-        # Room for the state file, none left in the audit log: the state file is
-        # written, then put back when the audit line fails.
+        # Room for the state file, none left in the audit log: the new state is written
+        # to the temp file, which is removed when the audit line fails.
         self.limit_file_size(len(self.audit))
         self.assert_refused_and_unchanged(
             r"^error: cannot write the audit log: cannot write %s: File too large; nothing changed\n$"

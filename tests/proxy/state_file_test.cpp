@@ -277,6 +277,55 @@ TEST_CASE("state_file: a failed rename removes the temp file", "[state_file]")
     CHECK(dir.entries() == 1);
 }
 
+TEST_CASE("state_file: staged, the old state stands until the commit, and a discard leaves it", "[state_file]")
+{
+    temp_dir dir;
+    const std::string path = dir.file("state.json");
+    gate_record old_state;
+    old_state.mode = policy::mode::open;
+    old_state.since = at(2026, 1, 1, 0, 0, 0);
+    REQUIRE(save_gate_record(path, old_state) == "");
+    const std::string old_text = read_file(path);
+    gate_record next;
+    next.mode = policy::mode::maintenance;
+    next.reason = "migration";
+    next.since = at(2026, 1, 2, 0, 0, 0);
+
+    REQUIRE(stage_gate_record(path, next) == "");
+    CHECK(read_file(path) == old_text);  // what a crash here would restart with
+    CHECK(fs::exists(path + ".tmp"));
+
+    SECTION("discarded: as if never staged")
+    {
+        discard_gate_record(path);
+        CHECK(read_file(path) == old_text);
+        CHECK(dir.entries() == 1);
+    }
+    SECTION("committed: the new state, and no temp file")
+    {
+        const auto c = commit_gate_record(path);
+        CHECK(c.error.empty());
+        CHECK(c.not_durable.empty());
+        const auto loaded = load_gate_record(path);
+        REQUIRE(loaded.status == load_status::ok);
+        CHECK(loaded.record.mode == policy::mode::maintenance);
+        CHECK(loaded.record.reason == "migration");
+        CHECK(dir.entries() == 1);
+    }
+}
+
+TEST_CASE("state_file: a commit with nothing staged fails and changes nothing", "[state_file]")
+{
+    temp_dir dir;
+    const std::string path = dir.file("state.json");
+    write_file(path, "kept");
+    const auto c = commit_gate_record(path);
+    CHECK_FALSE(c.error.empty());
+    CHECK(c.error.find("state.json") != std::string::npos);
+    CHECK(read_file(path) == "kept");
+    CHECK(dir.entries() == 1);
+}
+
 TEST_CASE("state_file: a stage that does not belong to the mode is saved as the mode's own", "[state_file]")
 {
     temp_dir dir;
