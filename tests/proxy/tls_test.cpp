@@ -288,12 +288,6 @@ SSL_CTX* server_ctx(const config& c, std::size_t i = 0) {
 
 const auto now = [] { return std::chrono::system_clock::now(); };
 
-bool contains(const std::vector<std::string>& v, const std::string& needle) {
-    for (const auto& s : v)
-        if (s.find(needle) != std::string::npos) return true;
-    return false;
-}
-
 }  // namespace
 
 TEST_CASE("an HTTPS listener: its certificate, SNI choosing others, ALPN http/1.1", "[tls]") {
