@@ -9,8 +9,8 @@
 #
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer at exit):
 #         the whole suite, unit and integration (one exclusion, stated below)
-#   tsan  ThreadSanitizer: the same suite; every maintgate the integration tests start
-#         runs 2 workers next to the admin, reload, access-log and signal threads
+#   tsan  ThreadSanitizer: the same suite; most maintgates the integration tests start
+#         run 2 workers next to the admin, reload, access-log and signal threads
 #
 # Environment:
 #   ASAN_BUILD_DIR  build folder for asan (default build-asan)

@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything (the test programs included) and runs
-# the whole suite through CTest; in CI, then a short fuzzing run (and, when asked, the
-# same suite under the sanitizers). Exits non-zero when any stage failed; every stage runs regardless,
+# the whole suite through CTest; in CI, then the same suite under the sanitizers and a
+# short fuzzing run. Exits non-zero when any stage failed; every stage runs regardless,
 # so one CI log lists every failure, and a table of stage wall times ends the output.
 #
-# Stages, and the environment that turns them on (CI=true turns on fuzz, so a
-# developer's plain `scripts/test.sh` stays the quick normal suite unless asked):
+# Stages, and the environment that turns them on (CI=true turns on sanitize and fuzz, so
+# a developer's plain `scripts/test.sh` stays the quick normal suite unless asked):
 #   suite     always: build folder BUILD_DIR (default build), ctest -j2
-#   sanitize  MAINTGATE_CI_SANITIZE=all|asan|tsan|1|0 (1 = all; default 0): scripts/sanitize.sh,
-#             the suite under ASan+UBSan (build-asan) and TSan (build-tsan); see that
-#             script for what each runs. Off in CI until one whole CI run with it on has
-#             been timed on the 2-core machine (its builds alone may take 30+ minutes).
+#   sanitize  MAINTGATE_CI_SANITIZE=all|asan|tsan|1|0 (1 = all; default all under CI,
+#             else 0): scripts/sanitize.sh, the suite under ASan+UBSan (build-asan) and
+#             TSan (build-tsan); see that script for what each runs. About 20 minutes
+#             on 2 cores, builds included.
 #   fuzz      MAINTGATE_CI_FUZZ=1|0 (default 1 under CI, else 0): scripts/fuzz.sh, every
 #             libFuzzer target for FUZZ_SECONDS (default 20) with a fixed FUZZ_SEED
 #             (default 1), in build-fuzz
-# Example: MAINTGATE_CI_SANITIZE=asan scripts/test.sh   # normal suite, then ASan only
+# Examples: MAINTGATE_CI_SANITIZE=asan scripts/test.sh   # normal suite, then ASan only
+#           CI=true MAINTGATE_CI_SANITIZE=0 scripts/test.sh  # CI without the sanitizers
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir="${BUILD_DIR:-build}"
 in_ci=0
 [[ "${CI:-}" == true ]] && in_ci=1
-sanitize="${MAINTGATE_CI_SANITIZE:-0}"
+sanitize="${MAINTGATE_CI_SANITIZE:-$( ((in_ci)) && echo all || echo 0)}"
 fuzz="${MAINTGATE_CI_FUZZ:-$in_ci}"
 case "$sanitize" in
     1) sanitize=all ;;
