@@ -749,8 +749,9 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     } guard{this};
 
     head_request_ = req.method() == http::verb::head;
-    bool has_expect = req.find(http::field::expect) != req.end();
-    expect_ = has_expect && !req_->is_done() && client_version_ >= 11;
+    auto expect_field = req.find(http::field::expect);  // one at most (check_request_head)
+    bool has_expect = expect_field != req.end();
+    expect_ = has_expect && !expect_field->value().empty() && !req_->is_done() && client_version_ >= 11;
     // Waiting for a TLS upstream's 100 cannot be told apart from TLS records with no
     // data in them (TLS 1.3 session tickets arrive after the handshake), so the proxy
     // answers 100 itself, as nginx always does, and sends the body on.

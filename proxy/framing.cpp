@@ -505,8 +505,9 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
     }
 
     // RFC 9110 10.1.1: an HTTP/1.0 client's 100-continue is ignored, not refused; the
-    // session forwards no Expect for it.
-    if (expect_count > 1 || (expect_count == 1 && !iequals(expect, "100-continue")))
+    // session forwards no Expect for it. Expect is a list (5.6.1), and an empty one asks
+    // for nothing: it is taken as none, as nginx and HAProxy do, and not forwarded.
+    if (expect_count > 1 || (expect_count == 1 && !expect.empty() && !iequals(expect, "100-continue")))
         return fail(417, "unsupported expectation");
 
     // A WebSocket handshake the proxy would tunnel (HTTP/1.1, Connection: upgrade) must be

@@ -592,6 +592,20 @@ class ExpectUpgradeTest(HostileTestCase):
         self.assertEqual(rec.values("expect"), [], rec.headers)
         self.assertEqual(rec.body, b"hello")
 
+    def test_empty_expect_is_no_expectation(self):
+        # RFC 9110: Expect is a list, and an empty one asks for nothing; nginx and
+        # HAProxy take it so too. No 100, no 417, and the empty field is not forwarded.
+        c = self.connect()
+        c.send(POST + b"Expect: \r\nContent-Length: 5\r\n\r\nhello")
+        resp = c.read_final(method="POST")
+        self.assertEqual(resp.status, 200, resp.describe())
+        self.assertEqual(resp.interims, [], resp.describe())
+        self.up.wait_requests(1)
+        rec = self.up.requests[0]
+        self.assertEqual(rec.values("expect"), [], rec.headers)
+        self.assertEqual(rec.body, b"hello")
+        c.assert_open()
+
     # ---- Expect: 100-continue against an upstream that answers 100, or a final
     # status at once -------------------------------------------------------------------
 

@@ -548,6 +548,8 @@ TEST_CASE("check_request_fields: table of parsed heads", "[framing]")
         {"Expect with parameter", req(post11, "Host: a\r\nContent-Length: 5\r\nExpect: 100-continue; x\r\n"), 417},
         {"Expect twice", req(post11, "Host: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nExpect: 100-continue\r\n"), 417},
         {"Expect on HTTP/1.0 is ignored, not refused", req(post10, "Host: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"), 0},
+        {"Expect empty: no expectation", req(post11, "Host: a\r\nContent-Length: 5\r\nExpect:  \r\n"), 0},
+        {"Expect empty, twice", req(post11, "Host: a\r\nContent-Length: 5\r\nExpect:\r\nExpect:\r\n"), 417},
     };
 
     for (const auto& r : rows) {
