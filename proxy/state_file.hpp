@@ -32,8 +32,8 @@ struct gate_record {
 // there): stage_gate_record writes and fsyncs "<path>.tmp"; then commit_gate_record
 // renames it over path, or discard_gate_record removes it.
 //
-// Each returns an empty string on success, else what failed, and a failure changes
-// nothing: the state file is as it was and no temp file is left.
+// A failure to stage, or a commit's error, changes nothing: the state file is as it
+// was and no temp file is left.
 std::string stage_gate_record(const std::string& path, const gate_record& r);
 void discard_gate_record(const std::string& path) noexcept;
 

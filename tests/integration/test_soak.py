@@ -81,6 +81,10 @@ IO_TIMEOUT = 60.0        # any single read or connect of a client; generous for 
 #   its ~8000 connections, exceeds the bound.
 FD_SLACK = 2
 RSS_SLACK_KIB = 16 * 1024
+POOL_IDLE_S = 7.0          # the upstream pool's idle_timeout (4 s) + its sweep period (2 s) + 1 s
+UPLOAD_SIZE = 1 << 20
+OK_STATUSES = {200, 101, 503}
+WRITE_KINDS = {"post", "upload", "chunked", "ws", "abort-upload", "abort-head", "abort-ws"}
 
 
 def sanitizer_rss_kib():
@@ -97,10 +101,6 @@ def sanitizer_rss_kib():
         if name == "quarantine_size_mb":
             quarantine_mb = int(value)
     return quarantine_mb * 1024
-POOL_IDLE_S = 7.0          # the upstream pool's idle_timeout (4 s) + its sweep period (2 s) + 1 s
-UPLOAD_SIZE = 1 << 20
-OK_STATUSES = {200, 101, 503}
-WRITE_KINDS = {"post", "upload", "chunked", "ws", "abort-upload", "abort-head", "abort-ws"}
 
 
 # ---- the gate's timeline -----------------------------------------------------------------
