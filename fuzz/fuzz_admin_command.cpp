@@ -1,4 +1,4 @@
-// libFuzzer target: the admin command language (proxy/admin_command.hpp) on arbitrary
+// libFuzzer target: the admin command language (proxy/admin/admin_command.hpp) on arbitrary
 // lines. The admin socket is mode 0600, but whoever can write to it can change the mode,
 // and ctl builds its lines from an operator's shell words: the parser must never crash,
 // throw or half-parse, and what it prints must read back the same.
@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/admin_command.hpp"
+#include "proxy/admin/admin_command.hpp"
 
 using namespace maintgate;
 

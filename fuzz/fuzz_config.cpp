@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/config.hpp"
+#include "proxy/config/config.hpp"
 
 namespace {
 

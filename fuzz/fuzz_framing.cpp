@@ -20,8 +20,8 @@
 #include <string_view>
 
 #include "policy/cidr.hpp"
-#include "proxy/forward.hpp"
-#include "proxy/framing.hpp"
+#include "proxy/http/forward.hpp"
+#include "proxy/http/framing.hpp"
 
 using namespace maintgate;
 using namespace maintgate::proxy;

@@ -11,11 +11,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "proxy/config.hpp"
-#include "proxy/ctl.hpp"
+#include "proxy/config/config.hpp"
+#include "proxy/admin/ctl.hpp"
 #include "proxy/logging.hpp"
-#include "proxy/server.hpp"
-#include "proxy/tls.hpp"
+#include "proxy/net/server.hpp"
+#include "proxy/net/tls.hpp"
 
 namespace {
 

@@ -47,7 +47,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out_dir"
 
-# render TEMPLATE MODE OUT: what the proxy does once per mode change (proxy/pages.cpp).
+# render TEMPLATE MODE OUT: what the proxy does once per mode change (proxy/http/pages.cpp).
 # {{#name}}...{{/name}} is dropped when the value is empty and kept otherwise, then each
 # {{name}} becomes its HTML-escaped value. A placeholder it does not know is an error.
 render() {

@@ -1,6 +1,6 @@
 """A client for maintgate's admin socket, for the integration tests.
 
-The wire protocol (proxy/admin_command.hpp): one command per line; a text reply is one
+The wire protocol (proxy/admin/admin_command.hpp): one command per line; a text reply is one
 or more non-empty lines followed by one empty line; a JSON reply (`--json` anywhere on
 the line, or a leading `json`) is exactly one line holding one JSON object with "ok".
 The connection stays open for more commands until the client closes it.

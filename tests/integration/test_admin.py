@@ -1083,7 +1083,7 @@ class StagedReopenTest(AdminTestCase):
         code, out, err = self.ctl("reopen")
         self.assertEqual((code, err), (1, "error: already open; nothing to reopen\nstage stays open\n"))
 
-    # Defect: help (generated from the command table in proxy/admin_command.cpp) says
+    # Defect: help (generated from the command table in proxy/admin/admin_command.cpp) says
     # `reopen status` shows "the stage, its gate check results and error rate since it
     # began", but the reply (admin_server.cpp, verb::reopen_status) has no check
     # results at all, in text or JSON: after a refused step the operator cannot see
@@ -1512,7 +1512,7 @@ class ReloadTest(ReloadBase):
 class SighupTest(ReloadBase):
     watched = False  # the defect below kills the process; the test says so itself
 
-    # Defect: the SIGHUP handler in run_server (proxy/server.cpp) co_spawns a [&]
+    # Defect: the SIGHUP handler in run_server (proxy/net/server.cpp) co_spawns a [&]
     # lambda coroutine that runs after the lambda object is gone, and passes the
     # temporary admin_peer{-1, -1, "SIGHUP"} into co_await gate.reload(...). The reload
     # is done and logged, then destroying that admin_peer frees a pointer that is not

@@ -1,0 +1,236 @@
+#pragma once
+// One client connection: reads requests, runs the framing checks, forwards to the
+// upstream and relays the response, in order, until either side closes. Only I/O lives
+// here; what to check and how to rewrite headers are pure functions elsewhere.
+//
+// The session is a template on the client stream: beast::tcp_stream for HTTP, and
+// beast::ssl_stream over it for HTTPS. Both are compiled (explicitly instantiated in
+// the .cpp), so a plain connection pays nothing for TLS: no virtual call, no branch on
+// the stream type, no extra allocation per request.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <type_traits>
+
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "policy/cidr.hpp"
+#include "policy/gate.hpp"
+#include "proxy/config/config.hpp"
+#include "proxy/http/framing.hpp"
+#include "proxy/admin/gate_state.hpp"
+#include "proxy/net.hpp"
+#include "proxy/net/tls.hpp"
+#include "proxy/net/upstream_pool.hpp"
+
+namespace maintgate::proxy {
+
+class worker;
+
+using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// What every session has whatever its stream: the worker's intrusive list (for graceful
+// shutdown) and the steps its coroutines return.
+class session_base {
+public:
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
+
+    // Graceful shutdown: a connection waiting for its next request is closed now; one in
+    // the middle of a request finishes it first.
+    void close_if_idle() noexcept {
+        if (idle_) tcp_->cancel();
+    }
+
+    // The gate closed (the mode left open, or the write fence rose): an upgraded
+    // connection could carry writes past it, so it is cut. The client reconnects and its
+    // new upgrade request is decided under the new state.
+    bool tunnelling() const noexcept { return in_tunnel_; }
+    void close_tunnel() noexcept {
+        if (!in_tunnel_) return;
+        error_code ignored;
+        tcp_->socket().close(ignored);
+    }
+
+    // The worker's tick: a session waiting past its deadline has that wait cancelled,
+    // and the wait reports beast::error::timeout.
+    void expire_if_due(std::chrono::steady_clock::time_point now) noexcept {
+        if (now < deadline_) return;
+        deadline_ = std::chrono::steady_clock::time_point::max();
+        timed_out_ = true;
+        error_code ignored;
+        if (deadline_socket_) deadline_socket_->cancel(ignored);
+    }
+
+    // The worker's intrusive list of sessions.
+    session_base* prev = nullptr;
+    session_base* next = nullptr;
+
+protected:
+    session_base() = default;
+    ~session_base() = default;
+
+    enum class step { next_request, close, linger_close };
+
+    // Outcome of one attempt at an upstream exchange.
+    enum class attempt { done, retry };
+
+    // How sending the request body ended; each has its own reply.
+    enum class body_result { ok, client_gone, too_large, malformed, bad_trailer, upstream_failed };
+
+    // One deadline per session, for the one wait in progress, checked by the worker's
+    // tick (proxy/net/worker.cpp). Beast's per-operation timers cost a timer-queue insert
+    // and a cancel for every read and write; this costs a clock read.
+    void arm_at(tcp::socket& s, std::chrono::steady_clock::time_point t) noexcept {
+        deadline_ = t;
+        deadline_socket_ = &s;
+        timed_out_ = false;
+    }
+    void arm(tcp::socket& s, std::chrono::steady_clock::duration d) noexcept {
+        arm_at(s, std::chrono::steady_clock::now() + d);
+    }
+    void disarm() noexcept { deadline_ = std::chrono::steady_clock::time_point::max(); }
+    // A wait the tick cancelled reports a timeout, like Beast's streams do.
+    error_code checked(error_code ec) const noexcept {
+        if (ec == net::error::operation_aborted && timed_out_) return beast::error::timeout;
+        return ec;
+    }
+
+    beast::tcp_stream* tcp_ = nullptr;  // the client connection's TCP layer
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    tcp::socket* deadline_socket_ = nullptr;
+    bool timed_out_ = false;
+    bool idle_ = false;
+    bool in_tunnel_ = false;
+};
+
+template <class Stream>
+class client_session : public session_base {
+public:
+    static constexpr bool is_tls = std::is_same_v<Stream, tls_client_stream>;
+    static_assert(is_tls || std::is_same_v<Stream, beast::tcp_stream>);
+
+    // The TLS context a session holds for its whole life (a reload builds new ones for
+    // new connections); nothing for plain HTTP.
+    struct no_tls {};
+    using tls_handle = std::conditional_t<is_tls, std::shared_ptr<const tls_server>, no_tls>;
+
+    // listener: the index in the config's listeners of the one that accepted socket.
+    client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls);
+    ~client_session();
+
+    net::awaitable<void> run();
+
+private:
+    static Stream make_stream(tcp::socket socket, const tls_handle& tls);
+
+    net::awaitable<step> read_head();
+    net::awaitable<step> serve();
+    net::awaitable<std::tuple<attempt, step>> exchange(upstream_conn_ptr conn, bool retryable);
+    // Sends what is left of the request (its head first unless head_sent) to conn.
+    net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
+    // {false, _}: the client went away while an interim response was relayed.
+    net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn,
+                                                                   bool stop_at_100);
+    net::awaitable<step> relay_response(upstream_conn_ptr conn, bool request_complete);
+    net::awaitable<step> tunnel(upstream_conn_ptr conn);
+    net::awaitable<step> reply(unsigned status, const char* detail);
+    // The upstream failed before any response: a 502/504, or the maintenance page when
+    // gate.upstream_down_page is set.
+    net::awaitable<step> reply_upstream_error(unsigned status, const char* detail);
+    net::awaitable<step> gate_reply(const policy::decision& d);
+    net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
+    // A plain listener with redirect_https: the request goes to HTTPS, unless its path
+    // is one of redirect_except. nullopt: serve it here.
+    net::awaitable<std::optional<step>> redirect_to_https();
+    // Reads and drops the rest of a refused request's body; false when it must close.
+    net::awaitable<bool> discard_body();
+    bool drainable() const noexcept;
+    net::awaitable<void> linger_close();
+    net::awaitable<bool> write_client(net::const_buffer b);
+
+    // The I/O every exchange goes through. Plain TCP writes try the system call first and
+    // wait only when the socket's buffer is full, so a small exchange needs no Asio
+    // operation for its writes; plain reads go straight to the socket, without Beast's
+    // per-operation timers. TLS goes through the SSL stream. A wait is bounded by the
+    // deadline given (a whole request head shares one), or by the timeout of its kind.
+    net::awaitable<std::tuple<error_code, std::size_t>> read_client(net::mutable_buffer b,
+                                                                    std::chrono::steady_clock::time_point deadline);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_upstream(upstream_conn& conn, net::mutable_buffer b);
+    template <class Buffers>
+    net::awaitable<error_code> send_client(const Buffers& b);
+    template <class Buffers>
+    net::awaitable<error_code> send_upstream(upstream_conn& conn, const Buffers& b);
+    template <class Buffers>
+    net::awaitable<error_code> send_plain(tcp::socket& s, const Buffers& b, std::chrono::steady_clock::duration timeout);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_plain(tcp::socket& s, net::mutable_buffer b,
+                                                                   std::chrono::steady_clock::time_point deadline);
+    // Beast's http::async_read_some / async_read_header over those reads: parses what
+    // is buffered, reads more only when the parser needs it, and returns once it made
+    // progress (a parser that is not eager stops after the head). conn: the upstream
+    // side, nullptr: the client side.
+    template <bool isRequest>
+    net::awaitable<error_code> read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+                                           http::basic_parser<isRequest>& p);
+    void log_request() noexcept;
+    void refresh_gate() noexcept;
+    void begin_in_flight(bool write) noexcept;
+    void end_in_flight() noexcept;
+    char* body_buffer();
+    // Frees every per-request buffer and the parsers (between requests only).
+    void release_buffers() noexcept;
+    // "Strict-Transport-Security: ...\r\n" on an HTTPS listener that sets hsts, else empty.
+    std::string_view hsts_field() const noexcept;
+
+    // TLS only: the handshake under the header deadline, and close_notify before the
+    // connection closes.
+    net::awaitable<bool> handshake();
+    net::awaitable<void> send_close_notify();
+    net::awaitable<void> drain_and_close(std::size_t limit);
+
+    worker& w_;
+    // The gate snapshot this session reads (with the config it was rendered from), taken
+    // from the worker at each request; cfg_ points into it.
+    std::shared_ptr<const gate_snapshot> gate_;
+    const config* cfg_;
+    const std::size_t listener_;
+    [[no_unique_address]] tls_handle tls_;  // before client_, which uses its context
+    Stream client_;
+    beast::flat_buffer buf_;   // client bytes: request heads, body bytes, pipelined requests
+    beast::flat_buffer ubuf_;  // upstream bytes of the current exchange
+    // Refuses chunk sizes past 2^63; the parser holds a reference, so it is declared first.
+    struct chunk_size_check {
+        void operator()(std::uint64_t size, beast::string_view, error_code& ec) const {
+            if (check_chunk_size(size)) ec = http::error::bad_chunk;
+        }
+    } chunk_check_;
+    std::optional<http::request_parser<http::buffer_body>> req_;
+    std::optional<http::response_parser<http::buffer_body>> res_;
+    std::unique_ptr<char[]> body_buf_;  // allocated on the first body, kept for the connection
+    std::string head_out_;  // the head being forwarded (either way); its capacity is reused
+
+    policy::ip_address peer_;
+    char peer_text_[48] = {};
+    std::size_t peer_len_ = 0;
+    enum class in_flight : std::uint8_t { none, read, write };
+    in_flight in_flight_ = in_flight::none;
+
+    // Per request.
+    std::chrono::steady_clock::time_point started_{};
+    trailer_baseline trailer_baseline_;
+    unsigned client_version_ = 11;
+    bool client_keep_alive_ = true;
+    bool head_request_ = false;
+    bool expect_ = false;
+    bool continue_locally_ = false;  // Expect: 100-continue answered here (TLS upstream)
+    bool sent_100_ = false;
+    bool upgrade_ = false;
+    policy::mode gate_mode_ = policy::mode::open;
+    unsigned status_ = 0;
+    std::uint64_t body_bytes_sent_ = 0;
+};
+
+extern template class client_session<beast::tcp_stream>;
+extern template class client_session<tls_client_stream>;
+
+}  // namespace maintgate::proxy

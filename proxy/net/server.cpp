@@ -1,0 +1,239 @@
+#include "proxy/net/server.hpp"
+
+#include <csignal>
+#include <functional>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/admin/admin_server.hpp"
+#include "proxy/admin/gate_control.hpp"
+#include "proxy/admin/gate_state.hpp"
+#include "proxy/admin/metrics.hpp"
+#include "proxy/net.hpp"
+#include "proxy/net/tls.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace maintgate::proxy {
+namespace {
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    auto a = ep.address();
+    if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+    return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+// Opens one acceptor per worker on the same address. The first binds (port 0 means the
+// kernel picks), the others reuse its actual port, so every worker listens on the
+// same socket address and the kernel balances between them. Returns the port bound, or
+// nothing on failure (logged).
+std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>& workers, const listener_config& l,
+                                           std::size_t index) {
+    error_code ec;
+    auto address = net::ip::make_address(l.host, ec);
+    if (ec) {
+        spdlog::error("listener {}: invalid address: {}", l.address, ec.message());
+        return std::nullopt;
+    }
+    tcp::endpoint ep(address, l.port);
+    for (auto& w : workers) {
+        tcp::acceptor a(w->ioc());
+        a.open(ep.protocol(), ec);
+        if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+        if (!ec) {
+            int one = 1;
+            if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+                ec = error_code(errno, boost::system::system_category());
+        }
+        if (!ec && ep.address().is_v6()) a.set_option(net::ip::v6_only(true), ec);
+        if (!ec) a.bind(ep, ec);
+        if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+        if (ec) {
+            spdlog::error("listener {}: cannot listen: {}", l.address, ec.message());
+            return std::nullopt;
+        }
+        ep = a.local_endpoint();
+        w->add_acceptor(std::move(a), index);
+    }
+    if (l.https()) {
+        std::string names;
+        for (const auto& c : l.tls_context->certificates())
+            for (const auto& n : c.names) names += (names.empty() ? "" : ", ") + n;
+        spdlog::info("listening on {} (https: {})", endpoint_text(ep), names);
+    } else if (l.redirect_https) {
+        spdlog::info("listening on {} (http, redirecting to https)", endpoint_text(ep));
+    } else {
+        spdlog::info("listening on {}", endpoint_text(ep));
+    }
+    return ep.port();
+}
+
+// A coroutine of its own with named locals: GCC 12 frees a brace-initialised temporary
+// bound to a reference parameter across co_await twice.
+net::awaitable<void> reload_on_hangup(gate_control& gate) {
+    admin_peer who{-1, -1, "SIGHUP"};
+    auto r = co_await gate.reload(who, "reload");
+    for (const auto& w : r.warnings) spdlog::warn("reload: {}", w);
+}
+
+}  // namespace
+
+int run_server(std::shared_ptr<const config> cfg) {
+    // Certificates and keys are read before anything listens: a bad pair stops the start
+    // with the reason, rather than failing every handshake later.
+    {
+        auto with_tls = std::make_shared<config>(*cfg);
+        auto report = build_tls(*with_tls, nullptr, true, std::chrono::system_clock::now());
+        for (const auto& e : report.errors) spdlog::error("{}", e);
+        if (!report.errors.empty()) {
+            spdlog::error("TLS: {} error(s); not starting", report.errors.size());
+            return 1;
+        }
+        for (const auto& e : report.expired) spdlog::error("{}; serving it anyway (clients will refuse it)", e);
+        for (const auto& w : report.warnings) spdlog::warn("{}", w);
+        cfg = std::move(with_tls);
+    }
+
+    // Resolve the upstream once: names are looked up at start-up, never per request.
+    std::vector<tcp::endpoint> upstream;
+    {
+        net::io_context ioc;
+        tcp::resolver resolver(ioc);
+        error_code ec;
+        auto results = resolver.resolve(cfg->upstream.host, std::to_string(cfg->upstream.port), ec);
+        if (ec || results.empty()) {
+            spdlog::error("upstream {}: cannot resolve {}: {}", cfg->upstream.url, cfg->upstream.host,
+                          ec ? ec.message() : "no address");
+            return 1;
+        }
+        for (const auto& r : results) upstream.push_back(r.endpoint());
+    }
+
+    // The admin thread's context: gate changes, the admin socket, metrics and signals.
+    // It outlives the workers, whose acknowledgements are posted to it, and is destroyed
+    // before gate, admin and metrics (after they have closed their own sockets and
+    // timers), so coroutines still suspended in it unwind while what they refer to lives.
+    auto main_ioc_owner = std::make_unique<net::io_context>(1);
+    net::io_context& main_ioc = *main_ioc_owner;
+    // Signals are taken on the admin thread only; workers never see them. Installed
+    // before anything listens, so a SIGTERM right after "listening" is a clean stop.
+    // SIGHUP reloads the config, as `reload` on the admin socket does.
+    std::optional<net::signal_set> signals(std::in_place, main_ioc, SIGTERM, SIGINT);
+    std::optional<net::signal_set> hangup(std::in_place, main_ioc, SIGHUP);
+
+    // The mode comes back from the state file before the first connection is accepted:
+    // a restart during a maintenance window stays in it.
+    gate_record record = restore_gate_record(cfg->gate);
+    std::atomic<std::size_t> connections{0};
+    gate_control gate(main_ioc, cfg, record, {}, upstream, connections);
+
+    std::vector<std::unique_ptr<worker>> workers;
+    std::vector<worker*> worker_ptrs;
+    for (unsigned i = 0; i < cfg->workers; ++i) {
+        workers.push_back(std::make_unique<worker>(i, upstream, connections, gate.snapshot()));
+        worker_ptrs.push_back(workers.back().get());
+    }
+    gate.set_workers(worker_ptrs);
+    std::uint16_t https_port = 0;
+    for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
+        auto port = bind_listener(workers, cfg->listeners[i], i);
+        if (!port) return 1;
+        if (cfg->listeners[i].https() && https_port == 0) https_port = *port;
+    }
+    for (auto& w : workers) w->set_https_port(https_port);
+
+    admin_server admin(main_ioc, gate);
+    if (!cfg->admin.socket.empty()) {
+        if (auto err = admin.listen(cfg->admin); !err.empty()) {
+            spdlog::error("{}", err);
+            return 1;
+        }
+    } else {
+        spdlog::warn("no [admin] socket configured: the mode can change only through the state file and a restart");
+    }
+    if (cfg->gate.audit_log.empty())
+        spdlog::warn("no audit_log configured ([gate] audit_log): mode changes are logged but not audited");
+
+    // Its coroutines hold its state themselves, so it goes before the io_context.
+    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate] {
+        metrics_view v;
+        v.totals = gate.totals();
+        const auto& r = gate.record();
+        v.mode = r.mode;
+        v.stage = r.stage;
+        v.fenced = r.fenced;
+        v.connections = gate.connections();
+        if (const auto& h = gate.health(); h.last) {
+            v.upstream_healthy = h.last->ok;
+            v.last_health_check = h.at;
+        }
+        if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
+        v.stage_since = r.since;
+        return v;
+    });
+    if (!cfg->admin.metrics.empty()) {
+        if (auto err = metrics->listen(cfg->admin.metrics_host, cfg->admin.metrics_port); !err.empty()) {
+            spdlog::error("metrics: {}", err);
+            return 1;
+        }
+    }
+
+    std::atomic<unsigned> running{0};
+    std::vector<std::thread> threads;
+    for (auto& w : workers) {
+        w->start();
+        running.fetch_add(1);
+        threads.emplace_back([&w, &running] {
+            w->ioc().run();
+            running.fetch_sub(1);
+        });
+    }
+    spdlog::info("maintgate started: {} worker(s), upstream {}, gate {} (stage {}{})", cfg->workers,
+                 cfg->upstream.url, policy::to_string(record.mode), policy::to_string(record.stage),
+                 record.fenced ? ", writes fenced" : "");
+    gate.start();
+    admin.start();
+    if (!cfg->admin.metrics.empty()) metrics->start();
+
+    int received = 0;
+    std::function<void()> wait_hangup = [&] {
+        hangup->async_wait([&](const error_code& ec, int) {
+            if (ec) return;
+            net::co_spawn(main_ioc, reload_on_hangup(gate), net::detached);
+            wait_hangup();
+        });
+    };
+    wait_hangup();
+    signals->async_wait([&](const error_code& ec, int sig) {
+        if (!ec) received = sig;
+        gate.stop();
+        admin.stop();
+        metrics->stop();
+        hangup->cancel();
+        main_ioc.stop();
+    });
+
+    main_ioc.run();  // returns once a signal arrived
+    spdlog::info("received {}, shutting down (deadline {} ms)", received == SIGINT ? "SIGINT" : "SIGTERM",
+                 cfg->timeouts.shutdown.count());
+    for (auto& w : workers) w->begin_shutdown();
+
+    // In-flight requests finish on their own; past the deadline they are cut.
+    auto deadline = std::chrono::steady_clock::now() + cfg->timeouts.shutdown;
+    while (running.load() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (running.load() > 0) {
+        spdlog::warn("shutdown deadline passed with requests in flight; closing them");
+        for (auto& w : workers) w->ioc().stop();
+    }
+    for (auto& t : threads) t.join();
+    signals.reset();
+    hangup.reset();
+    metrics.reset();
+    main_ioc_owner.reset();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace maintgate::proxy

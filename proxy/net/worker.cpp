@@ -1,0 +1,152 @@
+#include "proxy/net/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/http/client_session.hpp"
+
+namespace maintgate::proxy {
+
+worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
+               std::shared_ptr<const gate_snapshot> gate)
+    : id_(id), pool_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream)), connections_(connections),
+      gate_(std::move(gate)) {}
+
+void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
+    net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
+        // Tunnels opened while the gate was open are cut when it closes: an upgrade is a
+        // write (policy::decide), and one already open must not outlive the decision.
+        const bool closing = gate_closes(gate_->record, s->record);
+        gate_ = std::move(s);
+        if (closing) {
+            std::size_t cut = 0;
+            for (session_base* x = sessions_; x; x = x->next)
+                if (x->tunnelling()) {
+                    x->close_tunnel();
+                    ++cut;
+                }
+            if (cut) spdlog::info("gate closed: cut {} upgraded connection(s)", cut);
+        }
+        if (done) done();
+    });
+}
+
+void worker::add_acceptor(tcp::acceptor a, std::size_t listener) {
+    acceptors_.push_back(std::move(a));
+    acceptor_listener_.push_back(listener);
+}
+
+void worker::start() {
+    for (std::size_t i = 0; i < acceptors_.size(); ++i)
+        net::co_spawn(ioc_, accept_loop(acceptors_[i], acceptor_listener_[i]), net::detached);
+    net::co_spawn(ioc_, pool_.sweep(), net::detached);
+    net::co_spawn(ioc_, deadline_tick(), net::detached);
+}
+
+net::awaitable<void> worker::deadline_tick() {
+    // Timeouts are seconds long (the shortest in use are hundreds of milliseconds), so
+    // firing up to one tick late is fine; one walk of the list per tick costs far less
+    // than a timer per read and write.
+    constexpr auto tick = std::chrono::milliseconds(100);
+    net::steady_timer timer(ioc_);
+    while (!(stopping_ && sessions_ == nullptr)) {
+        timer.expires_after(tick);
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        const auto now = std::chrono::steady_clock::now();
+        for (session_base* s = sessions_; s; s = s->next) s->expire_if_due(now);
+    }
+}
+
+void worker::begin_shutdown() {
+    net::post(ioc_, [this] {
+        stopping_ = true;
+        for (auto& a : acceptors_) {
+            error_code ignored;
+            a.close(ignored);
+        }
+        for (session_base* s = sessions_; s; s = s->next) s->close_if_idle();
+        pool_.close_all();
+    });
+}
+
+void worker::link(session_base* s) noexcept {
+    s->next = sessions_;
+    if (sessions_) sessions_->prev = s;
+    sessions_ = s;
+}
+
+void worker::unlink(session_base* s) noexcept {
+    if (s->prev) s->prev->next = s->next;
+    else sessions_ = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = nullptr;
+}
+
+namespace {
+
+// Out of file descriptors or memory: accepting again at once would spin. Pause briefly;
+// connections that finish meanwhile give the descriptors back.
+bool is_resource_exhaustion(const error_code& ec) noexcept {
+    return ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+           ec == net::error::no_memory || ec.value() == ENFILE;
+}
+
+template <class Stream>
+net::awaitable<void> serve_connection(worker& w, tcp::socket socket, std::size_t listener,
+                                      typename client_session<Stream>::tls_handle tls,
+                                      std::atomic<std::size_t>& connections) {
+    {
+        client_session<Stream> session(w, std::move(socket), listener, std::move(tls));
+        co_await session.run();
+    }
+    connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t listener) {
+    net::steady_timer pause(ioc_);
+    auto last_warning = std::chrono::steady_clock::time_point{};
+    // Under a connection flood, one warning every few seconds says enough.
+    auto warn_now = [&] {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_warning < std::chrono::seconds(5)) return false;
+        last_warning = now;
+        return true;
+    };
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
+        if (stopping_ || ec == net::error::operation_aborted) break;
+        if (ec) {
+            if (is_resource_exhaustion(ec)) {
+                if (warn_now()) spdlog::warn("accept: {}; pausing 100ms", ec.message());
+                pause.expires_after(std::chrono::milliseconds(100));
+                co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+            }
+            continue;
+        }
+        const std::size_t max_connections = gate_->cfg->limits.max_connections;  // reloadable
+        if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+            connections_.fetch_sub(1, std::memory_order_relaxed);
+            if (warn_now())
+                spdlog::warn("max_connections ({}) reached; closing new connections", max_connections);
+            error_code ignored;
+            socket.close(ignored);
+            continue;
+        }
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        // The context current at accept time: a reload gives later connections the new
+        // certificate, while this one keeps its own to the end.
+        if (auto tls = gate_->cfg->listeners[listener].tls_context) {
+            net::co_spawn(ioc_,
+                          serve_connection<tls_client_stream>(*this, std::move(socket), listener, std::move(tls),
+                                                              connections_),
+                          net::detached);
+        } else {
+            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(*this, std::move(socket), listener, {}, connections_),
+                          net::detached);
+        }
+    }
+}
+
+}  // namespace maintgate::proxy
