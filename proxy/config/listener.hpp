@@ -12,6 +12,8 @@ struct listener_draft {
     listener_config l;
     const toml::node* cert = nullptr;  // tls_cert, as written
     const toml::node* key = nullptr;   // tls_key, as written
+    std::string_view cert_key;         // their rows' names, for the post pass's messages
+    std::string_view key_key;
     const toml::node* address = nullptr;  // the address, as written, for the duplicate rule
     std::string address_name;             // "listener[1].address"
     bool address_ok = false;           // false: reported, and the listener is left out

@@ -166,11 +166,13 @@ void read_cipher_list(loader& l, const scope& s, std::string_view key, std::stri
 void read_tls_cert(loader&, const scope& s, std::string_view key, listener_draft& d)
 {
     d.cert = s.table.get(key);
+    d.cert_key = key;
 }
 
 void read_tls_key(loader&, const scope& s, std::string_view key, listener_draft& d)
 {
     d.key = s.table.get(key);
+    d.key_key = key;
 }
 
 void read_sni(loader& l, const scope& s, std::string_view key, listener_draft& d)
@@ -237,9 +239,9 @@ void read_hsts(loader& l, const scope& s, std::string_view key, listener_draft& 
 void check_listener_tls(loader& l, const scope& s, listener_draft& d)
 {
     if (d.cert && !d.key) {
-        l.fail(*d.cert, s.name("tls_cert") + ": set tls_key too (the private key of this certificate)");
+        l.fail(*d.cert, s.name(d.cert_key) + ": set tls_key too (the private key of this certificate)");
     } else if (d.key && !d.cert) {
-        l.fail(*d.key, s.name("tls_key") + ": set tls_cert too (the certificate chain this key belongs to)");
+        l.fail(*d.key, s.name(d.key_key) + ": set tls_cert too (the certificate chain this key belongs to)");
     } else if (d.cert && d.key) {
         if (auto c = read_certificate(l, s, false))
             d.l.tls = std::move(*c);

@@ -18,6 +18,7 @@ struct upstream_draft {
     // keys errors.
     bool https = false;
     const toml::node* ca_file = nullptr;  // for the post pass
+    std::string_view ca_file_key;
 };
 
 void read_url(loader& l, const scope& s, std::string_view key, upstream_draft& d)
@@ -90,6 +91,7 @@ void read_tls_ca_file(loader& l, const scope& s, std::string_view key, upstream_
     if (!https_only(l, s, key, d))
         return;
     d.ca_file = s.table.get(key);
+    d.ca_file_key = key;
     if (auto f = l.path_value(s, key, "a PEM file path", false))
         d.out.tls_ca_file = std::move(*f);
 }
@@ -122,7 +124,7 @@ constexpr field<upstream_draft> upstream_fields[] = {
 void check_upstream(loader& l, const scope& s, const upstream_draft& d)
 {
     if (d.https && !d.out.tls_verify && !d.out.tls_ca_file.empty())
-        l.fail(*d.ca_file, s.name("tls_ca_file") + ": set, but tls_verify = false ignores it; remove one");
+        l.fail(*d.ca_file, s.name(d.ca_file_key) + ": set, but tls_verify = false ignores it; remove one");
 }
 
 }  // namespace
