@@ -12,6 +12,7 @@
 #include "policy/cidr.hpp"
 #include "policy/gate.hpp"
 #include "proxy/config/duration.hpp"
+#include "proxy/http/framing_types.hpp"
 
 namespace maintgate {
 
@@ -100,16 +101,6 @@ struct limits_config {
     std::size_t max_headers = 100;         // header fields in one request (431 past it)
     std::size_t max_uri_size = 8'192;      // request-target, bytes (414 past it)
     std::uint64_t max_body_size = 0;       // request body, bytes; 0 = unlimited (413 past it)
-};
-
-// What to do with a request header whose name holds an underscore. CGI, WSGI and PHP
-// hand headers to the app as HTTP_* variables with '-' turned into '_', so
-// "X_Forwarded_For" and "X-Forwarded-For" become the same variable: a client can
-// shadow a field the proxy sets or checks. The proxy only manages the '-' spelling.
-enum class underscores_policy : std::uint8_t {
-    drop,     // remove such fields, silently (nginx's default, underscores_in_headers off)
-    reject,   // answer 400; the request never reaches the upstream
-    forward,  // pass them unchanged (HAProxy's default); the app must tell them apart
 };
 
 struct forwarding_config {

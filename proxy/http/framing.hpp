@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/config/config.hpp"
+#include "proxy/http/framing_types.hpp"
 #include "proxy/net.hpp"
 
 namespace maintgate::proxy {
