@@ -200,8 +200,8 @@ struct path_regex::checker {
         return true;
     }
 
-    // Rewrites the atom written from text_start as min copies, then either a loop or
-    // (max - min) optional copies: x{2,} is "xx+"... "x+" on the last required copy.
+    // Rewrites the atom written from text_start as copies: x{3} is "xxx", x{2,} is "xx+"
+    // (the loop on the last required copy), x{1,3} is "xx?x?".
     void expand(std::size_t text_start, unsigned min, unsigned max, std::size_t q)
     {
         const std::string text = out.substr(text_start);
