@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 #include "proxy/admin/json.hpp"
 
 namespace maintgate {
@@ -21,11 +24,9 @@ std::string errno_text(const char* what, const std::string& path, int err) {
     return std::string(what) + " " + path + ": " + std::strerror(err);
 }
 
-void append_id(std::string& out, long id) {
-    if (id < 0)
-        out += "null";
-    else
-        out += std::to_string(id);
+boost::json::value id_value(long id) {
+    if (id < 0) return nullptr;
+    return static_cast<std::int64_t>(id);
 }
 
 // Closes on every path out of append_audit and read_audit_tail.
@@ -78,34 +79,22 @@ bool pread_all(int fd, char* buf, std::size_t len, off_t offset) {
 }  // namespace
 
 std::string audit_line(const audit_entry& e) {
-    std::string out;
-    out.reserve(256 + e.actor.size() + e.command.size() + e.reason.size() + e.detail.size());
-    out += "{\"time\":";
-    json::append_string(out, format_iso8601_ms(e.time));
-    out += ",\"uid\":";
-    append_id(out, e.uid);
-    out += ",\"pid\":";
-    append_id(out, e.pid);
-    out += ",\"actor\":";
-    json::append_string(out, e.actor);
-    out += ",\"command\":";
-    json::append_string(out, e.command);
-    out += ",\"old_mode\":";
-    json::append_string(out, policy::to_string(e.old_mode));
-    out += ",\"new_mode\":";
-    json::append_string(out, policy::to_string(e.new_mode));
-    out += ",\"old_stage\":";
-    json::append_string(out, policy::to_string(e.old_stage));
-    out += ",\"new_stage\":";
-    json::append_string(out, policy::to_string(e.new_stage));
-    out += ",\"reason\":";
-    json::append_string(out, e.reason);
-    out += ",\"outcome\":";
-    json::append_string(out, e.outcome);
-    out += ",\"detail\":";
-    json::append_string(out, e.detail);
-    out += '}';
-    return out;
+    // The fields in the documented order: a Boost.JSON object keeps insertion order.
+    const boost::json::object o{
+        {"time", format_iso8601_ms(e.time)},
+        {"uid", id_value(e.uid)},
+        {"pid", id_value(e.pid)},
+        {"actor", e.actor},
+        {"command", e.command},
+        {"old_mode", policy::to_string(e.old_mode)},
+        {"new_mode", policy::to_string(e.new_mode)},
+        {"old_stage", policy::to_string(e.old_stage)},
+        {"new_stage", policy::to_string(e.new_stage)},
+        {"reason", e.reason},
+        {"outcome", e.outcome},
+        {"detail", e.detail},
+    };
+    return json::serialize_line(o);
 }
 
 std::string append_audit(const std::string& path, const audit_entry& e) {
@@ -206,10 +195,14 @@ std::string format_audit_human(std::string_view line) {
         append_printable(out, line);
         return out;
     }
+    // A string's text, a number as JSON writes it (uid, pid), nothing for null or absent.
+    std::string number;
     auto text = [&](const char* key) -> std::string_view {
-        auto it = obj->find(key);
-        if (it == obj->end() || it->second.type == json::value::kind::null) return {};
-        return it->second.text;
+        const boost::json::value* v = obj->if_contains(key);
+        if (!v || v->is_null()) return {};
+        if (const auto* s = v->if_string()) return *s;
+        number = boost::json::serialize(*v);
+        return number;
     };
     auto field = [&](const char* key) { append_printable(out, text(key)); };
 

@@ -26,7 +26,7 @@ struct audit_entry {
 
 // One JSON object without a newline, fields in this order: time, uid, pid (numbers, or
 // null when negative), actor, command, old_mode, new_mode, old_stage, new_stage, reason,
-// outcome, detail. Every string is escaped (proxy/admin/json.hpp), so no field can break the
+// outcome, detail. Every string is escaped (json::serialize_line), so no field can break the
 // line or forge another entry.
 std::string audit_line(const audit_entry& e);
 

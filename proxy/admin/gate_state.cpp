@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/value.hpp>
+
 #include "proxy/admin/json.hpp"
 #include "proxy/http/pages.hpp"
 
@@ -68,21 +70,13 @@ std::int64_t retry_after_seconds(const gate_record& record, const gate_settings&
 }
 
 std::string status_json(const gate_record& record, std::int64_t retry_after) {
-    std::string s = "{\"mode\":";
-    json::append_string(s, policy::to_string(record.mode));
-    s += ",\"reason\":";
-    json::append_string(s, record.reason);
-    s += ",\"since\":";
-    json::append_string(s, format_iso8601(record.since));
-    s += ",\"until\":";
-    if (record.until)
-        json::append_string(s, format_iso8601(*record.until));
-    else
-        s += "null";
-    s += ",\"retry_after\":";
-    s += std::to_string(retry_after);
-    s += '}';
-    return s;
+    boost::json::value until = nullptr;
+    if (record.until) until = format_iso8601(*record.until);
+    return json::serialize_line({{"mode", policy::to_string(record.mode)},
+                                 {"reason", record.reason},
+                                 {"since", format_iso8601(record.since)},
+                                 {"until", std::move(until)},
+                                 {"retry_after", retry_after}});
 }
 
 std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
@@ -97,19 +91,13 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
     std::string until_iso = record.until ? format_iso8601(*record.until) : std::string{};
 
     auto json_body = [&](std::string_view mode) {
-        std::string s = "{\"mode\":";
-        json::append_string(s, mode);
-        s += ",\"reason\":";
-        json::append_string(s, record.reason);
-        s += ",\"retry_after\":";
-        s += std::to_string(retry);
-        s += ",\"until\":";
-        if (record.until)
-            json::append_string(s, until_iso);
-        else
-            s += "null";
-        s += "}\n";
-        return s;
+        boost::json::value until = nullptr;
+        if (record.until) until = until_iso;
+        return json::serialize_line({{"mode", mode},
+                                     {"reason", record.reason},
+                                     {"retry_after", retry},
+                                     {"until", std::move(until)}}) +
+               "\n";
     };
     auto html = [&](const std::string& tpl, std::string_view mode) {
         page_values v{mode, record.reason, until_human, until_iso, retry, refresh};

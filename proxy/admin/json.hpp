@@ -1,26 +1,30 @@
 #pragma once
-// Just enough JSON for maintgate's own files (the state file, audit lines): writing
-// escaped strings, and reading back a flat object of strings, numbers, booleans and
-// nulls. Not a general JSON library, on purpose.
-#include <map>
+// maintgate's conventions for the JSON it writes and reads back itself (the state file,
+// audit lines, the gate's JSON bodies), on top of Boost.JSON.
+#include <boost/json/object.hpp>
+
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace maintgate::json {
 
-// Appends s as a JSON string literal (with quotes) to out. Control bytes are escaped;
-// invalid UTF-8 is passed through byte for byte (the files are ours, the text is not).
+// o on one line, as Boost.JSON serialises it (a quote, a backslash and every byte below
+// 0x20 escaped), and DEL written "\u007f" too: no field can break the line, forge
+// another entry, or reach a terminal raw. Other bytes, UTF-8 or not, pass through as
+// they are (the files are ours, the text in them is not).
+std::string serialize_line(const boost::json::object& o);
+
+// The inverse, strict: one object whose values are strings, numbers, true/false or
+// null, nothing after it but whitespace. Strings may hold any bytes (invalid UTF-8 comes
+// back as the bytes serialize_line wrote); an escape that is not valid UTF-16 (a lone
+// surrogate) is refused. Returns nullopt with error set ("... at offset N") on anything
+// else; a later key repeated wins.
+std::optional<boost::json::object> parse_flat_object(std::string_view text, std::string& error);
+
+// Appends s as a JSON string literal (with quotes) to out. Control bytes and DEL are
+// escaped as \uXXXX, but '\n', '\r' and '\t'; invalid UTF-8 is passed through byte for
+// byte. Only the admin socket's hand-built replies still use it (proxy/admin/admin_server.cpp).
 void append_string(std::string& out, std::string_view s);
-
-struct value {
-    enum class kind { string, number, boolean, null } type = kind::null;
-    std::string text;  // the string's content, or the number's text
-    bool flag = false;
-};
-
-// Parses {"key": value, ...} where every value is a string, number, true/false or null.
-// Returns nullopt with error set on anything else, including trailing garbage.
-std::optional<std::map<std::string, value>> parse_flat_object(std::string_view text, std::string& error);
 
 }  // namespace maintgate::json

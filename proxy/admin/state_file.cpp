@@ -8,6 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
+
+#include <boost/json/conversion.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
 
 #include "proxy/admin/json.hpp"
 
@@ -103,28 +109,76 @@ std::optional<sys_time> parse_iso8601(std::string_view text) {
     return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
 }
 
-std::string stage_gate_record(const std::string& path, const gate_record& r) {
-    std::string body = "{\"mode\":";
-    json::append_string(body, policy::to_string(r.mode));
-    body += ",\"stage\":";
-    // A stage is a refinement of the mode; one that does not belong to it (a caller
-    // that set only the mode) is saved as the mode's own stage, never as a contradiction.
+void tag_invoke(const boost::json::value_from_tag&, boost::json::value& v, const gate_record& r) {
     auto stage = policy::mode_of(r.stage) == r.mode ? r.stage : policy::stage_of(r.mode);
-    json::append_string(body, policy::to_string(stage));
-    body += ",\"fenced\":";
-    body += r.fenced ? "true" : "false";
-    body += ",\"reason\":";
-    json::append_string(body, r.reason);
-    body += ",\"until\":";
+    boost::json::object& o = v.emplace_object();
+    o["mode"] = policy::to_string(r.mode);
+    o["stage"] = policy::to_string(stage);
+    o["fenced"] = r.fenced;
+    o["reason"] = r.reason;
     if (r.until)
-        json::append_string(body, format_iso8601(*r.until));
+        o["until"] = format_iso8601(*r.until);
     else
-        body += "null";
-    body += ",\"set_by\":";
-    json::append_string(body, r.set_by);
-    body += ",\"since\":";
-    json::append_string(body, format_iso8601(r.since));
-    body += "}\n";
+        o["until"] = nullptr;
+    o["set_by"] = r.set_by;
+    o["since"] = format_iso8601(r.since);
+}
+
+gate_record tag_invoke(const boost::json::value_to_tag<gate_record>&, const boost::json::value& v) {
+    const boost::json::object* obj = v.if_object();
+    if (!obj) throw std::invalid_argument("not an object");
+    // A field of the wrong type is corruption, not something to skip: a hand-edited
+    // file that silently lost its expected end would mislead every client's Retry-After.
+    std::string bad_field;
+    auto get = [&](const char* key, boost::json::kind k, bool nullable) -> const boost::json::value* {
+        const boost::json::value* f = obj->if_contains(key);
+        if (!f) return nullptr;
+        if (f->kind() == k) return f;
+        if (!(nullable && f->is_null()) && bad_field.empty()) bad_field = key;
+        return nullptr;
+    };
+    using boost::json::kind;
+    const auto* mode = get("mode", kind::string, false);
+    const auto* reason = get("reason", kind::string, false);
+    const auto* by = get("set_by", kind::string, false);
+    const auto* until = get("until", kind::string, true);
+    const auto* since = get("since", kind::string, false);
+    const auto* stage = get("stage", kind::string, false);
+    const auto* fenced = get("fenced", kind::bool_, false);
+    if (!bad_field.empty()) throw std::invalid_argument("\"" + bad_field + "\" has the wrong type");
+    auto text = [](const boost::json::value* f) { return std::string_view(f->get_string()); };
+
+    gate_record r;
+    auto parsed_mode = mode ? policy::parse_mode(text(mode)) : std::nullopt;
+    if (!parsed_mode) throw std::invalid_argument("\"mode\" is missing or not one of open, read-only, maintenance");
+    r.mode = *parsed_mode;
+    // Files written before stages existed have no "stage": the mode's own stage.
+    r.stage = policy::stage_of(*parsed_mode);
+    if (stage) {
+        auto st = policy::parse_stage(text(stage));
+        if (!st || policy::mode_of(*st) != *parsed_mode)
+            throw std::invalid_argument("\"stage\" is not a stage of mode \"" +
+                                        std::string(policy::to_string(*parsed_mode)) + "\"");
+        r.stage = *st;
+    }
+    if (fenced) r.fenced = fenced->get_bool();
+    if (reason) r.reason = text(reason);
+    if (by) r.set_by = text(by);
+    if (until) {
+        r.until = parse_iso8601(text(until));
+        if (!r.until) throw std::invalid_argument("\"until\" is not a time like 2026-11-22T03:00:00Z");
+    }
+    if (since) {
+        auto t = parse_iso8601(text(since));
+        if (!t) throw std::invalid_argument("\"since\" is not a time like 2026-11-22T03:00:00Z");
+        r.since = *t;
+    }
+    return r;
+}
+
+std::string stage_gate_record(const std::string& path, const gate_record& r) {
+    std::string body = json::serialize_line(boost::json::value_from(r).as_object());
+    body += '\n';
 
     std::string temp = temp_path(path);
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -198,60 +252,11 @@ load_gate_result load_gate_record(const std::string& path) {
         out.error = "not valid JSON: " + error;
         return out;
     }
-    // A field of the wrong type is corruption, not something to skip: a hand-edited
-    // file that silently lost its expected end would mislead every client's Retry-After.
-    std::string bad_field;
-    auto get = [&](const char* key, json::value::kind k, bool nullable) -> const json::value* {
-        auto it = obj->find(key);
-        if (it == obj->end()) return nullptr;
-        if (it->second.type == k) return &it->second;
-        if (!(nullable && it->second.type == json::value::kind::null) && bad_field.empty()) bad_field = key;
-        return nullptr;
-    };
-    const auto* mode = get("mode", json::value::kind::string, false);
-    const auto* reason = get("reason", json::value::kind::string, false);
-    const auto* by = get("set_by", json::value::kind::string, false);
-    const auto* until = get("until", json::value::kind::string, true);
-    const auto* since = get("since", json::value::kind::string, false);
-    const auto* stage = get("stage", json::value::kind::string, false);
-    const auto* fenced = get("fenced", json::value::kind::boolean, false);
-    if (!bad_field.empty()) {
-        out.error = "\"" + bad_field + "\" has the wrong type";
+    try {
+        out.record = boost::json::value_to<gate_record>(boost::json::value(std::move(*obj)));
+    } catch (const std::invalid_argument& e) {
+        out.error = e.what();
         return out;
-    }
-    auto parsed_mode = mode ? policy::parse_mode(mode->text) : std::nullopt;
-    if (!parsed_mode) {
-        out.error = "\"mode\" is missing or not one of open, read-only, maintenance";
-        return out;
-    }
-    out.record.mode = *parsed_mode;
-    // Files written before stages existed have no "stage": the mode's own stage.
-    out.record.stage = policy::stage_of(*parsed_mode);
-    if (stage) {
-        auto st = policy::parse_stage(stage->text);
-        if (!st || policy::mode_of(*st) != *parsed_mode) {
-            out.error = "\"stage\" is not a stage of mode \"" + std::string(policy::to_string(*parsed_mode)) + "\"";
-            return out;
-        }
-        out.record.stage = *st;
-    }
-    if (fenced) out.record.fenced = fenced->flag;
-    if (reason) out.record.reason = reason->text;
-    if (by) out.record.set_by = by->text;
-    if (until) {
-        out.record.until = parse_iso8601(until->text);
-        if (!out.record.until) {
-            out.error = "\"until\" is not a time like 2026-11-22T03:00:00Z";
-            return out;
-        }
-    }
-    if (since) {
-        auto t = parse_iso8601(since->text);
-        if (!t) {
-            out.error = "\"since\" is not a time like 2026-11-22T03:00:00Z";
-            return out;
-        }
-        out.record.since = *t;
     }
     out.status = load_status::ok;
     return out;

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <boost/json/fwd.hpp>
+
 #include "policy/gate.hpp"
 
 namespace maintgate {
@@ -24,6 +26,16 @@ struct gate_record {
         return {mode, stage == policy::stage::writes, fenced};
     }
 };
+
+// The state file's object, through Boost.JSON (value_from(r), value_to<gate_record>(v)):
+//   {"mode":"maintenance","stage":"operators","fenced":true,"reason":"...",
+//    "until":"2026-11-22T03:00:00Z" or null,"set_by":"uid 1000 pid 4242","since":"..."}
+// A stage that does not belong to the mode (a caller that set only the mode) is written
+// as the mode's own stage, never as a contradiction. Reading throws std::invalid_argument
+// naming the field that is of the wrong type, missing (mode) or malformed; a missing
+// stage is the mode's own (files from before stages), unknown fields are ignored.
+void tag_invoke(const boost::json::value_from_tag&, boost::json::value& v, const gate_record& r);
+gate_record tag_invoke(const boost::json::value_to_tag<gate_record>&, const boost::json::value& v);
 
 // Durable replace: write a temp file in the same folder, fsync it, rename it over the
 // old one, fsync the folder. A crash at any point leaves the old or the new state, never

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <boost/json/value.hpp>
+
 #include <string>
 
 using namespace maintgate;
@@ -49,7 +51,7 @@ TEST_CASE("json: append_string escapes", "[json]")
     CHECK(out == "x=\"y\"");
 }
 
-TEST_CASE("json: append_string round-trips through parse_flat_object", "[json]")
+TEST_CASE("json: append_string and serialize_line round-trip through parse_flat_object", "[json]")
 {
     std::string all;
     for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
@@ -58,14 +60,48 @@ TEST_CASE("json: append_string round-trips through parse_flat_object", "[json]")
         std::string doc = "{\"k\":";
         json::append_string(doc, in);
         doc += "}";
-        std::string error;
-        auto obj = json::parse_flat_object(doc, error);
-        INFO(doc << " -> " << error);
-        REQUIRE(obj.has_value());
-        REQUIRE(obj->count("k") == 1);
-        CHECK(obj->at("k").type == json::value::kind::string);
-        CHECK(obj->at("k").text == in);
+        const std::string line = json::serialize_line({{"k", in}});
+        for (const auto& d : {doc, line}) {
+            std::string error;
+            auto obj = json::parse_flat_object(d, error);
+            INFO(d << " -> " << error);
+            REQUIRE(obj.has_value());
+            REQUIRE(obj->count("k") == 1);
+            REQUIRE(obj->at("k").is_string());
+            CHECK(std::string_view(obj->at("k").as_string()) == in);
+        }
     }
+}
+
+TEST_CASE("json: serialize_line escapes every control byte and DEL, and nothing else", "[json]")
+{
+    struct row {
+        std::string_view in;
+        std::string_view out;
+    };
+    // Boost.JSON's short escapes where JSON has one (\b \f \n \r \t), \u00XX for the rest.
+    const row rows[] = {
+        {"", R"({"k":""})"},
+        {"plain", R"({"k":"plain"})"},
+        {"say \"hi\"", R"({"k":"say \"hi\""})"},
+        {"back\\slash", R"({"k":"back\\slash"})"},
+        {"a\nb\rc\td", R"({"k":"a\nb\rc\td"})"},
+        {"\x01\x1f"sv, R"({"k":"\u0001\u001f"})"},
+        {"nul\0byte"sv, R"({"k":"nul\u0000byte"})"},
+        {"\b\f"sv, R"({"k":"\b\f"})"},
+        {"del\x7f"sv, R"({"k":"del\u007f"})"},
+        {"\x7f\x7f\x1b[2J\x7f"sv, R"({"k":"\u007f\u007f\u001b[2J\u007f"})"},
+        {"/slash/", R"({"k":"/slash/"})"},
+        {"ünïcödé ✓ 😀", "{\"k\":\"ünïcödé ✓ 😀\"}"},
+        {"bad \xff\xfe utf8"sv, "{\"k\":\"bad \xff\xfe utf8\"}"sv},
+        {"</script>", R"({"k":"</script>"})"},
+    };
+    for (const auto& r : rows) {
+        INFO("'" << std::string(r.in) << "'");
+        CHECK(json::serialize_line({{"k", r.in}}) == r.out);
+    }
+    // Keys are escaped the same way, and the order of insertion is kept.
+    CHECK(json::serialize_line({{"z\x7f\n", 1}, {"a", nullptr}, {"m", true}}) == R"({"z\u007f\n":1,"a":null,"m":true})");
 }
 
 TEST_CASE("json: parse_flat_object accepts flat objects", "[json]")
@@ -78,20 +114,21 @@ TEST_CASE("json: parse_flat_object accepts flat objects", "[json]")
     REQUIRE(obj.has_value());
     CHECK(error.empty());
     CHECK(obj->size() == 8);
-    CHECK(obj->at("s").type == json::value::kind::string);
-    CHECK(obj->at("s").text == "text");
-    CHECK(obj->at("n").type == json::value::kind::number);
-    CHECK(obj->at("n").text == "42");
-    CHECK(obj->at("neg").type == json::value::kind::number);
-    CHECK(obj->at("neg").text == "-1.5e3");
-    CHECK(obj->at("f").text == "0.25");
-    CHECK(obj->at("t").type == json::value::kind::boolean);
-    CHECK(obj->at("t").flag);
-    CHECK(obj->at("fa").type == json::value::kind::boolean);
-    CHECK_FALSE(obj->at("fa").flag);
-    CHECK(obj->at("nu").type == json::value::kind::null);
-    CHECK(obj->at("e").type == json::value::kind::string);
-    CHECK(obj->at("e").text.empty());
+    CHECK(obj->at("s").is_string());
+    CHECK(obj->at("s").as_string() == "text");
+    // Numbers are numbers now, not their text: the same value, whatever the spelling.
+    CHECK(obj->at("n").is_int64());
+    CHECK(obj->at("n").as_int64() == 42);
+    CHECK(obj->at("neg").is_double());
+    CHECK(obj->at("neg").as_double() == -1.5e3);
+    CHECK(obj->at("f").as_double() == 0.25);
+    CHECK(obj->at("t").is_bool());
+    CHECK(obj->at("t").as_bool());
+    CHECK(obj->at("fa").is_bool());
+    CHECK_FALSE(obj->at("fa").as_bool());
+    CHECK(obj->at("nu").is_null());
+    CHECK(obj->at("e").is_string());
+    CHECK(obj->at("e").as_string().empty());
 
     for (auto empty : {"{}", " {} ", "{ }", "\n{\r\n}\t\n"}) {
         INFO("'" << empty << "'");
@@ -102,8 +139,13 @@ TEST_CASE("json: parse_flat_object accepts flat objects", "[json]")
     // Whitespace everywhere JSON allows it; the line the state file ends with.
     auto o = json::parse_flat_object("{\"a\":1,\n \"b\" :\t\"x\"}\n", error);
     REQUIRE(o.has_value());
-    CHECK(o->at("a").text == "1");
-    CHECK(o->at("b").text == "x");
+    CHECK(o->at("a").as_int64() == 1);
+    CHECK(o->at("b").as_string() == "x");
+    // A key given twice: the last one, as before.
+    o = json::parse_flat_object(R"({"a":1,"a":"two"})", error);
+    REQUIRE(o.has_value());
+    CHECK(o->size() == 1);
+    CHECK(o->at("a").as_string() == "two");
 }
 
 TEST_CASE("json: parse_flat_object string escapes", "[json]")
@@ -129,7 +171,7 @@ TEST_CASE("json: parse_flat_object string escapes", "[json]")
         auto obj = json::parse_flat_object(doc, error);
         INFO(doc << " -> " << error);
         REQUIRE(obj.has_value());
-        CHECK(obj->at("k").text == r.text);
+        CHECK(std::string_view(obj->at("k").as_string()) == r.text);
     }
     // Keys are strings too.
     std::string error;
@@ -218,15 +260,21 @@ TEST_CASE("json: parse_flat_object rejects malformed numbers", "[json]")
         INFO("'" << std::string(b) << "'");
         CHECK_FALSE(json::parse_flat_object(b, error).has_value());
     }
-    const std::string_view good[] = {"0", "-0", "7", "-12", "3.25", "1e9", "1E-9", "-2.5e+10", "0.0"};
-    for (auto g : good) {
+    struct good_row {
+        std::string_view text;
+        double value;
+    };
+    const good_row good[] = {{"0", 0},      {"-0", 0},      {"7", 7},           {"-12", -12},
+                             {"3.25", 3.25}, {"1e9", 1e9}, {"1E-9", 1e-9}, {"-2.5e+10", -2.5e10},
+                             {"0.0", 0}};
+    for (const auto& g : good) {
         std::string error;
-        const std::string doc = "{\"a\":" + std::string(g) + "}";
+        const std::string doc = "{\"a\":" + std::string(g.text) + "}";
         INFO(doc);
         auto obj = json::parse_flat_object(doc, error);
         REQUIRE(obj.has_value());
-        CHECK(obj->at("a").type == json::value::kind::number);
-        CHECK(obj->at("a").text == g);
+        REQUIRE(obj->at("a").is_number());
+        CHECK(obj->at("a").to_number<double>() == g.value);
     }
 }
 
@@ -245,7 +293,7 @@ TEST_CASE("json: parse_flat_object rejects broken surrogates instead of writing 
     for (auto b : bad) {
         std::string error;
         auto obj = json::parse_flat_object(b, error);
-        INFO(std::string(b) << " -> " << (obj ? "accepted as '" + obj->at("a").text + "'" : error));
+        INFO(std::string(b) << " -> " << (obj ? "accepted as '" + std::string(obj->at("a").as_string()) + "'" : error));
         CHECK_FALSE(obj.has_value());
     }
 }

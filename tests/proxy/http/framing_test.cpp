@@ -1,9 +1,9 @@
 #include "proxy/http/framing.hpp"
 
+#include "tests/alloc_counter.hpp"
+
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
-#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,42 +11,8 @@
 
 using namespace maintgate;
 using namespace maintgate::proxy;
+using maintgate::test::allocations;
 using namespace std::string_literals;
-
-// Counts this thread's calls to the global operator new, for the "allocates nothing"
-// contracts. Replacing the global operator is the only way to see an allocation made
-// inside Beast's containers; it changes nothing else (malloc and free underneath, and
-// the array form calls these; the nothrow forms are replaced too, since under
-// AddressSanitizer they do not call the throwing one, and memory from ASan's own
-// allocator must not reach the free() below).
-namespace {
-thread_local std::size_t allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t size)
-{
-    ++allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size))
-        return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept
-{
-    ++allocations;
-    return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
 
 namespace {
 
