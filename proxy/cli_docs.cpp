@@ -329,7 +329,13 @@ std::string bash_completion(std::string_view usage) {
     s += R"bash(
 _maintgate_reply() {
     local IFS=$' \t\n'
-    COMPREPLY=($(compgen -W "$1" -- "$2"))
+    mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
+}
+
+# File names, one per line, so names with spaces stay whole.
+_maintgate_files() {
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -f -- "$1")
 }
 
 # The admin command words after `maintgate [options] ctl [ctl options]`.
@@ -353,8 +359,7 @@ _maintgate_ctl() {
     done
     if ((${#typed[@]} == 0)); then
         if [[ $_maintgate_ctl_file_options == *" $prev "* ]]; then
-            compopt -o filenames 2>/dev/null
-            COMPREPLY=($(compgen -f -- "$cur"))
+            _maintgate_files "$cur"
             return
         fi
         [[ $_maintgate_ctl_value_options == *" $prev "* ]] && return
@@ -365,7 +370,7 @@ _maintgate_ctl() {
     fi
     # The command whose words are the longest prefix of what was typed, and the next
     # word of every command that what was typed is a strict prefix of.
-    local line cwords keywords best=-1 best_keywords= next= n j match
+    local cwords keywords best=-1 best_keywords='' next='' n j match
     local -a cw
     while IFS=$'\t' read -r cwords keywords; do
         [[ -z $cwords ]] && continue
@@ -396,7 +401,7 @@ _maintgate_ctl() {
 }
 
 _maintgate() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev= command= i=1 w
+    local cur=${COMP_WORDS[COMP_CWORD]} prev='' command='' i=1 w
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
     while ((i < COMP_CWORD)); do
         w=${COMP_WORDS[i]}
@@ -410,8 +415,7 @@ _maintgate() {
         break
     done
     if [[ $_maintgate_file_options == *" $prev "* ]]; then
-        compopt -o filenames 2>/dev/null
-        COMPREPLY=($(compgen -f -- "$cur"))
+        _maintgate_files "$cur"
         return
     fi
     case $command in

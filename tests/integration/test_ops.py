@@ -317,6 +317,9 @@ class GeneratedDocsTest(unittest.TestCase):
     def test_completion_script_is_valid_bash(self):
         p = subprocess.run(["bash", "-n", self.script], capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
+        if shutil.which("shellcheck"):
+            p = subprocess.run(["shellcheck", "-s", "bash", self.script], capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
 
     def test_completion_behaviour(self):
         s = self.script
@@ -332,6 +335,13 @@ class GeneratedDocsTest(unittest.TestCase):
         self.assertIn("status", complete(s, ["maintgate", "ctl", "reopen", ""]))
         self.assertEqual(complete(s, ["maintgate", "ctl", "freeze", "timeout", ""]), [])
         self.assertEqual(complete(s, ["maintgate", "completion", ""]), ["bash"])
+        # File names after -c, whole even with a space in them.
+        d = tempfile.TemporaryDirectory(prefix="maintgate-comp-")
+        self.addCleanup(d.cleanup)
+        target = os.path.join(d.name, "my config.toml")
+        open(target, "w").close()
+        self.assertEqual(complete(s, ["maintgate", "check", "-c", os.path.join(d.name, "my")]), [target])
+        self.assertEqual(complete(s, ["maintgate", "ctl", "--socket", os.path.join(d.name, "my")]), [target])
 
     def test_completion_needs_bash(self):
         code, out, err = run_cli(["completion", "zsh"])
@@ -395,6 +405,15 @@ class InstallTest(unittest.TestCase):
                      "ProtectSystem=strict", "NoNewPrivileges=yes", "StateDirectory=maintgate",
                      "RuntimeDirectory=maintgate", "LogsDirectory=maintgate"):
             self.assertRegex(unit, r"(?m)^%s" % re.escape(line))
+
+    def test_systemd_accepts_the_unit(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        unit = os.path.join(self.prefix, "lib/systemd/system/maintgate.service")
+        # Documentation=man:maintgate(1) is looked up with man: point it at the prefix.
+        p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, timeout=120,
+                           env=dict(os.environ, MANPATH=os.path.join(self.prefix, "share", "man")))
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
 
     def test_readme_commands_work_with_the_installed_binary(self):
         code, out, err = self.run_installed("--version")
