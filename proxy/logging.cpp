@@ -1,24 +1,78 @@
 #include "proxy/logging.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 
 #include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/os.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace maintgate {
 namespace {
 
+// An appending file sink that can be pointed at a fresh file of the same name once
+// logrotate has renamed the old one. spdlog's basic_file_sink cannot: its reopen closes
+// first and leaves no file at all when the open fails. Writes happen on the logging
+// thread and reopen() on the admin thread, both under base_sink's mutex.
+class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit reopenable_file_sink(std::string path) : path_(std::move(path)) {
+        file_ = open_append(path_);
+        if (!file_) throw spdlog::spdlog_ex("cannot open " + path_ + ": " + std::strerror(errno));
+    }
+    ~reopenable_file_sink() override {
+        if (file_) std::fclose(file_);
+    }
+
+    // Empty on success; else why, with the old file still in use.
+    std::string reopen() {
+        std::FILE* fresh = open_append(path_);
+        if (!fresh) return "cannot reopen " + path_ + ": " + std::strerror(errno) + "; still writing to the old file";
+        std::lock_guard lock(mutex_);
+        std::fflush(file_);
+        std::fclose(file_);
+        file_ = fresh;
+        return {};
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t line;
+        formatter_->format(msg, line);
+        std::fwrite(line.data(), 1, line.size(), file_);  // a full disk loses the line, not the proxy
+    }
+    void flush_() override { std::fflush(file_); }
+
+private:
+    static std::FILE* open_append(const std::string& path) {
+        // As spdlog's own file sink does: a missing folder is created.
+        spdlog::details::os::create_dir(spdlog::details::os::dir_name(path));
+        // "e": O_CLOEXEC, so no child ever inherits a log file.
+        return std::fopen(path.c_str(), "ae");
+    }
+
+    std::string path_;
+    std::FILE* file_ = nullptr;
+};
+
 std::shared_ptr<spdlog::logger> access_logger;
 access_format access_fmt = access_format::combined;
+// The file sinks, for reopen_logs(); set once in init_logging, before any signal is taken.
+std::vector<std::shared_ptr<reopenable_file_sink>> file_sinks;
 
 spdlog::sink_ptr make_sink(const std::string& target) {
     if (target == "stderr") return std::make_shared<spdlog::sinks::stderr_sink_mt>();
     if (target == "stdout") return std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    return std::make_shared<spdlog::sinks::basic_file_sink_mt>(target);  // appends
+    auto sink = std::make_shared<reopenable_file_sink>(target);
+    file_sinks.push_back(sink);
+    return sink;
 }
 
 // The time stamp changes once a second; each worker thread keeps its own copy so the
@@ -104,9 +158,19 @@ void shutdown_logging() noexcept {
         // ThreadSanitizer cannot see into (the library is not instrumented).
         auto error_logger = spdlog::default_logger();
         auto access = std::move(access_logger);
+        auto sinks = std::move(file_sinks);
         spdlog::shutdown();
     } catch (...) {
     }
+}
+
+std::vector<std::string> reopen_logs() {
+    std::vector<std::string> failed;
+    // Lines still queued for the logging thread land in the new file; each line is
+    // written whole under the sink's mutex, so neither file gets a torn one.
+    for (const auto& sink : file_sinks)
+        if (auto err = sink->reopen(); !err.empty()) failed.push_back(std::move(err));
+    return failed;
 }
 
 bool access_log_enabled() noexcept { return access_logger != nullptr; }

@@ -4,7 +4,9 @@
 // drops the oldest line rather than blocking a request.
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/config/config.hpp"
 
@@ -16,6 +18,13 @@ void init_logging(const log_config& cfg);
 
 // Flushes and stops the background logging thread.
 void shutdown_logging() noexcept;
+
+// Reopens the error and access log files by name (SIGUSR1, logrotate's postrotate): lines
+// written so far stay in the file that was renamed away, later ones go to a fresh file at
+// the configured path (created now, so its permissions can be checked at once). A log that cannot be reopened keeps writing to the file it
+// had. stderr and stdout are left alone. Returns one message per failure (empty: all
+// reopened). Not for the data path: it opens files; call it from the admin thread.
+std::vector<std::string> reopen_logs();
 
 struct access_record {
     std::string_view peer;

@@ -13,6 +13,7 @@
 
 #include "proxy/config/config.hpp"
 #include "proxy/admin/ctl.hpp"
+#include "proxy/cli_docs.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net/server.hpp"
 #include "proxy/net/tls.hpp"
@@ -28,6 +29,8 @@ constexpr std::string_view usage_text =
     "  ctl   [-c FILE | --socket PATH] [--json] [--timeout DURATION] COMMAND...\n"
     "                    send one admin command (status, set mode, freeze, reopen, ...) to a\n"
     "                    running maintgate; 'maintgate ctl --help' lists them\n"
+    "  man               print the manual page (roff) on stdout\n"
+    "  completion bash   print the bash completion script on stdout\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (TOML); see maintgate.example.toml\n"
@@ -199,6 +202,19 @@ int main(int argc, char** argv) {
         if (command.empty() && a == "ctl") {
             const std::span<const std::string_view> rest(args.data() + i + 1, args.size() - i - 1);
             return maintgate::proxy::run_ctl(rest, config_path);
+        }
+        // Generated from the same texts and command table as the help, so they cannot drift.
+        if (command.empty() && a == "man") {
+            std::fputs(maintgate::proxy::man_page(usage_text, MAINTGATE_VERSION).c_str(), stdout);
+            return 0;
+        }
+        if (command.empty() && a == "completion") {
+            if (i + 1 < args.size() && args[i + 1] == "bash" && i + 2 == args.size()) {
+                std::fputs(maintgate::proxy::bash_completion(usage_text).c_str(), stdout);
+                return 0;
+            }
+            std::fprintf(stderr, "maintgate: usage: maintgate completion bash\n");
+            return 2;
         }
         if (command.empty() && (a == "run" || a == "check")) {
             command = std::string(a);

@@ -3,7 +3,7 @@
 #
 #   scripts/install-deps.sh [build|test|bench] [EXTRA_PACKAGE...]
 #
-#   build  compiler, CMake, Ninja, ccache and the libraries (default)
+#   build  compiler, CMake, Ninja, ccache and the libraries, libsystemd for sd_notify (default)
 #   test   build + Catch2, python3, curl, procps, openssl, socat (the integration
 #          tests use them: openssl makes the TLS tests' certificates)
 #   bench  test + wrk, nginx-light, haproxy, gnuplot-nox and a font for its PNGs
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_pkgs=(g++ cmake ninja-build libboost1.81-dev libssl-dev libtomlplusplus-dev
-            libspdlog-dev libre2-dev pkg-config)
+            libspdlog-dev libre2-dev libsystemd-dev pkg-config)
 # ccache only makes rebuilds cheap (the sanitizer and fuzz folders, a fresh clone).
 build_pkgs+=(ccache)
 test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)

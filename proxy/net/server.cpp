@@ -11,7 +11,9 @@
 #include "proxy/admin/gate_control.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/admin/metrics.hpp"
+#include "proxy/logging.hpp"
 #include "proxy/net.hpp"
+#include "proxy/net/service_notify.hpp"
 #include "proxy/net/tls.hpp"
 #include "proxy/net/worker.hpp"
 
@@ -71,10 +73,23 @@ std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>&
 
 // A coroutine of its own with named locals: GCC 12 frees a brace-initialised temporary
 // bound to a reference parameter across co_await twice.
-net::awaitable<void> reload_on_hangup(gate_control& gate) {
+net::awaitable<void> reload_on_hangup(gate_control& gate, service_notifier& notify) {
     admin_peer who{-1, -1, "SIGHUP"};
+    notify.reloading();
     auto r = co_await gate.reload(who, "reload");
     for (const auto& w : r.warnings) spdlog::warn("reload: {}", w);
+    notify.reloaded();
+}
+
+// The STATUS= line systemd shows: the mode as `maintgate ctl status` would name it.
+std::string service_status(const gate_record& r) {
+    std::string s = "mode " + std::string(policy::to_string(r.mode)) + ", stage " +
+                    std::string(policy::to_string(r.stage));
+    if (r.fenced) s += ", writes fenced";
+    if (!r.reason.empty()) s += ": " + r.reason.substr(0, 200);
+    for (auto& c : s)
+        if (c == '\n' || c == '\r') c = ' ';  // a newline would start another assignment
+    return s;
 }
 
 }  // namespace
@@ -121,6 +136,8 @@ int run_server(std::shared_ptr<const config> cfg) {
     // SIGHUP reloads the config, as `reload` on the admin socket does.
     std::optional<net::signal_set> signals(std::in_place, main_ioc, SIGTERM, SIGINT);
     std::optional<net::signal_set> hangup(std::in_place, main_ioc, SIGHUP);
+    // SIGUSR1 reopens the log files (logrotate's postrotate).
+    std::optional<net::signal_set> usr1(std::in_place, main_ioc, SIGUSR1);
 
     // The mode comes back from the state file before the first connection is accepted:
     // a restart during a maintenance window stays in it.
@@ -135,6 +152,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         worker_ptrs.push_back(workers.back().get());
     }
     gate.set_workers(worker_ptrs);
+    service_notifier notify(main_ioc, worker_ptrs, [&gate] { return service_status(gate.record()); });
     std::uint16_t https_port = 0;
     for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
         auto port = bind_listener(workers, cfg->listeners[i], i);
@@ -195,22 +213,35 @@ int run_server(std::shared_ptr<const config> cfg) {
     gate.start();
     admin.start();
     if (!cfg->admin.metrics.empty()) metrics->start();
+    notify.ready();
 
     int received = 0;
     std::function<void()> wait_hangup = [&] {
         hangup->async_wait([&](const error_code& ec, int) {
             if (ec) return;
-            net::co_spawn(main_ioc, reload_on_hangup(gate), net::detached);
+            net::co_spawn(main_ioc, reload_on_hangup(gate, notify), net::detached);
             wait_hangup();
         });
     };
     wait_hangup();
+    std::function<void()> wait_usr1 = [&] {
+        usr1->async_wait([&](const error_code& ec, int) {
+            if (ec) return;
+            const auto failed = reopen_logs();
+            for (const auto& f : failed) spdlog::error("SIGUSR1: {}", f);
+            if (failed.empty()) spdlog::info("SIGUSR1: log files reopened");
+            wait_usr1();
+        });
+    };
+    wait_usr1();
     signals->async_wait([&](const error_code& ec, int sig) {
         if (!ec) received = sig;
+        notify.stopping();
         gate.stop();
         admin.stop();
         metrics->stop();
         hangup->cancel();
+        usr1->cancel();
         main_ioc.stop();
     });
 
@@ -230,6 +261,7 @@ int run_server(std::shared_ptr<const config> cfg) {
     for (auto& t : threads) t.join();
     signals.reset();
     hangup.reset();
+    usr1.reset();
     metrics.reset();
     main_ioc_owner.reset();
     spdlog::info("stopped");
