@@ -1492,6 +1492,26 @@ class ReloadTest(ReloadBase):
         refused = [e for e in self.audit_lines()[audit_before:] if e["command"] == "reload"]
         self.assertEqual([e["outcome"] for e in refused], ["refused"] * 3, refused)
 
+    def test_ctl_with_a_broken_file_reaches_the_server(self):
+        # The file being fixed is the one ctl reads its socket from: a broken file must not
+        # stop ctl before the server can say why the reload is refused.
+        path = self.proxy.config_path
+        good = to_toml(self.cfg)
+        for broken in (good.replace('retry_after = "10m"', 'retry_after = "10m'),    # not TOML
+                       good.replace('retry_after = "10m"', 'retry_after = "ten"')):  # TOML, invalid
+            self.rewrite(text=broken)
+            code, out, err = run_cli(["ctl", "-c", path, "reload"], timeout=40)
+            self.assertEqual((code, out), (1, ""), err)
+            self.assertIn("maintgate ctl: %s has 1 error ('maintgate check -c %s' lists them); using its [admin] "
+                          "socket %s" % (path, path, self.sock_path), err.splitlines())
+            self.assertIn("error: reload refused; the running config stays", err.splitlines())
+            self.assertEqual(len(self.config_errors(err)), 1, err)
+            code, out, err = run_cli(["ctl", "-c", path, "status"], timeout=40)
+            self.assertEqual(code, 0, err)
+            self.assertTrue(out.startswith("mode        read-only\n"), out)
+        self.assertEqual(self.status()["mode"], "read-only")
+
+
     def test_changed_listeners_take_effect_at_restart(self):
         cfg = merge(self.cfg, {"listener": [{"address": "127.0.0.1:0"}, {"address": "127.0.0.1:0"}],
                                "gate": {"retry_after": "2m"}})
