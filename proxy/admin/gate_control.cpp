@@ -469,11 +469,11 @@ audit_tail gate_control::history(std::size_t n) const {
 }
 
 net::awaitable<void> gate_control::rerender_loop() {
-    // Retry-After and the page's refresh count down to the expected end: re-render now
-    // and then rather than format anything per request. No wait for the workers here:
-    // nothing depends on when they take a countdown.
+    // Retry-After and the page's refresh count down to the expected end: re-render once
+    // a second (Retry-After's unit) rather than format anything per request. No wait for
+    // the workers here: nothing depends on when they take a countdown.
     while (!stopped_) {
-        co_await sleep(std::chrono::seconds(15));
+        co_await sleep(std::chrono::seconds(1));
         if (stopped_) break;
         if (record_.until) {
             snapshot_ = render_snapshot(record_, cfg_, now_sys());
