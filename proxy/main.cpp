@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/config/config.hpp"
+#include "proxy/config/preflight.hpp"
 #include "proxy/admin/ctl.hpp"
 #include "proxy/cli_docs.hpp"
 #include "proxy/logging.hpp"
@@ -59,14 +60,18 @@ int cmd_check(const std::string& path) {
     // The certificates as run would load them: readable, each key matching its
     // certificate, and in date. An expired one is an error here (run serves it, loudly).
     const auto tls = maintgate::proxy::build_tls(c, nullptr, true, std::chrono::system_clock::now());
-    if (!tls.errors.empty() || !tls.expired.empty()) {
+    // And everything else run opens: folders, files, the socket's owner, the addresses.
+    const auto pre = maintgate::preflight(c);
+    if (!tls.errors.empty() || !tls.expired.empty() || !pre.errors.empty()) {
         for (const auto& e : tls.errors) std::fprintf(stderr, "%s\n", e.c_str());
         for (const auto& e : tls.expired) std::fprintf(stderr, "%s\n", e.c_str());
-        const std::size_t n = tls.errors.size() + tls.expired.size();
+        for (const auto& e : pre.errors) std::fprintf(stderr, "%s\n", e.c_str());
+        const std::size_t n = tls.errors.size() + tls.expired.size() + pre.errors.size();
         std::fprintf(stderr, "%zu error%s; configuration refused\n", n, n == 1 ? "" : "s");
         return 1;
     }
     for (const auto& w : tls.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (const auto& w : pre.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: configuration OK\n", c.source.c_str());
     for (const auto& l : c.listeners) {
         if (l.https())
@@ -102,6 +107,7 @@ int cmd_check(const std::string& path) {
                 maintgate::policy::to_string(g.initial_mode).data(),
                 g.state_file.empty() ? "not persisted (no state_file)" : g.state_file.c_str());
     std::printf("  audit     %s\n", g.audit_log.empty() ? "not kept (no audit_log)" : g.audit_log.c_str());
+    for (const auto& f : pre.creates) std::printf("  creates   %s, at start-up\n", f.c_str());
     const auto& a = c.admin;
     if (a.socket.empty())
         std::printf("  admin     no socket: the mode can change only through the state file and a restart\n");
@@ -114,8 +120,10 @@ int cmd_check(const std::string& path) {
                     ro.health->expect_status, maintgate::format_duration(ro.health->timeout).c_str(),
                     ro.health_interval.count() ? maintgate::format_duration(ro.health_interval).c_str()
                                                : "(on demand only)");
-    else
+    else if (!ro.smoke.empty())
         std::printf("  health    no health check: reopen steps are gated by smoke checks only\n");
+    else
+        std::printf("  health    no health check and no smoke checks: reopen steps are not gated\n");
     for (const auto& sc : ro.smoke)
         std::printf("  smoke     %s: %s %s -> %u%s%s\n", sc.name.c_str(), sc.method.c_str(), sc.path.c_str(),
                     sc.expect_status, sc.body_contains.empty() ? "" : ", body contains ",
@@ -159,6 +167,11 @@ int cmd_run(const std::string& path) {
         std::fprintf(stderr, "maintgate: %s\n", e.what());
         return 1;
     }
+    // The folders maintgate owns, as systemd's StateDirectory/RuntimeDirectory would
+    // make them; whatever still stops the start is reported by the part that opens it.
+    const auto made = maintgate::create_owned_folders(*cfg);
+    for (const auto& m : made.created) spdlog::info("{}", m);
+    for (const auto& e : made.errors) spdlog::error("{}", e);
     // A peer that closes mid-write must give EPIPE on that socket, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     // A write past RLIMIT_FSIZE (a full quota, a limit set by the service manager) must

@@ -1,24 +1,91 @@
 #!/usr/bin/env bash
 # One command to see maintgate work: installs what is missing, builds the proxy,
 # starts the bundled demo app on 127.0.0.1:3000 and runs maintgate in front of it on
-# 127.0.0.1:8080 with its embedded default config. Ctrl-C stops both.
+# 127.0.0.1:8080. Ctrl-C stops both.
+#
+# maintgate runs with a config written into a folder of its own (printed at start), with
+# a state file, an audit log and the metrics listener, so that a restart keeps the mode
+# and `maintgate ctl history` shows every change. The folder stays after Ctrl-C; run
+# again with DEMO_DIR=that-folder to restart on the same state. Environment:
+#   DEMO_DIR      the demo's folder (default: a new /tmp/maintgate-demo.XXXXXX)
+#   DEMO_PROXY    where maintgate listens (default 127.0.0.1:8080)
+#   DEMO_APP      where the demo app listens (default 127.0.0.1:3000)
+#   DEMO_METRICS  the metrics listener (default 127.0.0.1:9180)
+#   DEMO_SOCKET   the admin socket (default /tmp/maintgate-admin.sock, the one that
+#                 `maintgate ctl` without -c or --socket connects to)
+#   DEMO_NO_BUILD 1: use the maintgate already in BUILD_DIR (no install, no build)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir="${BUILD_DIR:-build}"
-app_addr="127.0.0.1:3000"
-proxy_url="http://127.0.0.1:8080/"
+app_addr="${DEMO_APP:-127.0.0.1:3000}"
+proxy_addr="${DEMO_PROXY:-127.0.0.1:8080}"
+metrics_addr="${DEMO_METRICS:-127.0.0.1:9180}"
+socket="${DEMO_SOCKET:-/tmp/maintgate-admin.sock}"
+proxy_url="http://$proxy_addr/"
 
-# The demo needs the compiler set plus python3 (the demo app) and curl (readiness check).
-bash scripts/install-deps.sh build python3 curl
+if [[ "${DEMO_NO_BUILD:-}" != 1 ]]; then
+    # The demo needs the compiler set plus python3 (the demo app) and curl (readiness check).
+    bash scripts/install-deps.sh build python3 curl
 
-# Only the proxy is built. Without Catch2 (the demo does not install it) the test
-# targets cannot even be configured, so they are switched off in that case.
-build_args=(--target maintgate)
-if [[ "$(dpkg-query -W -f='${Status}' catch2 2>/dev/null || true)" != "install ok installed" ]]; then
-    build_args+=(-DBUILD_TESTING=OFF)
+    # Only the proxy is built. Without Catch2 (the demo does not install it) the test
+    # targets cannot even be configured, so they are switched off in that case.
+    build_args=(--target maintgate)
+    if [[ "$(dpkg-query -W -f='${Status}' catch2 2>/dev/null || true)" != "install ok installed" ]]; then
+        build_args+=(-DBUILD_TESTING=OFF)
+    fi
+    BUILD_DIR="$build_dir" bash scripts/build.sh "${build_args[@]}"
 fi
-BUILD_DIR="$build_dir" bash scripts/build.sh "${build_args[@]}"
+
+demo_dir="${DEMO_DIR:-}"
+if [[ -z "$demo_dir" ]]; then
+    demo_dir="$(mktemp -d /tmp/maintgate-demo.XXXXXX)"
+else
+    mkdir -p "$demo_dir"
+fi
+demo_dir="$(cd "$demo_dir" && pwd)"
+config="$demo_dir/maintgate.toml"
+
+# The settings of the README's walkthrough ("A maintenance window, step by step"), with
+# the files in the demo's folder. The config is rewritten at every start; the state file
+# and the audit log are kept.
+cat >"$config" <<CONFIG
+# Written by scripts/demo.sh; rewritten at each start.
+[[listener]]
+address = "$proxy_addr"
+
+[upstream]
+url = "http://$app_addr"
+
+[admin]
+socket = "$socket"
+metrics = "$metrics_addr"
+
+[gate]
+state_file = "$demo_dir/state.json"
+audit_log = "$demo_dir/audit.jsonl"
+
+[health_check]
+path = "/healthz"
+expect_status = 200
+interval = "10s"
+
+[[smoke_check]]
+name = "front page renders"
+path = "/"
+body_contains = "<title>Demo notes"
+
+[reopen]
+watch = "5m"
+max_error_rate = 0.05
+min_requests = 20
+CONFIG
+
+# How to type the binary: as installed when it is on PATH, else from the build folder.
+mg_bin="$build_dir/maintgate"
+if command -v maintgate >/dev/null 2>&1; then mg_bin=maintgate; fi
+ctl="$mg_bin ctl"
+[[ "$socket" == /tmp/maintgate-admin.sock ]] || ctl="$mg_bin ctl --socket $socket"
 
 app_pid=""
 cleanup() {
@@ -66,20 +133,25 @@ cat <<EOF
                         curl -i -H 'Content-Type: application/json' \\
                              -d '{"text":"hello through the proxy"}' ${proxy_url}api/notes
 
-  Drive the gate from another terminal (the admin socket is /tmp/maintgate-admin.sock):
-                        $build_dir/maintgate ctl status
-                        $build_dir/maintgate ctl set mode read-only reason "trying the gate" for 10m
-                        $build_dir/maintgate ctl freeze
-                        $build_dir/maintgate ctl set mode maintenance reason "upgrade"
-                        $build_dir/maintgate ctl reopen to open
-                        $build_dir/maintgate ctl history
-                        $build_dir/maintgate ctl help
+  Drive the gate from another terminal (the admin socket is $socket):
+                        $ctl status
+                        $ctl set mode read-only reason "trying the gate" for 10m
+                        $ctl freeze
+                        $ctl set mode maintenance reason "upgrade"
+                        $ctl reopen to open
+                        $ctl history
+                        $ctl help
+
+  The demo's files, in $demo_dir:
+    config              $config
+    state file          $demo_dir/state.json (the mode survives a restart)
+    audit log           $demo_dir/audit.jsonl (what ctl history shows)
+    metrics             http://$metrics_addr/metrics
 
   The demo app itself is on http://$app_addr/ (direct, not proxied).
-  Ctrl-C stops both.
+  Ctrl-C stops both; DEMO_DIR=$demo_dir $0 restarts on the same state.
 
 EOF
 
-# No -c: the binary's embedded default listens on 127.0.0.1:8080 and forwards to
-# 127.0.0.1:3000. Not exec'd, so that the trap can stop the demo app afterwards.
-"$build_dir/maintgate" run
+# Not exec'd, so that the trap can stop the demo app afterwards.
+"$build_dir/maintgate" run -c "$config"

@@ -111,7 +111,7 @@ PAGE = """<!doctype html>
          padding:.05rem .45rem; border-radius:999px; color:#fff; vertical-align:middle; }}
   .read {{ background:var(--read); }} .write {{ background:var(--write); }}
   ul.notes {{ list-style:none; margin:0; padding:0; }}
-  ul.notes li {{ padding:.6rem 0; border-top:1px solid var(--line); }}
+  ul.notes li {{ padding:.6rem 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }}
   ul.notes li:first-child {{ border-top:0; }}
   .meta {{ color:var(--muted); font-size:.82rem; }}
   form {{ display:flex; gap:.5rem; flex-wrap:wrap; margin:0; }}

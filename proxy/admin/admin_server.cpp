@@ -476,7 +476,7 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
         if (!rec.reason.empty()) txt += ": " + one_line(rec.reason);
         txt += "\n";
         if (rec.until) txt += "expected end " + when(*rec.until, now) + "\n";
-        if (rec.fenced) txt += "the write fence stays up until the gate is opened\n";
+        if (rec.fenced) txt += "the write fence stays up until reopen reaches writes or set mode open\n";
         co_return reply(js, true, txt,
                         json_out()
                             .boolean("ok", true)
@@ -514,7 +514,7 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
                           std::to_string(r.waited.count()) + " ms)\n";
         txt += r.boundary_ms ? "write boundary " + boundary + " (the last write finished then)\n"
                              : std::string("write boundary: no write since start-up\n");
-        txt += "no write reaches the upstream until the gate is opened (reopen or set mode open)\n";
+        txt += "no write reaches the upstream until reopen reaches writes or set mode open\n";
         co_return reply(js, true, txt, std::move(j).done());
     }
 
@@ -538,6 +538,7 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
             .str("from", policy::to_string(r.from))
             .str("stage", policy::to_string(r.reached))
             .str("mode", policy::to_string(gate_.record().mode))
+            .boolean("fenced", gate_.record().fenced)
             .raw("steps", json_array(steps));
         if (!r.ok) {
             j.str("error", r.error);
@@ -547,6 +548,7 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
         }
         txt = "stage " + std::string(policy::to_string(r.reached)) + " (was " + std::string(policy::to_string(r.from)) +
               ")\n" + txt;
+        if (gate_.record().fenced) txt += "the write fence stays up until reopen reaches writes or set mode open\n";
         if (auto w = gate_.watch_until()) txt += "watching the upstream 5xx rate until " + when(*w, now) + "\n";
         co_return reply(js, true, txt, std::move(j).done());
     }

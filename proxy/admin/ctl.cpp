@@ -18,6 +18,8 @@
 #include "proxy/config/config.hpp"
 #include "proxy/config/duration.hpp"
 
+#include <toml++/toml.h>
+
 namespace maintgate::proxy {
 
 namespace {
@@ -134,8 +136,74 @@ std::string parse_options(std::span<const std::string_view> args, ctl_options& o
     return {};
 }
 
+// The file's [admin] socket, read without validating anything else, so that a running
+// instance stays reachable while the rest of its file is being edited: `ctl reload` must
+// reach the server to hear "reload refused" with every error. A document that is not even
+// TOML is scanned line by line for `socket = "..."` under `[admin]`. Relative paths are
+// relative to the file's folder, as the loader resolves them. Empty when there is none.
+std::string tolerant_socket(const std::string& file)
+{
+    std::FILE* f = std::fopen(file.c_str(), "rb");
+    if (!f)
+        return {};
+    std::string text;
+    char buf[16 * 1024];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+        text.append(buf, n);
+    std::fclose(f);
+
+    std::string found;
+    try {
+        const toml::table root = toml::parse(text, std::string_view(file));
+        if (const auto* v = root["admin"]["socket"].as_string())
+            found = v->get();
+    } catch (const std::exception&) {
+        bool in_admin = false;
+        std::size_t pos = 0;
+        while (pos < text.size() && found.empty()) {
+            auto end = text.find('\n', pos);
+            if (end == std::string::npos)
+                end = text.size();
+            std::string_view line(text.data() + pos, end - pos);
+            pos = end + 1;
+            while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+                line.remove_prefix(1);
+            while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+                line.remove_suffix(1);
+            if (line.starts_with("[")) {
+                in_admin = line == "[admin]";
+                continue;
+            }
+            if (!in_admin || !line.starts_with("socket"))
+                continue;
+            line.remove_prefix(6);
+            while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+                line.remove_prefix(1);
+            if (!line.starts_with("="))
+                continue;
+            line.remove_prefix(1);
+            while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+                line.remove_prefix(1);
+            if (line.size() < 2 || (line.front() != '"' && line.front() != '\''))
+                continue;
+            const char q = line.front();
+            const auto close = line.find(q, 1);
+            if (close == std::string_view::npos)
+                continue;
+            const auto value = line.substr(1, close - 1);
+            if (value.find('\\') == std::string_view::npos)  // escapes: not worth guessing
+                found = std::string(value);
+        }
+    }
+    if (!found.empty() && found.front() != '/')
+        if (const auto slash = file.rfind('/'); slash != std::string::npos)
+            found = file.substr(0, slash + 1) + found;
+    return found;
+}
+
 // Where to connect: --socket, else [admin] socket of -c FILE, else of the embedded
-// default. Prints why not and returns nullopt when there is none.
+// default. A FILE with errors still names its socket when [admin] socket can be read.
+// Prints why not and returns nullopt when there is none.
 std::optional<std::string> resolve_socket(const ctl_options& o)
 {
     if (!o.socket.empty())
@@ -144,10 +212,16 @@ std::optional<std::string> resolve_socket(const ctl_options& o)
     auto r = from_file ? load_config_file(o.config)
                        : load_config_string(default_config_text(), "<embedded default>");
     if (!r.errors.empty()) {
+        const std::string n = std::to_string(r.errors.size()) + " error" + (r.errors.size() == 1 ? "" : "s");
+        if (from_file) {
+            if (auto path = tolerant_socket(o.config); !path.empty()) {
+                say(o.config + " has " + n + " ('maintgate check -c " + o.config + "' lists them); using its [admin] socket " + path);
+                return path;
+            }
+        }
         for (const auto& e : r.errors)
             std::fprintf(stderr, "%s\n", e.to_string().c_str());
-        say(std::to_string(r.errors.size()) + " error" + (r.errors.size() == 1 ? "" : "s") +
-            " in the configuration; no socket path from it");
+        say(n + " in the configuration and no [admin] socket readable in it; give --socket PATH");
         return std::nullopt;
     }
     if (r.cfg->admin.socket.empty()) {

@@ -198,14 +198,20 @@ net::awaitable<change_outcome> gate_control::set_mode(policy::mode m, std::strin
     if (!busy_.empty()) co_return change_outcome{false, "another change is in progress: " + busy_};
     busy_scope busy(busy_, command + " by " + who.name);
     gate_record next = record_;
+    // Closed to closed (read-only to maintenance, or maintenance again) with neither a
+    // reason nor an end given keeps both: the window has not changed, only how far the
+    // gate is closed. Anything given replaces both, and opening clears them.
+    const bool keep_window = m != policy::mode::open && record_.mode != policy::mode::open && reason.empty() && !until;
     next.mode = m;
     next.stage = policy::stage_of(m);
-    next.reason = std::move(reason);
-    next.until = until;
+    if (!keep_window) {
+        next.reason = std::move(reason);
+        next.until = until;
+    }
     next.set_by = who.name;
     next.since = now_sys();
-    // Opening is the one way to lift the fence; going from read-only to maintenance (or
-    // back) keeps it.
+    // The fence holds until writes are let in: `set mode open` here, or reopen reaching
+    // the writes stage. Going from read-only to maintenance (or back) keeps it.
     if (m == policy::mode::open) next.fenced = false;
     co_return co_await apply(std::move(next), who, command, {});
 }
@@ -318,7 +324,10 @@ net::awaitable<reopen_outcome> gate_control::reopen(std::optional<policy::stage>
         gate_record next = record_;
         next.stage = step.to;
         next.mode = policy::mode_of(step.to);
-        next.fenced = false;  // reopening is opening: the operator lets traffic back
+        // The fence is what the write boundary was taken against: it holds through the
+        // stages that still refuse writes (operators, read-only) and lifts at the first
+        // one that lets them in (writes, open).
+        if (step.to >= policy::stage::writes) next.fenced = false;
         next.since = now_sys();
         next.set_by = who.name;
         if (step.to == policy::stage::open) {
@@ -460,11 +469,11 @@ audit_tail gate_control::history(std::size_t n) const {
 }
 
 net::awaitable<void> gate_control::rerender_loop() {
-    // Retry-After and the page's refresh count down to the expected end: re-render now
-    // and then rather than format anything per request. No wait for the workers here:
-    // nothing depends on when they take a countdown.
+    // Retry-After and the page's refresh count down to the expected end: re-render once
+    // a second (Retry-After's unit) rather than format anything per request. No wait for
+    // the workers here: nothing depends on when they take a countdown.
     while (!stopped_) {
-        co_await sleep(std::chrono::seconds(15));
+        co_await sleep(std::chrono::seconds(1));
         if (stopped_) break;
         if (record_.until) {
             snapshot_ = render_snapshot(record_, cfg_, now_sys());

@@ -122,7 +122,8 @@ public:
     // then waits until no write is in flight or the timeout passes.
     net::awaitable<freeze_outcome> freeze(std::optional<duration> timeout, const admin_peer& who,
                                           std::string command);
-    // reopen: one stage forward, or to `to`, running the checks before each step.
+    // reopen: one stage forward, or to `to`, running the checks before each step. The
+    // write fence holds until a step reaches the writes stage.
     net::awaitable<reopen_outcome> reopen(std::optional<policy::stage> to, bool force, const admin_peer& who,
                                           std::string command);
     // The health check and every smoke check, now; updates the health state.

@@ -89,6 +89,9 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
     std::int64_t refresh = std::clamp<std::int64_t>(retry, 5, 300);
     std::string until_human = record.until ? format_human(*record.until) : std::string{};
     std::string until_iso = record.until ? format_iso8601(*record.until) : std::string{};
+    std::string until_in = !record.until ? std::string{}
+                           : *record.until > now ? until_in_words(retry)
+                                                 : std::string("any moment now");
 
     auto json_body = [&](std::string_view mode) {
         boost::json::value until = nullptr;
@@ -100,7 +103,8 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                "\n";
     };
     auto html = [&](const std::string& tpl, std::string_view mode) {
-        page_values v{mode, record.reason, until_human, until_iso, retry, refresh};
+        page_values v{mode, record.reason, until_human, until_iso, retry, refresh, until_in,
+                      settings.policy.status_path};
         return render_template(tpl, v);
     };
 

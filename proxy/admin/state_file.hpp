@@ -16,7 +16,7 @@ using sys_time = std::chrono::system_clock::time_point;
 struct gate_record {
     policy::mode mode = policy::mode::open;
     policy::stage stage = policy::stage::open;  // always consistent: mode == mode_of(stage)
-    bool fenced = false;            // the write fence: set by freeze, lifted by opening
+    bool fenced = false;            // the write fence: set by freeze, lifted when writes are let in
     std::string reason;
     std::optional<sys_time> until;  // expected end
     std::string set_by;             // who: "config", "uid 1000 pid 4242", ...

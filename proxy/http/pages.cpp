@@ -5,8 +5,8 @@
 namespace maintgate {
 namespace {
 
-constexpr std::array<std::string_view, 6> placeholders = {"mode", "reason", "until", "until_iso",
-                                                          "retry_after", "refresh"};
+constexpr std::array<std::string_view, 8> placeholders = {"mode",        "reason",  "until",   "until_iso",
+                                                          "retry_after", "refresh", "until_in", "status_path"};
 constexpr std::array<std::string_view, 2> blocks = {"reason", "until"};
 
 bool is_one_of(std::string_view name, auto const& list) {
@@ -69,6 +69,16 @@ std::string html_escape(std::string_view text) {
     return out;
 }
 
+std::string until_in_words(std::int64_t seconds) {
+    // Rounded up: "in 45 min" until 44 minutes are left, never an end that seems passed.
+    const std::int64_t minutes = (seconds + 59) / 60;
+    if (seconds <= 0) return {};
+    if (minutes <= 1) return "in under a minute";
+    if (minutes < 90) return "in " + std::to_string(minutes) + " min";
+    const std::int64_t h = minutes / 60, m = minutes % 60;
+    return "in " + std::to_string(h) + " h" + (m ? " " + std::to_string(m) + " min" : std::string());
+}
+
 std::optional<template_error> validate_template(std::string_view text) {
     std::optional<template_error> problem;
     std::string_view open_block;
@@ -77,12 +87,12 @@ std::optional<template_error> validate_template(std::string_view text) {
         text, [](std::string_view) {},
         [&](std::string_view tag, std::size_t at) {
             if (problem) return;
-            if (!tag.empty() && (tag[0] == '#' || tag[0] == '/')) {
+            if (!tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '/')) {
                 auto name = tag.substr(1);
                 if (!is_one_of(name, blocks)) {
                     problem = error_at(text, at, "unknown block {{" + std::string(tag) +
-                                                     "}}; blocks are {{#reason}} and {{#until}}");
-                } else if (tag[0] == '#') {
+                                                     "}}; blocks are {{#reason}} and {{#until}} (or {{^...}})");
+                } else if (tag[0] != '/') {
                     if (!open_block.empty())
                         problem = error_at(text, at, "blocks cannot be nested: {{" + std::string(tag) +
                                                          "}} inside {{#" + std::string(open_block) + "}}");
@@ -96,7 +106,8 @@ std::optional<template_error> validate_template(std::string_view text) {
             } else if (!is_one_of(tag, placeholders)) {
                 problem = error_at(text, at,
                                    "unknown placeholder {{" + std::string(tag) +
-                                       "}}; known: mode, reason, until, until_iso, retry_after, refresh");
+                                       "}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, "
+                                       "status_path");
             }
         });
     if (result) return result;
@@ -117,14 +128,17 @@ std::string render_template(std::string_view text, const page_values& v) {
         if (name == "until_iso") return html_escape(v.until_iso);
         if (name == "retry_after") return std::to_string(v.retry_after);
         if (name == "refresh") return std::to_string(v.refresh);
+        if (name == "until_in") return html_escape(v.until_in);
+        if (name == "status_path") return html_escape(v.status_path);
         return {};
     };
     walk(
         text, [&](std::string_view t) { if (!skipping) out.append(t); },
         [&](std::string_view tag, std::size_t) {
-            if (tag.size() > 1 && tag[0] == '#') {
+            if (tag.size() > 1 && (tag[0] == '#' || tag[0] == '^')) {
                 auto name = tag.substr(1);
-                skipping = (name == "reason" ? v.reason : v.until).empty();
+                const bool empty = (name == "reason" ? v.reason : v.until).empty();
+                skipping = tag[0] == '#' ? empty : !empty;
             } else if (tag.size() > 1 && tag[0] == '/') {
                 skipping = false;
             } else if (!skipping) {

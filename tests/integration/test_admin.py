@@ -383,8 +383,8 @@ class CommandsTest(AdminTestCase):
         self.assertRegex(lines[0], r"^frozen: no write in flight \(0 drained in \d+ ms\)$", out)
         m = re.fullmatch(r"write boundary (%s) \(the last write finished then\)" % ISO_MS, lines[1])
         self.assertIsNotNone(m, out)
-        self.assertEqual(lines[2], "no write reaches the upstream until the gate is opened "
-                                   "(reopen or set mode open)", out)
+        self.assertEqual(lines[2], "no write reaches the upstream until reopen reaches writes or set mode open",
+                         out)
         boundary = epoch_ms(m.group(1))
         self.assertTrue(int(last * 1000) <= boundary <= now * 1000, (last, out, now))
         s = self.status()
@@ -419,8 +419,8 @@ class CommandsTest(AdminTestCase):
         code, out, err = self.ctl("reopen")
         self.assertEqual((code, out, err), (1, "", "error: already open; nothing to reopen\nstage stays open\n"))
         r = self.ask("reopen --json", True)
-        self.assertEqual(r, {"ok": False, "from": "open", "stage": "open", "mode": "open", "steps": [],
-                             "error": "already open; nothing to reopen"})
+        self.assertEqual(r, {"ok": False, "from": "open", "stage": "open", "mode": "open", "fenced": False,
+                             "steps": [], "error": "already open; nothing to reopen"})
 
     def test_reopen_status_check_history_reload_help(self):
         out = self.ctl_ok("reopen", "status")
@@ -909,7 +909,7 @@ class FenceSemanticsTest(AdminTestCase):
 
         out = self.ctl_ok("set", "mode", "maintenance")
         self.assertEqual(out, "mode maintenance (was read-only)\n"
-                              "the write fence stays up until the gate is opened\n")
+                              "the write fence stays up until reopen reaches writes or set mode open\n")
         self.assertEqual((self.status()["mode"], self.status()["fenced"]), ("maintenance", True))
         self.refused("POST", "/echo", "maintenance", BYPASS, body=b"op")
         self.forwarded("GET", "/echo", BYPASS)
@@ -930,6 +930,60 @@ class FenceSemanticsTest(AdminTestCase):
         self.assertFalse(self.status()["fenced"])
         self.forwarded("POST", "/echo", body=b"x")
         self.forwarded("POST", "/echo/login", body=b"user=a")
+
+
+    def test_fence_holds_until_the_stage_that_lets_writes_in(self):
+        # One rule: the write boundary is what a restore point is taken against, so the
+        # fence holds through every stage that still refuses writes, for operators too,
+        # and lifts at the first stage that lets writes in.
+        self.start(gate={"bypass_secret": SECRET})
+        self.ctl_ok("freeze")
+        self.ctl_ok("set", "mode", "maintenance", "reason", "migration")
+        self.refused("POST", "/echo", "maintenance", BYPASS, body=b"op")
+        fence_line = "the write fence stays up until reopen reaches writes or set mode open"
+        for stage, mode, fenced in (("operators", "maintenance", True), ("read-only", "read-only", True),
+                                    ("writes", "open", False), ("open", "open", False)):
+            out = self.ctl_ok("reopen")
+            self.assertEqual(out.splitlines()[0].split(" (")[0], "stage " + stage, out)
+            self.assertEqual(fence_line in out.splitlines(), fenced, out)
+            s = self.status()
+            self.assertEqual((s["stage"], s["mode"], s["fenced"]), (stage, mode, fenced), s)
+            status_text = self.ctl_ok("status").splitlines()[0]
+            self.assertEqual(status_text.endswith(", writes fenced"), fenced, status_text)
+            if fenced:
+                self.refused("POST", "/echo", mode, BYPASS, body=b"op")
+            else:
+                self.forwarded("POST", "/echo", BYPASS, body=b"op")
+                self.forwarded("POST", "/echo", body=b"anyone")
+        # reopen's JSON says it too; `set mode open` is the other way to lift it.
+        self.ctl_ok("freeze")
+        r = self.ask("reopen --json", True)
+        self.assertEqual((r["stage"], r["fenced"]), ("writes", False), r)
+        self.ctl_ok("freeze")
+        self.ctl_ok("set", "mode", "open")
+        self.assertFalse(self.status()["fenced"])
+        self.forwarded("POST", "/echo", body=b"x")
+
+    def test_set_mode_without_reason_keeps_the_window(self):
+        self.start()
+        self.ctl_ok("set", "mode", "read-only", "reason", "upgrade to v2", "for", "45m")
+        before = self.status()
+        out = self.ctl_ok("set", "mode", "maintenance")
+        s = self.status()
+        self.assertEqual((s["mode"], s["reason"], s["until"]), ("maintenance", "upgrade to v2", before["until"]), s)
+        self.assertEqual(out.splitlines()[0], "mode maintenance (was read-only): upgrade to v2", out)
+        self.assertTrue(out.splitlines()[1].startswith("expected end "), out)
+        self.ctl_ok("set", "mode", "maintenance")
+        self.assertEqual(self.status()["reason"], "upgrade to v2")
+        # A new reason is a new window: it replaces both.
+        self.ctl_ok("set", "mode", "maintenance", "reason", "schema migration")
+        s = self.status()
+        self.assertEqual((s["reason"], s["until"]), ("schema migration", None), s)
+        # Opening ends the window.
+        self.ctl_ok("set", "mode", "open")
+        self.ctl_ok("set", "mode", "read-only")
+        s = self.status()
+        self.assertEqual((s["reason"], s["until"]), ("", None), s)
 
 
 class TunnelTest(AdminTestCase):
@@ -1491,6 +1545,26 @@ class ReloadTest(ReloadBase):
         self.assertEqual(self.status()["mode"], "read-only")
         refused = [e for e in self.audit_lines()[audit_before:] if e["command"] == "reload"]
         self.assertEqual([e["outcome"] for e in refused], ["refused"] * 3, refused)
+
+    def test_ctl_with_a_broken_file_reaches_the_server(self):
+        # The file being fixed is the one ctl reads its socket from: a broken file must not
+        # stop ctl before the server can say why the reload is refused.
+        path = self.proxy.config_path
+        good = to_toml(self.cfg)
+        for broken in (good.replace('retry_after = "10m"', 'retry_after = "10m'),    # not TOML
+                       good.replace('retry_after = "10m"', 'retry_after = "ten"')):  # TOML, invalid
+            self.rewrite(text=broken)
+            code, out, err = run_cli(["ctl", "-c", path, "reload"], timeout=40)
+            self.assertEqual((code, out), (1, ""), err)
+            self.assertIn("maintgate ctl: %s has 1 error ('maintgate check -c %s' lists them); using its [admin] "
+                          "socket %s" % (path, path, self.sock_path), err.splitlines())
+            self.assertIn("error: reload refused; the running config stays", err.splitlines())
+            self.assertEqual(len(self.config_errors(err)), 1, err)
+            code, out, err = run_cli(["ctl", "-c", path, "status"], timeout=40)
+            self.assertEqual(code, 0, err)
+            self.assertTrue(out.startswith("mode        read-only\n"), out)
+        self.assertEqual(self.status()["mode"], "read-only")
+
 
     def test_changed_listeners_take_effect_at_restart(self):
         cfg = merge(self.cfg, {"listener": [{"address": "127.0.0.1:0"}, {"address": "127.0.0.1:0"}],

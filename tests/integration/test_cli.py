@@ -4,12 +4,15 @@
 import os
 import re
 import socket
+import stat
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import LISTENING_RE, run_cli
+from harness import LISTENING_RE, Proxy, run_cli
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 GOOD = """\
 workers = 1
@@ -150,6 +153,81 @@ class CliTest(unittest.TestCase):
         code, out, err = run_cli(["run", "-c", path])
         self.assertNotEqual(code, 0)
         self.assertIsNone(LISTENING_RE.search(out + err))
+
+    # -- check opens what run will open (issue 19) ------------------------------------
+
+    def test_check_finds_what_stops_run(self):
+        # Folders that do not exist and that run would not create: every one reported.
+        gone = os.path.join(self.tmp.name, "gone", "deeper")
+        text = GOOD + ('\n[gate]\nstate_file = "%s/state.json"\naudit_log = "%s/audit.jsonl"\n'
+                       '\n[admin]\nsocket = "%s/admin.sock"\n' % (gone, gone, gone))
+        path = self.write("folders.toml", text)
+        code, out, err = run_cli(["check", "-c", path])
+        self.assertEqual(code, 1, out + err)
+        self.assertNotIn("configuration OK", out)
+        for key in ("gate.state_file", "gate.audit_log", "admin.socket"):
+            self.assertIn("%s: %s: the folder %s does not exist, and run creates only the last folder of a path: "
+                          "%s is missing too" % (path, key, gone, os.path.dirname(gone)), err.splitlines(), err)
+        self.assertIn("3 errors; configuration refused", err)
+
+        # A path that is there but is not what run needs.
+        not_a_socket = self.write("plain-file", "")
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        text = GOOD.replace("127.0.0.1:0", "127.0.0.1:%d" % busy.getsockname()[1]) + \
+            '\n[admin]\nsocket = "%s"\nsocket_owner = "no-such-user-here"\n' % not_a_socket
+        path = self.write("busy.toml", text)
+        code, out, err = run_cli(["check", "-c", path])
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("%s: listener[1]: cannot bind 127.0.0.1:%d: Address already in use"
+                      % (path, busy.getsockname()[1]), err.splitlines(), err)
+        self.assertIn("%s: admin.socket: %s exists and is not a socket; run will not replace it"
+                      % (path, not_a_socket), err.splitlines(), err)
+        self.assertIn("%s: admin.socket_owner: no such user 'no-such-user-here'" % path, err.splitlines(), err)
+
+    def test_check_says_which_folders_run_creates_and_run_creates_them(self):
+        state_dir = os.path.join(self.tmp.name, "lib")
+        run_dir = os.path.join(self.tmp.name, "run")
+        text = GOOD + ('\n[gate]\nstate_file = "%s/state.json"\naudit_log = "%s/audit.jsonl"\n'
+                       '\n[admin]\nsocket = "%s/admin.sock"\n' % (state_dir, state_dir, run_dir))
+        path = self.write("creates.toml", text)
+        code, out, err = run_cli(["check", "-c", path])
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("  creates   %s (mode 0750), at start-up" % state_dir, out.splitlines(), out)
+        self.assertIn("  creates   %s (mode 0700), at start-up" % run_dir, out.splitlines(), out)
+        self.assertIn("  health    no health check and no smoke checks: reopen steps are not gated",
+                      out.splitlines(), out)
+        self.assertFalse(os.path.exists(state_dir) or os.path.exists(run_dir), "check changed the disk")
+
+        p = Proxy(3000, toml_text=text)
+        self.addCleanup(p.cleanup)
+        p.start()
+        self.assertIsNotNone(p.wait_log(r"maintgate started", 20), p.output())
+        self.assertEqual(stat.S_IMODE(os.stat(state_dir).st_mode), 0o750)
+        self.assertEqual(stat.S_IMODE(os.stat(run_dir).st_mode), 0o700)
+        self.assertTrue(os.path.exists(os.path.join(state_dir, "state.json")))
+        self.assertTrue(stat.S_ISSOCK(os.stat(os.path.join(run_dir, "admin.sock")).st_mode))
+        self.assertIsNotNone(p.wait_log(r"created %s \(mode 0750\) for gate\.state_file" % re.escape(state_dir), 5),
+                             p.output())
+        # check beside the running instance: its socket answers, its address is taken.
+        live = text.replace("127.0.0.1:0", "127.0.0.1:%d" % p.port)
+        code, out, err = run_cli(["check", "-c", self.write("live.toml", live)])
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("warning: listener[1] 127.0.0.1:%d is in use, by the running maintgate it seems" % p.port,
+                      err.splitlines(), err)
+        self.assertEqual(p.stop(), 0, p.output())
+
+    def test_the_example_file_checks_as_shipped(self):
+        example = os.path.join(HERE, "..", "..", "maintgate.example.toml")
+        code, out, err = run_cli(["check", "-c", example])
+        # Its listener is the demo's 127.0.0.1:8080, which a running demo may hold.
+        if code != 0:
+            self.assertRegex(err, r"listener\[1\]: cannot bind 127\.0\.0\.1:8080: Address already in use", err)
+        else:
+            self.assertIn("  admin     socket /tmp/maintgate-admin.sock (mode 0600)", out.splitlines(), out)
+
 
     def test_unknown_command_fails(self):
         code, out, err = run_cli(["frobnicate"])

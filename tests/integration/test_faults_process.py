@@ -180,7 +180,7 @@ class KillNineTest(AdminTestCase):
         self.forwarded("POST", "/echo", body=b"before")
         self.ctl_ok("set", "mode", "maintenance", "reason", "schema migration", "for", "45m")
         self.ctl_ok("reopen")  # maintenance -> operators: a window half way through
-        self.assertTrue(self.ask("freeze --json", True)["ok"])  # (a step lifts the fence)
+        self.assertTrue(self.ask("freeze --json", True)["ok"])
         before = self.status()
         self.assertEqual((before["mode"], before["stage"], before["fenced"]),
                          ("maintenance", "operators", True), before)

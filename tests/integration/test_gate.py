@@ -6,6 +6,7 @@ file (persistence, corrupt and missing files), Retry-After, upstream_down_page, 
 Until the admin socket exists the mode comes from the state file or initial_mode, so
 every test starts its own maintgate with the mode it needs."""
 
+import base64
 import calendar
 import datetime
 import hashlib
@@ -625,6 +626,47 @@ class RetryAfterTest(GateTestCase):
         _, resp = self.refused("POST", "/echo", body=b"x")
         self.assertEqual(resp.value("retry-after"), "120", resp.describe())
 
+
+    def test_retry_after_counts_down_by_the_second(self):
+        # Re-rendered once a second: two refusals 3 s apart differ by about 3, not by a
+        # 15-second step or nothing.
+        self.write_state("read-only", reason="migration", until=int(time.time()) + 1800)
+        self.gate("open")
+        _, first = self.refused("POST", "/echo", body=b"x")
+        time.sleep(3.2)
+        _, second = self.refused("POST", "/echo", body=b"x")
+        drop = int(first.value("retry-after")) - int(second.value("retry-after"))
+        self.assertTrue(2 <= drop <= 5, "Retry-After went from %s to %s in 3.2 s"
+                        % (first.value("retry-after"), second.value("retry-after")))
+
+
+class PageTextTest(GateTestCase):
+
+    def page(self):
+        _, resp = self.refused("GET", "/", mode="maintenance", headers=[("Accept", "text/html")])
+        return resp.body.decode()
+
+    def test_the_end_in_local_time_and_minutes_with_a_hash_allowed_script(self):
+        self.write_state("maintenance", reason="migration", until=int(time.time()) + 45 * 60 + 30)
+        self.gate("open")
+        html = self.page()
+        self.assertIn('data-until>', html)
+        self.assertRegex(html, r"<span data-until-in>\(in 4[56] min\)</span>")
+        # The one script's hash is the one maintenance_pages/README.md gives for a strict CSP.
+        scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+        self.assertEqual(len(scripts), 1, html)
+        digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "maintenance_pages",
+                               "README.md")) as f:
+            self.assertIn("script-src 'sha256-%s'" % digest, f.read())
+        self.assertNotIn("No end time", html)
+
+    def test_without_an_end_the_page_links_the_status_endpoint(self):
+        self.write_state("maintenance", reason="migration")
+        self.gate("open")
+        html = self.page()
+        self.assertNotIn("data-until", html.split("<script>")[0])
+        self.assertIn('The current status is at <a href="%s">%s</a>.' % (STATUS_PATH, STATUS_PATH), html)
 
 class UpstreamDownTest(GateTestCase):
 

@@ -51,7 +51,12 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
     CHECK(result.cfg->source == path);
     check_local_listener_and_demo_upstream(*result.cfg);
     check_defaults_except_listeners_and_upstream_url(*result.cfg);
-    CHECK(result.cfg->admin.socket.empty());
+    // The built-in configuration spelt out: the same admin socket, so the file runs as
+    // shipped and `maintgate ctl -c maintgate.example.toml status` reaches it.
+    const auto embedded = load_config_string(std::string(default_config_text()), "<embedded default>");
+    REQUIRE(embedded.cfg.has_value());
+    CHECK(result.cfg->admin.socket == embedded.cfg->admin.socket);
+    CHECK(result.cfg->admin.metrics == embedded.cfg->admin.metrics);
 
     // Every key is documented there, set or (for workers, whose default depends on
     // the machine) commented out.
@@ -81,6 +86,58 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
         INFO("key: " << key);
         CHECK(text.find(std::string("\n") + key) != std::string::npos);
     }
+}
+
+TEST_CASE("the example's commented-out defaults are the binary's defaults", "[config]")
+{
+    const std::string path = std::string(MAINTGATE_SOURCE_DIR) + "/maintgate.example.toml";
+    std::ifstream in(path);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto line_of = [&](const std::string& start) {
+        const auto at = text.find("\n" + start);
+        INFO("line: " << start);
+        REQUIRE(at != std::string::npos);
+        const auto end = text.find('\n', at + 1);
+        return text.substr(at + 1, end - at - 1);
+    };
+
+    // [health_check], uncommented as written (less its example headers and with the
+    // required path), against a health check that sets nothing but the path.
+    const auto from = text.find("\n#[health_check]\n");
+    const auto to = text.find("\n\n", from + 1);
+    REQUIRE(from != std::string::npos);
+    std::string block;
+    for (std::size_t at = from + 1; at < to;) {
+        auto end = text.find('\n', at);
+        std::string line = text.substr(at, end - at);
+        at = end + 1;
+        // "#key = value": a setting; "# words": a comment, kept out.
+        if (line.size() > 1 && line[0] == '#' && line[1] != ' ' && !line.starts_with("#headers"))
+            block += line.substr(1) + "\n";
+    }
+    INFO(block);
+    const config documented = load_ok(base + block);
+    const config minimal = load_ok(base + "[health_check]\npath = \"/healthz\"\n");
+    REQUIRE(documented.reopen.health.has_value());
+    REQUIRE(minimal.reopen.health.has_value());
+    const auto& d = *documented.reopen.health;
+    const auto& m = *minimal.reopen.health;
+    CHECK(d.name == m.name);
+    CHECK(d.method == m.method);
+    CHECK(d.path == m.path);
+    CHECK(d.host == m.host);
+    CHECK(d.body == m.body);
+    CHECK(d.expect_status == m.expect_status);
+    CHECK(d.body_contains == m.body_contains);
+    CHECK(d.timeout == m.timeout);
+    CHECK(documented.reopen.health_interval == minimal.reopen.health_interval);
+
+    // The TLS settings shown commented out are the compiled-in ones.
+    CHECK(line_of("#tls_verify = ") == "#tls_verify = true");
+    CHECK(line_of("#tls_ciphers = ") == "#tls_ciphers = \"" + std::string(default_tls_ciphers) + "\"");
+    CHECK(line_of("#tls_ciphersuites = ") == "#tls_ciphersuites = \"" + std::string(default_tls_ciphersuites) + "\"");
+    CHECK(line_of("#tls_min_version = ") == "#tls_min_version = \"1.2\"");
+    CHECK(minimal.listeners.at(0).tls_min_version == 0x0303);
 }
 
 TEST_CASE("every key is read", "[config]")

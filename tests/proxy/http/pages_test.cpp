@@ -35,14 +35,14 @@ TEST_CASE("pages: validate_template reports the first problem with line and colu
     };
     const row rows[] = {
         {"Hello {{nope}}", 1, 7,
-         "unknown placeholder {{nope}}; known: mode, reason, until, until_iso, retry_after, refresh"},
-        {"{{}}", 1, 1, "unknown placeholder {{}}; known: mode, reason, until, until_iso, retry_after, refresh"},
+         "unknown placeholder {{nope}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
+        {"{{}}", 1, 1, "unknown placeholder {{}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"{{ reason }}", 1, 1,
-         "unknown placeholder {{ reason }}; known: mode, reason, until, until_iso, retry_after, refresh"},
+         "unknown placeholder {{ reason }}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"{{Reason}}", 1, 1,
-         "unknown placeholder {{Reason}}; known: mode, reason, until, until_iso, retry_after, refresh"},
+         "unknown placeholder {{Reason}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"line1\nline2\n  x{{retry}}", 3, 4,
-         "unknown placeholder {{retry}}; known: mode, reason, until, until_iso, retry_after, refresh"},
+         "unknown placeholder {{retry}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"a\nbc {{reason", 2, 4, "unterminated placeholder: \"{{\" without \"}}\""},
         {"{{mode}} {{", 1, 10, "unterminated placeholder: \"{{\" without \"}}\""},
         {"{{/reason}}", 1, 1, "{{/reason}} closes no open block"},
@@ -53,12 +53,12 @@ TEST_CASE("pages: validate_template reports the first problem with line and colu
         {"{{#until}}\n\t{{#until}}", 2, 2, "blocks cannot be nested: {{#until}} inside {{#until}}"},
         {"x\n  {{#until}} never closed", 2, 3, "{{#until}} is never closed"},
         {"{{#reason}}", 1, 1, "{{#reason}} is never closed"},
-        {"{{#foo}}{{/foo}}", 1, 1, "unknown block {{#foo}}; blocks are {{#reason}} and {{#until}}"},
-        {"{{#}}", 1, 1, "unknown block {{#}}; blocks are {{#reason}} and {{#until}}"},
-        {"{{#mode}}x{{/mode}}", 1, 1, "unknown block {{#mode}}; blocks are {{#reason}} and {{#until}}"},
+        {"{{#foo}}{{/foo}}", 1, 1, "unknown block {{#foo}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
+        {"{{#}}", 1, 1, "unknown block {{#}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
+        {"{{#mode}}x{{/mode}}", 1, 1, "unknown block {{#mode}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
         // The first problem is the one reported.
         {"{{a}} {{b}}", 1, 1,
-         "unknown placeholder {{a}}; known: mode, reason, until, until_iso, retry_after, refresh"},
+         "unknown placeholder {{a}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
     };
     for (const auto& r : rows) {
         INFO("'" << std::string(r.text) << "'");
@@ -97,6 +97,29 @@ TEST_CASE("pages: render_template substitutes and keeps or drops blocks", "[page
     CHECK(render_template("[{{reason}}][{{until}}]", bare) == "[][]");
     // Text without placeholders is kept byte for byte.
     CHECK(render_template("a } b { c\n", bare) == "a } b { c\n");
+}
+
+TEST_CASE("pages: inverse blocks, the countdown and the status path", "[pages]")
+{
+    const std::string_view tpl = "{{#until}}back {{until_in}}{{/until}}{{^until}}see {{status_path}}{{/until}}"
+                                 "{{^reason}}|no reason{{/reason}}";
+    REQUIRE_FALSE(validate_template(tpl).has_value());
+    page_values v{"maintenance", "x", "2026-11-22 03:00 UTC", "2026-11-22T03:00:00Z", 2700, 300, "in 45 min",
+                  "/.well-known/maintgate"};
+    CHECK(render_template(tpl, v) == "back in 45 min");
+    v.until = {};
+    v.reason = {};
+    CHECK(render_template(tpl, v) == "see /.well-known/maintgate|no reason");
+    CHECK(validate_template("{{^until}}x{{/reason}}")->message == "{{/reason}} closes no open block");
+
+    CHECK(until_in_words(0).empty());
+    CHECK(until_in_words(1) == "in under a minute");
+    CHECK(until_in_words(60) == "in under a minute");
+    CHECK(until_in_words(61) == "in 2 min");
+    CHECK(until_in_words(45 * 60) == "in 45 min");
+    CHECK(until_in_words(89 * 60) == "in 89 min");
+    CHECK(until_in_words(90 * 60) == "in 1 h 30 min");
+    CHECK(until_in_words(120 * 60) == "in 2 h");
 }
 
 TEST_CASE("pages: values are HTML-escaped, never re-parsed", "[pages]")
