@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-build_pkgs=(g++ cmake ninja-build libboost1.81-dev libssl-dev libtomlplusplus-dev
+build_pkgs=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
             libspdlog-dev pkg-config)
 # ccache only makes rebuilds cheap (the sanitizer and fuzz folders, a fresh clone).
 build_pkgs+=(ccache)
