@@ -14,8 +14,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-build_pkgs=(g++ cmake ninja-build libboost1.81-dev libssl-dev libtomlplusplus-dev
-            libspdlog-dev libre2-dev libsystemd-dev pkg-config)
+build_pkgs=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev libssl-dev
+            libtomlplusplus-dev libspdlog-dev libre2-dev libsystemd-dev pkg-config)
 # ccache only makes rebuilds cheap (the sanitizer and fuzz folders, a fresh clone).
 build_pkgs+=(ccache)
 test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)

@@ -14,7 +14,8 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr auto linger_deadline = std::chrono::seconds(1);
 constexpr std::size_t linger_max = 64 * 1024;
 
-constexpr std::size_t stage_count = 5;  // policy::stage
+constexpr std::size_t stage_count = static_cast<std::size_t>(policy::stage::open) + 1;
+static_assert(static_cast<std::size_t>(policy::stage::maintenance) == 0, "stages are indexed from 0");
 
 // HELP and TYPE head every family; the texts hold no backslash or newline, so they need
 // no escaping.
@@ -147,19 +148,17 @@ std::string render_metrics(const metrics_view& v) {
     };
     family(out, "maintgate_in_flight_requests", "gauge",
            "Forwarded requests not yet finished upstream, by kind.");
-    sample(out, "maintgate_in_flight_requests", "kind=\"read\"", in_flight(t.reads_started, t.reads_finished));
-    sample(out, "maintgate_in_flight_requests", "kind=\"write\"", in_flight(t.writes_started, t.writes_finished));
+#define MAINTGATE_X(label, prefix)                                            \
+    sample(out, "maintgate_in_flight_requests", "kind=\"" #label "\"", \
+           in_flight(t.prefix##_started, t.prefix##_finished));
+    MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
+#undef MAINTGATE_X
 
-    family(out, "maintgate_refused_writes_total", "counter", "Writes and held webhooks refused with 503.");
-    sample(out, "maintgate_refused_writes_total", {}, t.refused_writes);
-    family(out, "maintgate_upstream_responses_total", "counter", "Final responses relayed from the upstream.");
-    sample(out, "maintgate_upstream_responses_total", {}, t.upstream_responses);
-    family(out, "maintgate_upstream_5xx_responses_total", "counter",
-           "Final responses from the upstream with a 5xx status.");
-    sample(out, "maintgate_upstream_5xx_responses_total", {}, t.upstream_5xx);
-    family(out, "maintgate_upstream_errors_total", "counter",
-           "Requests answered locally with 502 or 504 because the upstream failed.");
-    sample(out, "maintgate_upstream_errors_total", {}, t.upstream_errors);
+#define MAINTGATE_X(name, metric, help) \
+    family(out, metric, "counter", help); \
+    sample(out, metric, {}, t.name);
+    MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
+#undef MAINTGATE_X
 
     family(out, "maintgate_mode", "gauge", "The gate's mode: 1 for the current one.");
     for (std::size_t m = 0; m < mode_count; ++m) {

@@ -4,6 +4,10 @@
 // load and store on the worker's own cache line: no locked instruction, no sharing.
 // Readers (the admin thread) sum over workers; a sum is a moment's view, exact for
 // counters that have stopped moving, which is what the write fence waits for.
+//
+// Every counter is declared once, in the lists below (envoy's ALL_*_STATS(COUNTER)
+// shape): worker_stats, stats_totals, sum_stats() and render_metrics() all expand the
+// same list, so a new counter is one line here and cannot be summed or exported by half.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -13,6 +17,24 @@
 #include "policy/gate.hpp"
 
 namespace maintgate {
+
+// X(member, metric name, HELP text): plain counters, each exported as its own counter
+// family, in this order, after maintgate_in_flight_requests.
+#define MAINTGATE_WORKER_COUNTERS(X)                                                                    \
+    X(refused_writes, "maintgate_refused_writes_total", "Writes and held webhooks refused with 503.")   \
+    X(upstream_responses, "maintgate_upstream_responses_total", "Final responses relayed from the upstream.") \
+    X(upstream_5xx, "maintgate_upstream_5xx_responses_total",                                           \
+      "Final responses from the upstream with a 5xx status.")                                           \
+    X(upstream_errors, "maintgate_upstream_errors_total",                                               \
+      "Requests answered locally with 502 or 504 because the upstream failed.")
+
+// X(label, prefix): forwarded requests in flight, counted from the decision to forward
+// until the upstream exchange is over (response relayed, or failed); tunnels are not
+// writes. Each is a pair prefix_started / prefix_finished, exported together as the gauge
+// maintgate_in_flight_requests{kind="label"}, in this order.
+#define MAINTGATE_IN_FLIGHT_KINDS(X) \
+    X(read, reads)                   \
+    X(write, writes)
 
 // A counter with one writer thread.
 class counter {
@@ -24,20 +46,27 @@ private:
     std::atomic<std::uint64_t> v_{0};
 };
 
-inline constexpr std::size_t mode_count = 3;     // policy::mode
-inline constexpr std::size_t verdict_count = 6;  // policy::verdict
+// Derived from the enums' last enumerators, not kept in step by hand. The decision
+// arrays are indexed by an enumerator's value, which only works while the values run
+// densely from 0.
+inline constexpr std::size_t mode_count = static_cast<std::size_t>(policy::mode::maintenance) + 1;
+inline constexpr std::size_t verdict_count = static_cast<std::size_t>(policy::verdict::deny_method) + 1;
+static_assert(static_cast<std::size_t>(policy::mode::open) == 0 &&
+                  static_cast<std::size_t>(policy::mode::read_only) == 1 && mode_count == 3,
+              "policy::mode must run densely from 0 with maintenance last");
+static_assert(static_cast<std::size_t>(policy::verdict::forward) == 0 &&
+                  static_cast<std::size_t>(policy::verdict::deny_method) == verdict_count - 1,
+              "policy::verdict must run densely from 0 with deny_method last");
 
 struct alignas(64) worker_stats {
     // Requests by the mode they were decided in and the gate's verdict.
     std::array<std::array<counter, verdict_count>, mode_count> decisions;
-    // Forwarded requests in flight: counted from the decision to forward until the
-    // upstream exchange is over (response relayed, or failed). Tunnels are not writes.
-    counter writes_started, writes_finished;
-    counter reads_started, reads_finished;
-    counter refused_writes;       // 503 refusals of writes and held webhooks
-    counter upstream_responses;   // final responses relayed from the upstream
-    counter upstream_5xx;         // of which 5xx
-    counter upstream_errors;      // local 502/504: refused, reset, timed out, garbage
+#define MAINTGATE_X(label, prefix) counter prefix##_started, prefix##_finished;
+    MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
+#undef MAINTGATE_X
+#define MAINTGATE_X(name, metric, help) counter name;
+    MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
+#undef MAINTGATE_X
     // Unix time in milliseconds when the last forwarded write finished; 0: none yet.
     std::atomic<std::int64_t> last_write_done_ms{0};
 };
@@ -45,10 +74,12 @@ struct alignas(64) worker_stats {
 // A sum over workers at one moment.
 struct stats_totals {
     std::array<std::array<std::uint64_t, verdict_count>, mode_count> decisions{};
-    std::uint64_t writes_started = 0, writes_finished = 0;
-    std::uint64_t reads_started = 0, reads_finished = 0;
-    std::uint64_t refused_writes = 0;
-    std::uint64_t upstream_responses = 0, upstream_5xx = 0, upstream_errors = 0;
+#define MAINTGATE_X(label, prefix) std::uint64_t prefix##_started = 0, prefix##_finished = 0;
+    MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
+#undef MAINTGATE_X
+#define MAINTGATE_X(name, metric, help) std::uint64_t name = 0;
+    MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
+#undef MAINTGATE_X
     std::int64_t last_write_done_ms = 0;  // the latest over workers
 
     std::uint64_t writes_in_flight() const noexcept { return writes_started - writes_finished; }
@@ -60,16 +91,16 @@ inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexc
     for (const worker_stats* w : all) {
         for (std::size_t m = 0; m < mode_count; ++m)
             for (std::size_t v = 0; v < verdict_count; ++v) t.decisions[m][v] += w->decisions[m][v].get();
-        // finished before started: a write that starts between the two reads makes the
+        // finished before started: a request that starts between the two reads makes the
         // in-flight count too high, never too low.
-        t.writes_finished += w->writes_finished.get();
-        t.writes_started += w->writes_started.get();
-        t.reads_finished += w->reads_finished.get();
-        t.reads_started += w->reads_started.get();
-        t.refused_writes += w->refused_writes.get();
-        t.upstream_responses += w->upstream_responses.get();
-        t.upstream_5xx += w->upstream_5xx.get();
-        t.upstream_errors += w->upstream_errors.get();
+#define MAINTGATE_X(label, prefix)                   \
+    t.prefix##_finished += w->prefix##_finished.get(); \
+    t.prefix##_started += w->prefix##_started.get();
+        MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
+#undef MAINTGATE_X
+#define MAINTGATE_X(name, metric, help) t.name += w->name.get();
+        MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
+#undef MAINTGATE_X
         auto last = w->last_write_done_ms.load(std::memory_order_acquire);
         if (last > t.last_write_done_ms) t.last_write_done_ms = last;
     }
