@@ -4,12 +4,65 @@
 #include <boost/json/stream_parser.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace maintgate::json {
 
+namespace {
+
+// Boost.JSON 1.81 writes every double in scientific form ("5E-1", "0E0"), which is valid
+// JSON but not what a person or a shell script reading a status reply expects; doubles are
+// written here in their shortest round-trip form instead ("0.5", "0"). Everything else is
+// Boost.JSON's own output.
+void write(std::string& out, const boost::json::value& v) {
+    switch (v.kind()) {
+    case boost::json::kind::double_: {
+        const double d = v.get_double();
+        if (!std::isfinite(d)) {  // JSON has no NaN or infinity; Boost.JSON writes null too
+            out += "null";
+            return;
+        }
+        char buf[32];
+        const auto r = std::to_chars(buf, buf + sizeof buf, d);
+        out.append(buf, r.ptr);
+        return;
+    }
+    case boost::json::kind::object: {
+        out += '{';
+        bool first = true;
+        for (const auto& kv : v.get_object()) {
+            if (!first) out += ',';
+            first = false;
+            out += boost::json::serialize(boost::json::string(kv.key()));
+            out += ':';
+            write(out, kv.value());
+        }
+        out += '}';
+        return;
+    }
+    case boost::json::kind::array: {
+        out += '[';
+        bool first = true;
+        for (const auto& e : v.get_array()) {
+            if (!first) out += ',';
+            first = false;
+            write(out, e);
+        }
+        out += ']';
+        return;
+    }
+    default:
+        out += boost::json::serialize(v);
+    }
+}
+
+}  // namespace
+
 std::string serialize_line(const boost::json::object& o) {
-    std::string text = boost::json::serialize(o);
+    std::string text;
+    write(text, boost::json::value(o));
     // DEL is the one byte Boost.JSON leaves raw that a terminal acts on. Outside strings
     // the serialised text is plain ASCII punctuation, digits and letters, so every DEL
     // is inside a string, where "\u007f" is the same character.
@@ -55,28 +108,6 @@ std::optional<boost::json::object> parse_flat_object(std::string_view text, std:
         }
     }
     return std::move(o);
-}
-
-void append_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    out += '"';
 }
 
 }  // namespace maintgate::json

@@ -9,7 +9,7 @@
 
 namespace maintgate::json {
 
-// o on one line, as Boost.JSON serialises it (a quote, a backslash and every byte below
+// o on one line, as Boost.JSON serialises it (but doubles: "0.5", not "5E-1") (a quote, a backslash and every byte below
 // 0x20 escaped), and DEL written "\u007f" too: no field can break the line, forge
 // another entry, or reach a terminal raw. Other bytes, UTF-8 or not, pass through as
 // they are (the files are ours, the text in them is not).
@@ -21,10 +21,5 @@ std::string serialize_line(const boost::json::object& o);
 // surrogate) is refused. Returns nullopt with error set ("... at offset N") on anything
 // else; a later key repeated wins.
 std::optional<boost::json::object> parse_flat_object(std::string_view text, std::string& error);
-
-// Appends s as a JSON string literal (with quotes) to out. Control bytes and DEL are
-// escaped as \uXXXX, but '\n', '\r' and '\t'; invalid UTF-8 is passed through byte for
-// byte. Only the admin socket's hand-built replies still use it (proxy/admin/admin_server.cpp).
-void append_string(std::string& out, std::string_view s);
 
 }  // namespace maintgate::json

@@ -5,6 +5,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "proxy/admin/json.hpp"
 #include "proxy/config/duration.hpp"
 
 namespace maintgate::proxy {
@@ -56,7 +57,7 @@ admin_reply error_reply(std::string_view message) {
 }
 
 std::string render(const admin_reply& r, bool json, sys_time now) {
-    if (json) return js::serialize(r.body) + "\n";
+    if (json) return json::serialize_line(r.body) + "\n";
     std::string text;
     if (r.text) r.text(text, r, now);
     if (!get_bool(r.body, "ok") && text.rfind("error: ", 0) != 0) text = "error: " + text;
