@@ -3,9 +3,11 @@
 #
 #   scripts/install-deps.sh [build|test|bench] [EXTRA_PACKAGE...]
 #
-#   build  compiler, CMake, Ninja, ccache and the libraries, libsystemd for sd_notify (default)
+#   build  compiler, CMake, Ninja, ccache and the libraries (RE2, Boost.JSON, libsystemd) (default)
 #   test   build + Catch2, python3, curl, procps, openssl, socat (the integration
-#          tests use them: openssl makes the TLS tests' certificates)
+#          tests use them: openssl makes the TLS tests' certificates), and what
+#          test_ops checks the installed files with (groff, man, shellcheck,
+#          systemd-analyze, python3-yaml)
 #   bench  test + wrk, nginx-light, haproxy, gnuplot-nox and a font for its PNGs
 #          (bench/run.sh: maintgate against nginx and HAProxy)
 #
@@ -19,6 +21,9 @@ build_pkgs=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev libssl-
 # ccache only makes rebuilds cheap (the sanitizer and fuzz folders, a fresh clone).
 build_pkgs+=(ccache)
 test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)
+# test_ops checks what is installed beside the binary: the man page (groff, man), the
+# completion script (shellcheck), the unit file (systemd-analyze), the compose file (yaml).
+test_pkgs+=(groff-base man-db shellcheck systemd python3-yaml)
 bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core)
 
 set_name="${1:-build}"
@@ -27,7 +32,7 @@ case "$set_name" in
     test)  wanted=("${test_pkgs[@]}") ;;
     bench) wanted=("${bench_pkgs[@]}") ;;
     -h|--help)
-        sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *)
