@@ -116,7 +116,7 @@ struct gate_view {
     bool fenced = false;
 };
 
-// The whole gate in one function; see the table in DESIGN.md (Modes). In order:
+// The whole gate in one function; see the mode table at the top of README.md. In order:
 // TRACE/CONNECT are denied; GET/HEAD of status_path is the status endpoint; GET of
 // bypass_path/<secret> grants the bypass cookie; in open mode everything is forwarded;
 // operators (bypass_cidrs, the bypass header, a valid cookie) are forwarded in every

@@ -958,7 +958,7 @@ class GateReadOnlyBypassTest(GateCase):
             ("_method=GET in the query", "POST", "/echo?_method=GET", (), b"x=1"),
         ])
 
-    # DESIGN.md: "X-HTTP-Method-Override tricks are writes". Rails, Laravel, Symfony,
+    # The README (The gate): "X-HTTP-Method-Override tricks are writes". Rails, Laravel, Symfony,
     # Express's method-override and ASP.NET honour these fields, so the gate reads the
     # first of X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override too: a request is a
     # write when either method is, and a rule's `methods` must list both.

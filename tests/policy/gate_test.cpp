@@ -149,7 +149,7 @@ TEST_CASE("gate: classify_method is an allow-list of reads, case-sensitive", "[g
 
 TEST_CASE("gate: decide, every mode x method class, no rule, ordinary client", "[gate]")
 {
-    // An unmatched path: only the mode table of DESIGN.md applies.
+    // An unmatched path: only the mode table (README.md, first table) applies.
     const std::string_view methods[] = {"GET",   "HEAD", "OPTIONS", "POST",  "PUT",   "DELETE",
                                         "PATCH", "post", "get",     "PURGE", "TRACE", "CONNECT"};
     for (mode m : all_modes) {
