@@ -12,7 +12,7 @@
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/http/local_reply.hpp"
 #include "proxy/logging.hpp"
-#include "proxy/net/worker.hpp"
+#include "proxy/net/worker_context.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -112,8 +112,8 @@ Stream client_session<Stream>::make_stream(tcp::socket socket, const tls_handle&
 }
 
 template <class Stream>
-client_session<Stream>::client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls)
-    : w_(w), gate_(w.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
+client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls)
+    : ctx_(ctx), gate_(ctx.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
       client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     tcp_ = &beast::get_lowest_layer(client_);
     error_code ec;
@@ -126,35 +126,35 @@ client_session<Stream>::client_session(worker& w, tcp::socket socket, std::size_
         peer_len_ = std::min(text.size(), sizeof peer_text_);
         std::memcpy(peer_text_, text.data(), peer_len_);
     }
-    w_.link(this);
+    ctx_.link(this);
 }
 
 template <class Stream>
 client_session<Stream>::~client_session() {
     end_in_flight();
-    w_.unlink(this);
+    ctx_.unlink(this);
 }
 
 template <class Stream>
 void client_session<Stream>::refresh_gate() noexcept {
     // A pointer comparison per request; the reference count is touched only when the
     // worker has a new snapshot (a mode change or a reload), not per request.
-    if (w_.gate_ptr() != gate_.get()) {
-        gate_ = w_.gate_shared();
+    if (ctx_.gate_ptr() != gate_.get()) {
+        gate_ = ctx_.gate_shared();
         cfg_ = gate_->cfg.get();
     }
 }
 
 template <class Stream>
 void client_session<Stream>::begin_in_flight(bool write) noexcept {
-    auto& st = w_.stats();
+    auto& st = ctx_.stats();
     in_flight_ = write ? in_flight::write : in_flight::read;
     (write ? st.writes_started : st.reads_started).inc();
 }
 
 template <class Stream>
 void client_session<Stream>::end_in_flight() noexcept {
-    auto& st = w_.stats();
+    auto& st = ctx_.stats();
     switch (in_flight_) {
     case in_flight::none: return;
     case in_flight::read: st.reads_finished.inc(); break;
@@ -416,7 +416,7 @@ net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::reply_upstream_error(unsigned status,
                                                                          const char* detail) {
-    w_.stats().upstream_errors.inc();
+    ctx_.stats().upstream_errors.inc();
     if (!cfg_->gate.upstream_down_page) co_return co_await reply(status, detail);
     spdlog::debug("{}; serving the maintenance page", detail);
     auto fmt = policy::choose_format(req_->get()[http::field::accept]);
@@ -432,7 +432,7 @@ net::awaitable<session_base::step> client_session<Stream>::gate_reply(const poli
     auto fmt = static_cast<std::size_t>(policy::choose_format(req[http::field::accept]));
     switch (d.what) {
     case policy::verdict::refuse_write:
-        w_.stats().refused_writes.inc();
+        ctx_.stats().refused_writes.inc();
         co_return co_await write_rendered(hold->refusal[fmt], 503);
     case policy::verdict::maintenance:
         co_return co_await write_rendered(hold->page[fmt], 503);
@@ -468,7 +468,7 @@ net::awaitable<session_base::step> client_session<Stream>::write_rendered(const 
     // Answer first, then read what is left of the body, as nginx does: the client gets
     // its refusal at once, and a modest body is drained so the connection stays usable.
     bool drain = !req_->is_done();
-    bool keep = client_keep_alive_ && !w_.stopping() && (!drain || drainable());
+    bool keep = client_keep_alive_ && !ctx_.stopping() && (!drain || drainable());
     std::string_view connection = !keep ? "Connection: close\r\n"
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
@@ -545,7 +545,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     if (buf_.size() == 0) {
         // Between requests: wait for the first byte under the keep-alive timeout. The
         // header deadline starts with that byte.
-        if (w_.stopping()) co_return step::close;
+        if (ctx_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
         const auto now = std::chrono::steady_clock::now();
@@ -658,7 +658,7 @@ net::awaitable<std::optional<session_base::step>> client_session<Stream>::redire
         else
             name = name.substr(0, name.find(':'));
         location = "https://" + std::string(name);
-        if (const auto port = w_.https_port(); port != 443) location += ":" + std::to_string(port);
+        if (const auto port = ctx_.https_port(); port != 443) location += ":" + std::to_string(port);
     }
     location += target;
 
@@ -738,7 +738,7 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
                          std::chrono::system_clock::now().time_since_epoch()).count();
         }
         auto d = policy::decide(gate.record.view(), cfg_->gate.policy, rv);
-        w_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
+        ctx_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
         if (d.what != policy::verdict::forward) co_return co_await gate_reply(d);
         begin_in_flight(d.write);
     }
@@ -755,7 +755,7 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     // Waiting for a TLS upstream's 100 cannot be told apart from TLS records with no
     // data in them (TLS 1.3 session tickets arrive after the handshake), so the proxy
     // answers 100 itself, as nginx always does, and sends the body on.
-    continue_locally_ = expect_ && w_.pool().tls();
+    continue_locally_ = expect_ && ctx_.pool().tls();
     if (continue_locally_) expect_ = false;
     sent_100_ = false;
 
@@ -783,9 +783,9 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
     bool retryable = retryable_method(req.method()) && req_->is_done() && !upgrade_;
     for (int tries = 0;; ++tries) {
         // A retry always uses a fresh connection: the pooled ones may all be stale.
-        upstream_conn_ptr conn = tries == 0 ? w_.pool().take_idle() : nullptr;
+        upstream_conn_ptr conn = tries == 0 ? ctx_.pool().take_idle() : nullptr;
         if (!conn) {
-            auto [ec, fresh, tls_failed] = co_await w_.pool().connect();
+            auto [ec, fresh, tls_failed] = co_await ctx_.pool().connect();
             if (ec) {
                 if (tls_failed)  // the pool logged why
                     co_return co_await reply_upstream_error(502, "upstream TLS handshake failed");
@@ -972,16 +972,16 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     auto& res = res_->get();
     if (auto bad = check_response_fields(res)) {
         spdlog::warn("upstream response refused: {}", bad.detail);
-        w_.stats().upstream_errors.inc();
+        ctx_.stats().upstream_errors.inc();
         co_return co_await reply(502, bad.detail);
     }
     status_ = res.result_int();
-    w_.stats().upstream_responses.inc();
-    if (status_ >= 500) w_.stats().upstream_5xx.inc();
+    ctx_.stats().upstream_responses.inc();
+    if (status_ >= 500) ctx_.stats().upstream_5xx.inc();
     bool upstream_keep_alive = res_->keep_alive();
     bool no_body = head_request_ || res_->is_done();
 
-    bool keep_alive = client_keep_alive_ && !w_.stopping();
+    bool keep_alive = client_keep_alive_ && !ctx_.stopping();
     response_head_options ho;
     ho.via = cfg_->forwarding.via;
     // A HEAD response describes the GET's framing without a body: a chunked one says so.
@@ -1021,7 +1021,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
                     log_upstream_error("body", ec);
                     // Before any byte reached the client an error page is still honest;
                     // after that, only an incomplete response is.
-                    w_.stats().upstream_errors.inc();
+                    ctx_.stats().upstream_errors.inc();
                     if (!wrote_any) co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream body failed");
                     co_return step::close;
                 }
@@ -1044,7 +1044,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
 
     if (complete && request_complete && upstream_keep_alive && ubuf_.size() == 0 && !upgrade_ &&
         req_->is_done())
-        w_.pool().put_back(std::move(conn));
+        ctx_.pool().put_back(std::move(conn));
     if (!keep_alive) co_return step::linger_close;
     if (!req_->is_done()) co_return step::linger_close;  // unread body: framing lost
     co_return step::next_request;
@@ -1057,14 +1057,14 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
     // Decided again here, on the worker's thread with no suspension before in_tunnel_ is
     // set, so no closing snapshot can fall between this check and the worker's cut: the
     // client gets the new state's 503 and the upstream side is dropped.
-    if (w_.gate_ptr() != gate_.get() && gate_closes(gate_->record, w_.gate().record)) {
+    if (ctx_.gate_ptr() != gate_.get() && gate_closes(gate_->record, ctx_.gate().record)) {
         error_code ignored;
         conn->stream.socket().close(ignored);
         end_in_flight();
         refresh_gate();
         const auto fmt = static_cast<std::size_t>(policy::choose_format(req_->get()[http::field::accept]));
         if (gate_->record.mode == policy::mode::maintenance) co_return co_await write_rendered(gate_->page[fmt], 503);
-        w_.stats().refused_writes.inc();
+        ctx_.stats().refused_writes.inc();
         co_return co_await write_rendered(gate_->refusal[fmt], 503);
     }
     auto& res = res_->get();

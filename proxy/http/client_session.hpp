@@ -22,10 +22,9 @@
 #include "proxy/net.hpp"
 #include "proxy/net/tls.hpp"
 #include "proxy/net/upstream_pool.hpp"
+#include "proxy/net/worker_context.hpp"
 
 namespace maintgate::proxy {
-
-class worker;
 
 using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -116,7 +115,7 @@ public:
     using tls_handle = std::conditional_t<is_tls, std::shared_ptr<const tls_server>, no_tls>;
 
     // listener: the index in the config's listeners of the one that accepted socket.
-    client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls);
+    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls);
     ~client_session();
 
     net::awaitable<void> run();
@@ -188,7 +187,7 @@ private:
     net::awaitable<void> send_close_notify();
     net::awaitable<void> drain_and_close(std::size_t limit);
 
-    worker& w_;
+    worker_context& ctx_;  // all the session sees of its worker
     // The gate snapshot this session reads (with the config it was rendered from), taken
     // from the worker at each request; cfg_ points into it.
     std::shared_ptr<const gate_snapshot> gate_;
