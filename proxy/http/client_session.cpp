@@ -11,6 +11,7 @@
 #include "proxy/http/http_date.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/http/local_reply.hpp"
+#include "proxy/http/request_view.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net/worker_context.hpp"
 
@@ -27,10 +28,6 @@ constexpr auto linger_deadline = std::chrono::seconds(2);
 constexpr auto idle_release = std::chrono::milliseconds(250);
 // The most of a refused request's body read and thrown away to keep the connection.
 constexpr std::uint64_t max_drain = 1024 * 1024;
-
-// The fields apps read a method override from (policy::request_view::method_override).
-constexpr std::array<std::string_view, 3> method_override_fields{"X-HTTP-Method-Override", "X-HTTP-Method",
-                                                                 "X-Method-Override"};
 
 // Only requests that are safe by definition and carry no body are worth a second try:
 // a write must never reach the app twice.
@@ -701,42 +698,18 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
         refresh_gate();
         const gate_snapshot& gate = *gate_;
         gate_mode_ = gate.record.mode;
-        policy::request_view rv;
-        rv.method = req.method_string();
-        rv.target = req.target();
-        if (auto it = req.find(http::field::host); it != req.end())
-            rv.host = it->value();
-        else  // HTTP/1.0 absolute-form: the host the request goes upstream with
-            rv.host = target_authority(req.target());
-        rv.peer = peer_;
-        upgrade_ = wants_upgrade(req);  // looked up once: the gate and the exchange both need it
-        rv.upgrade = upgrade_;
-        // An override can make a read a write, or keep a write from matching a rule
-        // that does not list it; with neither possible, no lookup.
-        if (policy::classify_method(rv.method) == policy::method_class::read || !cfg_->gate.policy.rules.empty()) {
-            for (std::string_view name : method_override_fields)
-                if (auto it = req.find(name); it != req.end()) {
-                    rv.method_override = it->value();
-                    break;
-                }
-            // Forwarded underscore names reach a CGI, WSGI or PHP app as the dashed ones:
-            // an override spelled that way counts too, and a write wins over a read.
-            if (underscores.fields != 0 && underscore_policy == underscores_policy::forward) {
-                for (std::string_view name : method_override_fields) {
-                    const std::string_view alias = find_underscore_alias(req, name);
-                    if (!alias.empty() && (rv.method_override.empty() ||
-                                           policy::classify_method(rv.method_override) == policy::method_class::read))
-                        rv.method_override = alias;
-                }
-            }
-        }
-        if (gate_mode_ != policy::mode::open) {
-            if (auto it = req.find(http::field::cookie); it != req.end()) rv.cookie = it->value();
-            if (auto it = req.find(cfg_->gate.policy.bypass_header); it != req.end())
-                rv.bypass_header = it->value();
-            rv.now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
-        }
+        view_facts facts;
+        facts.peer = peer_;
+        facts.mode = gate_mode_;
+        if (gate_mode_ != policy::mode::open)
+            facts.now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+        facts.underscores = underscore_policy;
+        facts.underscore_fields = underscores.fields;
+        facts.bypass_header = cfg_->gate.policy.bypass_header;
+        facts.has_rules = !cfg_->gate.policy.rules.empty();
+        const policy::request_view rv = make_request_view(req, facts);
+        upgrade_ = rv.upgrade;  // looked up once: the gate and the exchange both need it
         auto d = policy::decide(gate.record.view(), cfg_->gate.policy, rv);
         ctx_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
         if (d.what != policy::verdict::forward) co_return co_await gate_reply(d);
