@@ -12,6 +12,7 @@
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/http/local_reply.hpp"
 #include "proxy/http/request_view.hpp"
+#include "proxy/http/upstream_failure.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net/worker_context.hpp"
 
@@ -759,27 +760,33 @@ net::awaitable<session_base::step> client_session<Stream>::serve() {
         upstream_conn_ptr conn = tries == 0 ? ctx_.pool().take_idle() : nullptr;
         if (!conn) {
             auto [ec, fresh, tls_failed] = co_await ctx_.pool().connect();
-            if (ec) {
-                if (tls_failed)  // the pool logged why
-                    co_return co_await reply_upstream_error(502, "upstream TLS handshake failed");
-                log_upstream_error("connect", ec);
-                co_return co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream connect failed");
-            }
+            if (ec)
+                co_return co_await fail_upstream(
+                    {tls_failed ? upstream_phase::tls_handshake : upstream_phase::connect, ec, false});
             conn = std::move(fresh);
         }
-        bool reused = conn->uses > 0;
-        auto [a, s] = co_await exchange(std::move(conn), retryable && reused && tries == 0);
-        if (a == attempt::retry) {
+        // The one place a retry is decided: the upstream did not act on the request, the
+        // request is safe to send twice, and the connection was a pooled one (which the
+        // upstream may have dropped while it idled) on the first try.
+        const bool may_retry = retryable && conn->uses > 0 && tries == 0;
+        auto r = co_await exchange(std::move(conn));
+        if (!r.failure) co_return r.next;
+        if (r.failure->retryable && may_retry) {
             spdlog::debug("retrying an idempotent request on a fresh upstream connection");
             continue;
         }
-        co_return s;
+        co_return co_await fail_upstream(*r.failure);
     }
 }
 
 template <class Stream>
-net::awaitable<std::tuple<session_base::attempt, session_base::step>>
-client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
+net::awaitable<session_base::step> client_session<Stream>::fail_upstream(const upstream_failure& f) {
+    if (const char* what = log_word_for(f.where)) log_upstream_error(what, f.ec);
+    co_return co_await reply_upstream_error(status_for(f), detail_for(f.where));
+}
+
+template <class Stream>
+net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(upstream_conn_ptr conn) {
     ubuf_.clear();
     // Beast reads into a dynamic buffer only as far as its spare capacity (at least 512
     // bytes): without room reserved here, a 64 KiB response took 130 reads and writes.
@@ -793,11 +800,7 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
         // that ignores Expect must not hold the body (and the client) forever.
         auto ec = co_await send_upstream(*conn, net::buffer(head_out_));
         head_sent = true;
-        if (ec) {
-            log_upstream_error("write", ec);
-            co_return std::tuple{attempt::done,
-                                 co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream write failed")};
-        }
+        if (ec) co_return exchange_result{step::close, upstream_failure{upstream_phase::send_head, ec, true}};
         using namespace net::experimental::awaitable_operators;
         net::steady_timer timer(client_.get_executor());
         timer.expires_after(cfg_->timeouts.expect_continue);
@@ -806,23 +809,23 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
             timer.async_wait(use_tuple));
         if (which.index() == 0) {
             auto [client_ok, ec2] = co_await read_response_head(*conn, true);
-            if (!client_ok) co_return std::tuple{attempt::done, step::close};
+            if (!client_ok) co_return exchange_result{step::close};
             if (ec2) {
-                log_upstream_error("read", ec2);
-                co_return std::tuple{attempt::done, co_await reply_upstream_error(is_timeout(ec2) ? 504 : 502,
-                                                                                   "upstream read failed")};
+                const bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
+                co_return exchange_result{
+                    step::close, upstream_failure{upstream_phase::read_head, ec2, nothing_came_back(ec2, got_some)}};
             }
             if (res_->get().result_int() != 100) {
                 // A final answer before the body: relay it; the body was never sent, so
                 // neither connection can carry another request.
                 client_keep_alive_ = false;
-                co_return std::tuple{attempt::done, co_await relay_response(std::move(conn), false)};
+                co_return exchange_result{co_await relay_response(std::move(conn), false)};
             }
         }
         if (!sent_100_) {
             sent_100_ = true;
             if (!co_await write_client(net::buffer(continue_reply)))
-                co_return std::tuple{attempt::done, step::close};
+                co_return exchange_result{step::close};
         }
     }
 
@@ -830,43 +833,37 @@ client_session<Stream>::exchange(upstream_conn_ptr conn, bool may_retry) {
         // Only now that the upstream is connected: had it failed, the 502 would have
         // been the answer, and the client need not send its body for nothing.
         sent_100_ = true;
-        if (!co_await write_client(net::buffer(continue_reply))) co_return std::tuple{attempt::done, step::close};
+        if (!co_await write_client(net::buffer(continue_reply))) co_return exchange_result{step::close};
     }
     auto [sent, sent_ec] = co_await send_request_body(*conn, head_sent);
     switch (sent) {
     case body_result::ok:
         break;
     case body_result::client_gone:
-        co_return std::tuple{attempt::done, step::close};
+        co_return exchange_result{step::close};
     case body_result::too_large:
-        co_return std::tuple{attempt::done, co_await reply(413, "body larger than max_body_size")};
+        co_return exchange_result{co_await reply(413, "body larger than max_body_size")};
     case body_result::malformed:
-        co_return std::tuple{attempt::done, co_await reply(400, "malformed request body")};
+        co_return exchange_result{co_await reply(400, "malformed request body")};
     case body_result::bad_trailer:
-        co_return std::tuple{attempt::done, co_await reply(400, "framing field in trailers")};
+        co_return exchange_result{co_await reply(400, "framing field in trailers")};
     case body_result::upstream_failed:
-        if (may_retry) co_return std::tuple{attempt::retry, step::close};
-        log_upstream_error("write", sent_ec);
-        co_return std::tuple{attempt::done,
-                             co_await reply_upstream_error(is_timeout(sent_ec) ? 504 : 502, "upstream write failed")};
+        co_return exchange_result{step::close, upstream_failure{upstream_phase::send_body, sent_ec, true}};
     }
 
     auto [client_ok, ec] = co_await read_response_head(*conn, false);
-    if (!client_ok) co_return std::tuple{attempt::done, step::close};
+    if (!client_ok) co_return exchange_result{step::close};
     if (ec) {
-        bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
-        if (may_retry && nothing_came_back(ec, got_some))
-            co_return std::tuple{attempt::retry, step::close};
-        log_upstream_error("read", ec);
-        co_return std::tuple{attempt::done,
-                             co_await reply_upstream_error(is_timeout(ec) ? 504 : 502, "upstream read failed")};
+        const bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
+        co_return exchange_result{step::close,
+                                  upstream_failure{upstream_phase::read_head, ec, nothing_came_back(ec, got_some)}};
     }
     if (res_->get().result() == http::status::switching_protocols) {
         if (!upgrade_)
-            co_return std::tuple{attempt::done, co_await reply(502, "101 without an upgrade request")};
-        co_return std::tuple{attempt::done, co_await tunnel(std::move(conn))};
+            co_return exchange_result{co_await reply(502, "101 without an upgrade request")};
+        co_return exchange_result{co_await tunnel(std::move(conn))};
     }
-    co_return std::tuple{attempt::done, co_await relay_response(std::move(conn), true)};
+    co_return exchange_result{co_await relay_response(std::move(conn), true)};
 }
 
 template <class Stream>
@@ -991,11 +988,12 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
                 auto ec = co_await read_parsed(conn.get(), ubuf_, *res_);
                 if (ec == http::error::need_buffer) ec = {};
                 if (ec) {
-                    log_upstream_error("body", ec);
+                    const upstream_failure f{upstream_phase::read_body, ec, false};
+                    log_upstream_error(log_word_for(f.where), ec);
                     // Before any byte reached the client an error page is still honest;
                     // after that, only an incomplete response is.
                     ctx_.stats().upstream_errors.inc();
-                    if (!wrote_any) co_return co_await reply(is_timeout(ec) ? 504 : 502, "upstream body failed");
+                    if (!wrote_any) co_return co_await reply(status_for(f), detail_for(f.where));
                     co_return step::close;
                 }
                 n = body_buffer_size - body.size;

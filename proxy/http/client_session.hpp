@@ -18,6 +18,7 @@
 #include "policy/gate.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/http/framing.hpp"
+#include "proxy/http/upstream_failure.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/tls.hpp"
@@ -71,8 +72,12 @@ protected:
 
     enum class step { next_request, close, linger_close };
 
-    // Outcome of one attempt at an upstream exchange.
-    enum class attempt { done, retry };
+    // What one exchange with the upstream came to: the step after it, or a failure that
+    // nothing has answered yet, which the serve loop retries or turns into a reply.
+    struct exchange_result {
+        step next = step::close;
+        std::optional<upstream_failure> failure;
+    };
 
     // How sending the request body ended; each has its own reply.
     enum class body_result { ok, client_gone, too_large, malformed, bad_trailer, upstream_failed };
@@ -125,7 +130,9 @@ private:
 
     net::awaitable<step> read_head();
     net::awaitable<step> serve();
-    net::awaitable<std::tuple<attempt, step>> exchange(upstream_conn_ptr conn, bool retryable);
+    net::awaitable<exchange_result> exchange(upstream_conn_ptr conn);
+    // Logs an upstream failure and answers it: status_for(f), or the maintenance page.
+    net::awaitable<step> fail_upstream(const upstream_failure& f);
     // Sends what is left of the request (its head first unless head_sent) to conn.
     net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
     // {false, _}: the client went away while an interim response was relayed.
