@@ -3,6 +3,15 @@
 // upstream and relays the response, in order, until either side closes. Only I/O lives
 // here; what to check and how to rewrite headers are pure functions elsewhere.
 //
+// Each request goes through named steps, each in its own file under proxy/http/, and
+// run()'s loop (client_session.cpp) only sequences them, in the manner of pingora's
+// process_request:
+//   read_head (read_head.cpp) -> decide (decide.cpp; local answers in reply.cpp)
+//   -> forward_request (forward_request.cpp: lease, head, body, retry)
+//   -> relay_response (relay_response.cpp) or tunnel (tunnel.cpp) -> finish().
+// finish() runs on every exit: it is the only caller of log_request() and the only end
+// of the in-flight count. The I/O the steps share is in session_io.hpp.
+//
 // The session is a template on the client stream: beast::tcp_stream for HTTP, and
 // beast::ssl_stream over it for HTTPS. Both are compiled (explicitly instantiated in
 // the .cpp), so a plain connection pays nothing for TLS: no virtual call, no branch on
@@ -18,14 +27,14 @@
 #include "policy/gate.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/http/framing.hpp"
+#include "proxy/http/upstream_failure.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/tls.hpp"
 #include "proxy/net/upstream_pool.hpp"
+#include "proxy/net/worker_context.hpp"
 
 namespace maintgate::proxy {
-
-class worker;
 
 using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -72,8 +81,15 @@ protected:
 
     enum class step { next_request, close, linger_close };
 
-    // Outcome of one attempt at an upstream exchange.
-    enum class attempt { done, retry };
+    // What one exchange with the upstream came to: the step after it, or a failure that
+    // nothing has answered yet, which the retry loop retries or hands back.
+    struct exchange_result {
+        step next = step::close;
+        std::optional<upstream_failure> failure;
+        upstream_conn_ptr conn;          // set: its response head is read, to be relayed
+        bool request_complete = true;    // false: a final answer came before the body was sent
+        bool upgraded = false;           // the 101 of an upgrade request: tunnel it
+    };
 
     // How sending the request body ended; each has its own reply.
     enum class body_result { ok, client_gone, too_large, malformed, bad_trailer, upstream_failed };
@@ -116,7 +132,7 @@ public:
     using tls_handle = std::conditional_t<is_tls, std::shared_ptr<const tls_server>, no_tls>;
 
     // listener: the index in the config's listeners of the one that accepted socket.
-    client_session(worker& w, tcp::socket socket, std::size_t listener, tls_handle tls);
+    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls);
     ~client_session();
 
     net::awaitable<void> run();
@@ -124,9 +140,23 @@ public:
 private:
     static Stream make_stream(tcp::socket socket, const tls_handle& tls);
 
+    // What decide() found to answer here instead of forwarding.
+    struct local_answer {
+        enum class kind : std::uint8_t { none, error, redirect, gate } what = kind::none;
+        unsigned status = 0;          // error
+        const char* detail = nullptr;  // error
+        policy::decision verdict;      // gate
+    };
+
+    // The steps, in the order run() sequences them; each file's header says when it
+    // runs and what each outcome means.
     net::awaitable<step> read_head();
-    net::awaitable<step> serve();
-    net::awaitable<std::tuple<attempt, step>> exchange(upstream_conn_ptr conn, bool retryable);
+    local_answer decide() noexcept;
+    net::awaitable<step> answer(const local_answer& a);
+    net::awaitable<exchange_result> forward_request();
+    net::awaitable<exchange_result> exchange(upstream_conn_ptr conn);
+    // Logs an upstream failure and answers it: status_for(f), or the maintenance page.
+    net::awaitable<step> fail_upstream(const upstream_failure& f);
     // Sends what is left of the request (its head first unless head_sent) to conn.
     net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
     // {false, _}: the client went away while an interim response was relayed.
@@ -141,8 +171,9 @@ private:
     net::awaitable<step> gate_reply(const policy::decision& d);
     net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
     // A plain listener with redirect_https: the request goes to HTTPS, unless its path
-    // is one of redirect_except. nullopt: serve it here.
-    net::awaitable<std::optional<step>> redirect_to_https();
+    // is one of redirect_except (redirect_excepted: then it is served here).
+    bool redirect_excepted() const noexcept;
+    net::awaitable<step> redirect_to_https();
     // Reads and drops the rest of a refused request's body; false when it must close.
     net::awaitable<bool> discard_body();
     bool drainable() const noexcept;
@@ -172,15 +203,18 @@ private:
     template <bool isRequest>
     net::awaitable<error_code> read_parsed(upstream_conn* conn, beast::flat_buffer& b,
                                            http::basic_parser<isRequest>& p);
+    // The end of every request, whatever its outcome: logs it when it was answered, ends
+    // its in-flight count, and passes on the step the last step chose.
+    step finish(step s) noexcept;
     void log_request() noexcept;
-    void refresh_gate() noexcept;
-    void begin_in_flight(bool write) noexcept;
-    void end_in_flight() noexcept;
-    char* body_buffer();
+    inline void refresh_gate() noexcept;
+    inline void begin_in_flight(bool write) noexcept;
+    inline void end_in_flight() noexcept;
+    inline char* body_buffer();
     // Frees every per-request buffer and the parsers (between requests only).
     void release_buffers() noexcept;
     // "Strict-Transport-Security: ...\r\n" on an HTTPS listener that sets hsts, else empty.
-    std::string_view hsts_field() const noexcept;
+    inline std::string_view hsts_field() const noexcept;
 
     // TLS only: the handshake under the header deadline, and close_notify before the
     // connection closes.
@@ -188,7 +222,7 @@ private:
     net::awaitable<void> send_close_notify();
     net::awaitable<void> drain_and_close(std::size_t limit);
 
-    worker& w_;
+    worker_context& ctx_;  // all the session sees of its worker
     // The gate snapshot this session reads (with the config it was rendered from), taken
     // from the worker at each request; cfg_ points into it.
     std::shared_ptr<const gate_snapshot> gate_;
@@ -227,6 +261,7 @@ private:
     bool upgrade_ = false;
     policy::mode gate_mode_ = policy::mode::open;
     unsigned status_ = 0;
+    bool answered_ = false;  // a response went out (or was attempted) that the log records
     std::uint64_t body_bytes_sent_ = 0;
 };
 

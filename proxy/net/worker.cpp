@@ -8,18 +8,17 @@ namespace maintgate::proxy {
 
 worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
                std::shared_ptr<const gate_snapshot> gate)
-    : id_(id), pool_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream)), connections_(connections),
-      gate_(std::move(gate)) {}
+    : id_(id), ctx_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream), gate), connections_(connections) {}
 
 void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
         // Tunnels opened while the gate was open are cut when it closes: an upgrade is a
         // write (policy::decide), and one already open must not outlive the decision.
-        const bool closing = gate_closes(gate_->record, s->record);
-        gate_ = std::move(s);
+        const bool closing = gate_closes(ctx_.gate_->record, s->record);
+        ctx_.gate_ = std::move(s);
         if (closing) {
             std::size_t cut = 0;
-            for (session_base* x = sessions_; x; x = x->next)
+            for (session_base* x = ctx_.sessions_; x; x = x->next)
                 if (x->tunnelling()) {
                     x->close_tunnel();
                     ++cut;
@@ -38,7 +37,7 @@ void worker::add_acceptor(tcp::acceptor a, std::size_t listener) {
 void worker::start() {
     for (std::size_t i = 0; i < acceptors_.size(); ++i)
         net::co_spawn(ioc_, accept_loop(acceptors_[i], acceptor_listener_[i]), net::detached);
-    net::co_spawn(ioc_, pool_.sweep(), net::detached);
+    net::co_spawn(ioc_, ctx_.pool_.sweep(), net::detached);
     net::co_spawn(ioc_, deadline_tick(), net::detached);
 }
 
@@ -48,33 +47,33 @@ net::awaitable<void> worker::deadline_tick() {
     // than a timer per read and write.
     constexpr auto tick = std::chrono::milliseconds(100);
     net::steady_timer timer(ioc_);
-    while (!(stopping_ && sessions_ == nullptr)) {
+    while (!(ctx_.stopping_ && ctx_.sessions_ == nullptr)) {
         timer.expires_after(tick);
         co_await timer.async_wait(net::as_tuple(net::use_awaitable));
         const auto now = std::chrono::steady_clock::now();
-        for (session_base* s = sessions_; s; s = s->next) s->expire_if_due(now);
+        for (session_base* s = ctx_.sessions_; s; s = s->next) s->expire_if_due(now);
     }
 }
 
 void worker::begin_shutdown() {
     net::post(ioc_, [this] {
-        stopping_ = true;
+        ctx_.stopping_ = true;
         for (auto& a : acceptors_) {
             error_code ignored;
             a.close(ignored);
         }
-        for (session_base* s = sessions_; s; s = s->next) s->close_if_idle();
-        pool_.close_all();
+        for (session_base* s = ctx_.sessions_; s; s = s->next) s->close_if_idle();
+        ctx_.pool_.close_all();
     });
 }
 
-void worker::link(session_base* s) noexcept {
+void worker_context::link(session_base* s) noexcept {
     s->next = sessions_;
     if (sessions_) sessions_->prev = s;
     sessions_ = s;
 }
 
-void worker::unlink(session_base* s) noexcept {
+void worker_context::unlink(session_base* s) noexcept {
     if (s->prev) s->prev->next = s->next;
     else sessions_ = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -91,7 +90,7 @@ bool is_resource_exhaustion(const error_code& ec) noexcept {
 }
 
 template <class Stream>
-net::awaitable<void> serve_connection(worker& w, tcp::socket socket, std::size_t listener,
+net::awaitable<void> serve_connection(worker_context& w, tcp::socket socket, std::size_t listener,
                                       typename client_session<Stream>::tls_handle tls,
                                       std::atomic<std::size_t>& connections) {
     {
@@ -115,7 +114,7 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
     };
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
-        if (stopping_ || ec == net::error::operation_aborted) break;
+        if (ctx_.stopping_ || ec == net::error::operation_aborted) break;
         if (ec) {
             if (is_resource_exhaustion(ec)) {
                 if (warn_now()) spdlog::warn("accept: {}; pausing 100ms", ec.message());
@@ -124,7 +123,7 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
             }
             continue;
         }
-        const std::size_t max_connections = gate_->cfg->limits.max_connections;  // reloadable
+        const std::size_t max_connections = ctx_.gate_->cfg->limits.max_connections;  // reloadable
         if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
             connections_.fetch_sub(1, std::memory_order_relaxed);
             if (warn_now())
@@ -137,13 +136,13 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
         socket.set_option(tcp::no_delay(true), ignored);
         // The context current at accept time: a reload gives later connections the new
         // certificate, while this one keeps its own to the end.
-        if (auto tls = gate_->cfg->listeners[listener].tls_context) {
+        if (auto tls = ctx_.gate_->cfg->listeners[listener].tls_context) {
             net::co_spawn(ioc_,
-                          serve_connection<tls_client_stream>(*this, std::move(socket), listener, std::move(tls),
+                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener, std::move(tls),
                                                               connections_),
                           net::detached);
         } else {
-            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(*this, std::move(socket), listener, {}, connections_),
+            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, connections_),
                           net::detached);
         }
     }

@@ -12,6 +12,7 @@
 #include "proxy/net.hpp"
 #include "proxy/net/stats.hpp"
 #include "proxy/net/upstream_pool.hpp"
+#include "proxy/net/worker_context.hpp"
 
 namespace maintgate::proxy {
 
@@ -31,8 +32,8 @@ public:
 
     // The port of the first HTTPS listener as bound (0 when there is none), for
     // `redirect_https = true`. Set before start().
-    void set_https_port(std::uint16_t port) noexcept { https_port_ = port; }
-    std::uint16_t https_port() const noexcept { return https_port_; }
+    void set_https_port(std::uint16_t port) noexcept { ctx_.https_port_ = port; }
+    std::uint16_t https_port() const noexcept { return ctx_.https_port(); }
 
     // Starts the accept loops and the pool sweeper; the caller then runs ioc().
     void start();
@@ -42,27 +43,26 @@ public:
     void begin_shutdown();
 
     net::io_context& ioc() noexcept { return ioc_; }
-    upstream_pool& pool() noexcept { return pool_; }
-    bool stopping() const noexcept { return stopping_; }
+    upstream_pool& pool() noexcept { return ctx_.pool(); }
+    bool stopping() const noexcept { return ctx_.stopping(); }
     unsigned id() const noexcept { return id_; }
 
     // The gate as this worker sees it. Read once per request on the worker's thread; a
     // reply that writes from the snapshot's buffers holds gate_shared() across the write.
-    const gate_snapshot& gate() const noexcept { return *gate_; }
-    const gate_snapshot* gate_ptr() const noexcept { return gate_.get(); }
-    std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return gate_; }
+    const gate_snapshot& gate() const noexcept { return ctx_.gate(); }
+    const gate_snapshot* gate_ptr() const noexcept { return ctx_.gate_ptr(); }
+    std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return ctx_.gate_shared(); }
 
     // This worker's counters: written only on its thread, read by the admin thread.
-    worker_stats& stats() noexcept { return stats_; }
-    const worker_stats& stats() const noexcept { return stats_; }
+    worker_stats& stats() noexcept { return ctx_.stats(); }
+    const worker_stats& stats() const noexcept { return ctx_.stats(); }
+
+    // What its sessions see of this worker (they are given this, never the worker).
+    worker_context& context() noexcept { return ctx_; }
 
     // Hands this worker a new snapshot. Thread-safe (posts); `done` runs on the worker's
     // thread once requests decided from now on see it.
     void publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done = {});
-
-    // The session list, for graceful shutdown; touched only on this worker's thread.
-    void link(session_base* s) noexcept;
-    void unlink(session_base* s) noexcept;
 
 private:
     net::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t listener);
@@ -75,15 +75,12 @@ private:
     // needs no lock per operation; posts from other threads (publish_gate, shutdown)
     // still go through the scheduler's lock.
     net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-    upstream_pool pool_;
+    // The pool, the gate snapshot, the counters, the session list: after ioc_, whose
+    // executor the pool uses.
+    worker_context ctx_;
     std::vector<tcp::acceptor> acceptors_;
     std::vector<std::size_t> acceptor_listener_;  // acceptors_[i] serves listeners[acceptor_listener_[i]]
-    std::uint16_t https_port_ = 0;
     std::atomic<std::size_t>& connections_;
-    bool stopping_ = false;
-    session_base* sessions_ = nullptr;
-    std::shared_ptr<const gate_snapshot> gate_;
-    worker_stats stats_;
 };
 
 }  // namespace maintgate::proxy

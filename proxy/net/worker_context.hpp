@@ -1,0 +1,68 @@
+#pragma once
+// What a client session may touch of its worker, and nothing more (in the manner of
+// envoy's StreamDecoderFilterCallbacks): the counters, the upstream pool, the gate
+// snapshot, whether the worker is stopping, the HTTPS port for redirects, and the
+// session list. The worker owns one and hands it to each session at accept; the session
+// never names the worker, so the only include between the two runs downwards
+// (proxy/net/worker.cpp includes proxy/http/client_session.hpp, not the reverse).
+//
+// Every accessor is inline and non-virtual: the session pays what it paid when it held
+// worker& (a load), on the worker's own thread, with no lock.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "proxy/admin/gate_state.hpp"
+#include "proxy/net.hpp"
+#include "proxy/net/stats.hpp"
+#include "proxy/net/upstream_pool.hpp"
+
+namespace maintgate::proxy {
+
+class session_base;
+class worker;
+
+class worker_context {
+public:
+    worker_context(net::any_io_executor ex, const upstream_config& upstream, std::vector<tcp::endpoint> endpoints,
+                   std::shared_ptr<const gate_snapshot> gate)
+        : pool_(std::move(ex), upstream, std::move(endpoints)), gate_(std::move(gate)) {}
+    worker_context(const worker_context&) = delete;
+    worker_context& operator=(const worker_context&) = delete;
+
+    // This worker's counters: written only on its thread, read by the admin thread.
+    worker_stats& stats() noexcept { return stats_; }
+    const worker_stats& stats() const noexcept { return stats_; }
+
+    upstream_pool& pool() noexcept { return pool_; }
+
+    // The gate as this worker sees it. Read once per request on the worker's thread; a
+    // reply that writes from the snapshot's buffers holds gate_shared() across the write.
+    const gate_snapshot& gate() const noexcept { return *gate_; }
+    const gate_snapshot* gate_ptr() const noexcept { return gate_.get(); }
+    std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return gate_; }
+
+    // Shutdown has begun: no new request is read, a response ends its connection.
+    bool stopping() const noexcept { return stopping_; }
+
+    // The port of the first HTTPS listener as bound (0 when there is none), for
+    // `redirect_https = true`.
+    std::uint16_t https_port() const noexcept { return https_port_; }
+
+    // The session list, for graceful shutdown, the deadline tick and cutting tunnels;
+    // touched only on this worker's thread. Defined in proxy/net/worker.cpp.
+    void link(session_base* s) noexcept;
+    void unlink(session_base* s) noexcept;
+
+private:
+    friend class worker;  // the only writer of the gate, the stopping flag and the port
+
+    upstream_pool pool_;
+    std::shared_ptr<const gate_snapshot> gate_;
+    session_base* sessions_ = nullptr;
+    std::uint16_t https_port_ = 0;
+    bool stopping_ = false;
+    worker_stats stats_;
+};
+
+}  // namespace maintgate::proxy
