@@ -4,7 +4,6 @@
 #include <array>
 #include <cstdint>
 
-#include "proxy/admin/commands/commands.hpp"
 
 namespace maintgate::admin {
 
@@ -13,24 +12,21 @@ namespace {
 // The one table. `words` select the command (longest match wins, so "reopen status" is
 // not "reopen" with an argument); help shows `usage` and `summary` in this order.
 constexpr std::array<command_info, 9> table{{
-    {verb::help, "help", "help", "this list", false, &proxy::run_help},
+    {verb::help, "help", "help", "this list", false},
     {verb::status, "status", "status",
-     "the mode and stage, why, since and until when, the write fence", false, &proxy::run_status},
+     "the mode and stage, why, since and until when, the write fence", false},
     {verb::set_mode, "set mode",
      "set mode open|read-only|maintenance [reason TEXT...] [until TIME | for DURATION]",
-     "switch the mode now; the expected end feeds Retry-After", true, &proxy::run_set_mode},
+     "switch the mode now; the expected end feeds Retry-After", true},
     {verb::freeze, "freeze", "freeze [timeout DURATION]",
-     "hold new writes, wait for those in flight, report the boundary", true, &proxy::run_freeze},
+     "hold new writes, wait for those in flight, report the boundary", true},
     {verb::reopen, "reopen", "reopen [to STAGE] [--force]",
-     "gate checks, then the next stage (or STAGE); --force ignores failures", true, &proxy::run_reopen},
+     "gate checks, then the next stage (or STAGE); --force ignores failures", true},
     {verb::reopen_status, "reopen status", "reopen status",
-     "the stage, its gate check results and error rate since it began", false, &proxy::run_reopen_status},
-    {verb::check, "check", "check", "run the health and smoke checks now; changes nothing", false,
-     &proxy::run_check},
-    {verb::history, "history", "history [N]", "the last N audit log entries (default 20)", false,
-     &proxy::run_history},
-    {verb::reload, "reload", "reload", "re-read the configuration file; mode and stage are kept", true,
-     &proxy::run_reload},
+     "the stage, its gate check results and error rate since it began", false},
+    {verb::check, "check", "check", "run the health and smoke checks now; changes nothing", false},
+    {verb::history, "history", "history [N]", "the last N audit log entries (default 20)", false},
+    {verb::reload, "reload", "reload", "re-read the configuration file; mode and stage are kept", true},
 }};
 
 constexpr std::string_view mode_names = "open, read-only or maintenance";

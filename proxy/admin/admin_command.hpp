@@ -17,16 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-
 #include "policy/gate.hpp"
 #include "proxy/config/duration.hpp"
 #include "proxy/admin/state_file.hpp"
 
-namespace maintgate::proxy {
-struct admin_context;
-struct admin_reply;
-}  // namespace maintgate::proxy
 
 namespace maintgate::admin {
 
@@ -109,21 +103,18 @@ struct join_result {
 // unsendable or the line would exceed max_line_bytes.
 join_result join_command(std::span<const std::string_view> words, bool json);
 
-// Runs a parsed command on the admin thread (proxy/admin/commands/, one file per
-// command): the reply's JSON object and the renderer of its text form.
-using command_handler = boost::asio::awaitable<proxy::admin_reply> (*)(proxy::admin_context&, const command&);
-
 struct command_info {
     verb what;
     std::string_view words;    // the words that select it: "reopen status"
     std::string_view usage;    // words plus arguments, as help shows them
     std::string_view summary;  // one line, for help
     bool changes_state;        // audited; shown with a mark in help
-    command_handler run;       // what admin_server runs for it
 };
 
 // The one table of commands, in help order. parse_command selects commands by their
-// `words` here, help_text() is generated from it and admin_server runs its `run`.
+// `words` here, help_text() is generated from it; what runs each verb is
+// proxy/admin/commands/commands.hpp's handler_for(), kept out of this pure table so the
+// parser needs no I/O (config_tests and fuzz_admin_command link it without Asio's sockets).
 std::span<const command_info> command_table() noexcept;
 
 // The table entry of a verb.

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
 
 namespace maintgate::proxy {
@@ -221,7 +222,7 @@ net::awaitable<std::string> admin_server::execute_line(std::string_view line, co
     const admin::command_info& row = admin::info(c.what);
     if (row.changes_state) spdlog::info("admin: {} from {}", c.text, who.name);
     admin_context a{gate_, who, now};
-    admin_reply reply = co_await row.run(a, c);
+    admin_reply reply = co_await handler_for(c.what)(a, c);
     co_return render(reply, c.json, now);
 }
 

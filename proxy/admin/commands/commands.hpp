@@ -1,11 +1,10 @@
 #pragma once
-// One handler per admin command, each in its own file here; admin_command.cpp puts them
-// in the command table's `run` column and admin_server runs the row's handler.
+// One handler per admin command, each in its own file here, and the column of the command
+// table that names them: handler_for(verb), which admin_server runs. The parser's table
+// (admin_command.hpp) stays pure; this is the half of each row that does I/O.
 #include <boost/asio/awaitable.hpp>
 
-namespace maintgate::admin {
-struct command;
-}
+#include "proxy/admin/admin_command.hpp"
 
 namespace maintgate::proxy {
 
@@ -21,5 +20,12 @@ boost::asio::awaitable<admin_reply> run_reopen_status(admin_context& a, const ad
 boost::asio::awaitable<admin_reply> run_check(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_history(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_reload(admin_context& a, const admin::command& c);
+
+// Runs a parsed command on the admin thread: the reply's JSON object and the renderer of
+// its text form.
+using command_handler = boost::asio::awaitable<admin_reply> (*)(admin_context&, const admin::command&);
+
+// The handler of a verb; every verb has one (a static_assert and a test say so).
+command_handler handler_for(admin::verb v) noexcept;
 
 }  // namespace maintgate::proxy

@@ -1,5 +1,7 @@
 #include "proxy/admin/commands/reply.hpp"
 
+#include "proxy/admin/commands/commands.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/json/serialize.hpp>
@@ -61,4 +63,12 @@ TEST_CASE("times kept aside come back exactly; a missing one is empty", "[admin]
     CHECK(when(t0, t0 + std::chrono::minutes{12}) == format_iso8601(t0) + " (12m ago)");
     CHECK(relative(t0 + std::chrono::minutes{38}, t0) == "in 38m");
     CHECK(percent(0.5) == "50.0%");
+}
+
+TEST_CASE("admin reply: every command of the table has the handler admin_server runs", "[admin]")
+{
+    for (const auto& c : maintgate::admin::command_table()) {
+        INFO("command: " << c.words);
+        CHECK(maintgate::proxy::handler_for(c.what) != nullptr);
+    }
 }

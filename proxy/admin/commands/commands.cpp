@@ -1,0 +1,38 @@
+#include "proxy/admin/commands/commands.hpp"
+
+#include <array>
+#include <cstddef>
+
+namespace maintgate::proxy {
+
+namespace {
+
+using admin::verb;
+
+// Indexed by verb, in the enum's order: the row of the command table that does I/O.
+constexpr std::array<command_handler, std::size_t(verb::reload) + 1> handlers = [] {
+    std::array<command_handler, std::size_t(verb::reload) + 1> h{};
+    h[std::size_t(verb::help)] = &run_help;
+    h[std::size_t(verb::status)] = &run_status;
+    h[std::size_t(verb::set_mode)] = &run_set_mode;
+    h[std::size_t(verb::freeze)] = &run_freeze;
+    h[std::size_t(verb::reopen)] = &run_reopen;
+    h[std::size_t(verb::reopen_status)] = &run_reopen_status;
+    h[std::size_t(verb::check)] = &run_check;
+    h[std::size_t(verb::history)] = &run_history;
+    h[std::size_t(verb::reload)] = &run_reload;
+    return h;
+}();
+
+constexpr bool every_verb_has_a_handler() {
+    for (auto h : handlers)
+        if (h == nullptr) return false;
+    return true;
+}
+static_assert(every_verb_has_a_handler(), "a verb without a handler in proxy/admin/commands/commands.cpp");
+
+}  // namespace
+
+command_handler handler_for(admin::verb v) noexcept { return handlers[std::size_t(v)]; }
+
+}  // namespace maintgate::proxy
