@@ -18,12 +18,13 @@ scenarios (default: all, in this order):
   upload  1 MiB uploads (proxies let POST through)    16m     16 MiB downloads
   close   a new connection per request                page    maintenance page (503)
   refuse  a flood of refused writes (503)             flip    GETs while the mode flips
-  idle    memory per idle keep-alive connection
+  idle    memory per idle keep-alive connection      ir      instructions per GET (callgrind)
 
 environment: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP,
 BENCH_CONNECTIONS, BENCH_WRK_THREADS, BENCH_WORKERS ("1 2"), BENCH_CONTENDERS
 ("direct maintgate nginx haproxy"), BENCH_IDLE_CONNS, BENCH_UPSTREAM_WORKERS,
-BENCH_FLIP_INTERVAL_MS, BENCH_RESULTS_DIR, BUILD_DIR, MAINTGATE_BIN, KEEP_TMP=1.
+BENCH_FLIP_INTERVAL_MS, BENCH_IR_REQUESTS ("1000 2000"), BENCH_IR_REPEATS, BENCH_RESULTS_DIR,
+BUILD_DIR, MAINTGATE_BIN, KEEP_TMP=1.
 See bench/README.md.
 """
 

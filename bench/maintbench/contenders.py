@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from .common import BenchError, FILE_SIZES, _read
+from .common import BenchError, FILE_SIZES, START_TIMEOUT, _read
 from .procs import Service, free_port, wait_http
 
 
@@ -227,7 +227,10 @@ def _open_tree(path):
 class Contender:
     """One proxy (or the upstream itself, for direct) configured for one scenario variant."""
 
-    def __init__(self, kind, workers, variant, bench, upstream):
+    def __init__(self, kind, workers, variant, bench, upstream, wrap=None, start_timeout=START_TIMEOUT):
+        # wrap: an argv prefix the proxy runs under (callgrind), which also makes it start slower.
+        self.wrap = list(wrap or [])
+        self.start_timeout = start_timeout
         self.kind = kind
         self.workers = workers
         self.variant = variant
@@ -244,12 +247,17 @@ class Contender:
         self.port = free_port()
         try:
             getattr(self, "_start_" + kind)(bench, upstream)
-            if kind == "nginx":
+            if kind == "nginx" and not self.wrap:
                 self.service.adopt_children(workers)
         except BaseException:
             self.stop()  # started but not answering: not left behind
             raise
         self.pids = list(self.service.pids)
+
+    def _wait(self):
+        # Under callgrind the first answer is slow; one try per run keeps the count of
+        # requests exact (the Ir figure subtracts two runs).
+        wait_http(self.service, self.port, timeout=self.start_timeout, try_timeout=30 if self.wrap else 2)
 
     @property
     def label(self):
@@ -268,9 +276,9 @@ class Contender:
             text += "\n[admin]\nsocket = \"%s\"\n" % self.admin_socket
         with open(conf, "w") as f:
             f.write(text)
-        self.service = Service(self.id, [bench.settings.maintgate, "run", "-c", conf],
+        self.service = Service(self.id, self.wrap + [bench.settings.maintgate, "run", "-c", conf],
                                os.path.join(self.dir, "stderr"))
-        wait_http(self.service, self.port)
+        self._wait()
 
     def _start_nginx(self, bench, upstream):
         if self.variant == "page":
@@ -284,13 +292,15 @@ class Contender:
                           REUSEPORT=" reuseport" if self.workers > 1 else "", SERVER=server)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(fill(NGINX_COMMON, WORKERS=self.workers, DIR=self.dir, HTTP=http_block,
+            # Under a wrapper, one process with no master: the wrapper sees all the work.
+            f.write(("master_process off;\n" if self.wrap else "") +
+                    fill(NGINX_COMMON, WORKERS=self.workers, DIR=self.dir, HTTP=http_block,
                          MAXCONN=bench.settings.max_conns, NOFILE=2 * bench.settings.max_conns + 1024))
         _open_tree(self.dir)
-        self.service = Service(self.id, ["nginx", "-p", self.dir, "-c", conf, "-e",
-                                         os.path.join(self.dir, "error.log")],
+        self.service = Service(self.id, self.wrap + ["nginx", "-p", self.dir, "-c", conf, "-e",
+                                                     os.path.join(self.dir, "error.log")],
                                os.path.join(self.dir, "stderr"))
-        wait_http(self.service, self.port)
+        self._wait()
 
     def _start_haproxy(self, bench, upstream):
         with open(os.path.join(self.dir, "503.html"), "wb") as f:
@@ -302,8 +312,9 @@ class Contender:
         with open(conf, "w") as f:
             f.write(fill(HAPROXY_CFG, WORKERS=self.workers, PORT=self.port, MAXCONN=bench.settings.max_conns,
                          UPSTREAM_PORT=upstream.port, RULES=rules))
-        self.service = Service(self.id, ["haproxy", "-db", "-f", conf], os.path.join(self.dir, "stderr"))
-        wait_http(self.service, self.port)
+        self.service = Service(self.id, self.wrap + ["haproxy", "-db", "-f", conf],
+                               os.path.join(self.dir, "stderr"))
+        self._wait()
 
     def stop(self):
         if self.service:

@@ -141,15 +141,16 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
         conn.close()
 
 
-def wait_http(service, port, path="/", timeout=START_TIMEOUT):
-    """Waits until the server answers anything on port; fails if it exits first."""
+def wait_http(service, port, path="/", timeout=START_TIMEOUT, try_timeout=2):
+    """Waits until the server answers anything on port; fails if it exits first. A try
+    that connects but gets no answer within try_timeout is retried."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if not service.alive():
             break
         try:
-            http_request(port, "GET", path, timeout=2)
+            http_request(port, "GET", path, timeout=try_timeout)
             return
         except (OSError, http.client.HTTPException) as e:
             last = e

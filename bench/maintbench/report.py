@@ -6,8 +6,9 @@ import platform
 import re
 import subprocess
 
+from . import callgrind
 from .common import BenchError, REPO, _read, median_min_max
-from .scenarios import IDLE_WHAT, SCENARIOS, SCENARIO_NAMES
+from .scenarios import IDLE_WHAT, IR_WHAT, SCENARIOS, SCENARIO_NAMES
 
 
 RUN_FIELDS = ["scenario", "contender", "kind", "workers", "round", "requests", "seconds", "rps", "mib_s",
@@ -16,7 +17,8 @@ RUN_FIELDS = ["scenario", "contender", "kind", "workers", "round", "requests", "
               "flip_failures"]
 IDLE_FIELDS = ["contender", "kind", "workers", "round", "connections", "still_open", "rss_before_kib",
                "rss_after_kib", "bytes_per_conn"]
-OUTPUTS = ["report.md", "runs.csv", "idle.csv", "summary.csv", "requests.png", "throughput.png",
+IR_FIELDS = ["contender", "kind", "round", "requests", "ir"]
+OUTPUTS = ["report.md", "runs.csv", "idle.csv", "ir.csv", "summary.csv", "requests.png", "throughput.png",
            "latency-p99.png", "cpu.png", "rss.png", "idle.png"]
 SUMMARY_METRICS = ["rps", "mib_s", "p50_us", "p99_us", "p999_us", "cpu_us_per_req", "cpu_us_per_mib"]
 
@@ -51,6 +53,10 @@ class Report:
     def med(self, scenario, contender, metric):
         m = self.stat(scenario, contender, metric)
         return m[0] if m else None
+
+    def ir_stat(self, contender):
+        """(median, min, max) Ir per request over the callgrind rounds, and the round count."""
+        return callgrind.per_request(self.b.ir, contender, self.s.ir_counts)
 
     def idle_stat(self, contender):
         return median_min_max([r["bytes_per_conn"] for r in self.b.idle if r["contender"] == contender])
@@ -92,6 +98,12 @@ class Report:
             w.writeheader()
             for r in self.b.idle:
                 w.writerow({k: (round(r[k], 1) if isinstance(r[k], float) else r[k]) for k in IDLE_FIELDS})
+        if self.b.ir:
+            with open(os.path.join(res, "ir.csv"), "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=IR_FIELDS)
+                w.writeheader()
+                for r in self.b.ir:
+                    w.writerow({k: r[k] for k in IR_FIELDS})
         with open(os.path.join(res, "summary.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["scenario", "contender", "metric", "median", "min", "max", "runs"])
@@ -113,6 +125,17 @@ class Report:
                 m = self.idle_stat(cid)
                 n = sum(1 for r in self.b.idle if r["contender"] == cid)
                 w.writerow(["idle", cid, "bytes_per_conn"] + [round(x, 1) for x in m] + [n])
+            for cid in self.ir_contenders():
+                m, n = self.ir_stat(cid)
+                if m:
+                    w.writerow(["ir", cid, "ir_per_req"] + [round(x, 1) for x in m] + [n])
+
+    def ir_contenders(self):
+        seen = []
+        for r in self.b.ir:
+            if r["contender"] not in seen:
+                seen.append(r["contender"])
+        return seen
 
     def scenarios_run(self):
         return [sc for sc in SCENARIOS if any(r["scenario"] == sc.name for r in self.b.runs)]
@@ -305,6 +328,31 @@ class Report:
 
     # -- markdown --
 
+    def ir_section(self):
+        b, s = self.b, self.s
+        lo, hi = s.ir_counts
+        out = ["## Instructions per request under callgrind (`ir`)", "",
+               IR_WHAT.replace("N_HI", "%d" % hi).replace("N_LO", "%d" % lo), ""]
+        cids = self.ir_contenders()
+        if cids:
+            base = self.ir_stat("nginx-1")[0]
+            out.append("| contender | Ir/request | relative to nginx | Ir at %d GETs | Ir at %d GETs | rounds |"
+                       % (lo, hi))
+            out.append("|---|---:|---:|---:|---:|---:|")
+            for cid in cids:
+                m, n = self.ir_stat(cid)
+                total = {c: median_min_max([r["ir"] for r in b.ir if r["contender"] == cid and r["requests"] == c])
+                         for c in (lo, hi)}
+                out.append("| %s | %s | %s | %s | %s | %d |" % (
+                    self.label(cid), cell(m), "%.2f" % (m[0] / base[0]) if m and base else "–",
+                    cell(total[lo]), cell(total[hi]), n))
+            out.append("")
+        for n in b.notes.get("ir", []):
+            out.append("- " + n)
+        if b.notes.get("ir"):
+            out.append("")
+        return out
+
     def write(self, pngs):
         b, s = self.b, self.s
         out = []
@@ -360,6 +408,10 @@ class Report:
                 head = ["contender", "requests/s"] + (["MiB/s"] if big else []) + \
                        ["p50 ms", "p99 ms", "p99.9 ms", "CPU µs/req"] + (["CPU µs/MiB"] if per_mib else []) + \
                        ["peak RSS MiB", "errors"]
+                # The deterministic figure beside the wall-clock ones, when this run measured it.
+                with_ir = sc.name == "small" and bool(b.ir)
+                if with_ir:
+                    head.append("Ir/req (callgrind)")
                 if sc.variant == "flip":
                     head.append("flips (failed)")
                 out.append("| " + " | ".join(head) + " |")
@@ -378,6 +430,8 @@ class Report:
                     if per_mib:
                         line.append(cell(self.stat(sc.name, cid, "cpu_us_per_mib")))
                     line += ["%.1f" % (pk / 1024) if pk else "–", str(errors)]
+                    if with_ir:
+                        line.append(cell(self.ir_stat(cid)[0]))
                     if sc.variant == "flip":
                         line.append("%d (%d)" % (sum(r["flips"] or 0 for r in rows),
                                                  sum(r["flip_failures"] or 0 for r in rows)))
@@ -419,6 +473,8 @@ class Report:
                 out.append("- " + n)
             if b.notes.get("idle"):
                 out.append("")
+        if "ir" in b.scenario_names:
+            out.extend(self.ir_section())
         if pngs:
             out.append("## Plots")
             out.append("")

@@ -9,7 +9,8 @@ import tempfile
 import threading
 import time
 
-from .common import BenchError, CLK_TCK, MIB, REFUSED_BODY, UPLOAD_SIZE, _read, log
+from . import callgrind
+from .common import BenchError, CLK_TCK, MIB, REFUSED_BODY, SMALL_BODY, UPLOAD_SIZE, _read, log
 from .scenarios import SCENARIOS
 from .procs import cpu_ticks, headers_dict, http_request, status_kib
 from .contenders import Contender, Upstream, maintgate_has_ctl
@@ -29,6 +30,7 @@ class Bench:
         self.services = []    # contenders alive right now, stopped in cleanup
         self.upstream = None
         self.failures = []
+        self.ir = []          # one dict per callgrind run
 
     # -- setup --
 
@@ -72,8 +74,8 @@ class Bench:
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self, kind, workers, variant):
-        c = Contender(kind, workers, variant, self, self.upstream)
+    def start(self, kind, workers, variant, **how):
+        c = Contender(kind, workers, variant, self, self.upstream, **how)
         if kind != "direct":
             self.services.append(c)
         return c
@@ -285,6 +287,24 @@ class Bench:
                 finally:
                     self.stop(c)
 
+    # -- instructions per request (callgrind) --
+
+    def run_ir(self):
+        s = self.settings
+        self.notes.setdefault("ir", [])
+        kinds = [k for k in callgrind.IR_KINDS if k in s.contenders]
+        if not kinds:
+            self.notes["ir"].append("skipped: none of its contenders is in BENCH_CONTENDERS")
+            return
+        if not callgrind.have_valgrind():
+            msg = "skipped: valgrind is not installed (scripts/install-deps.sh bench installs it)"
+            log("ir: " + msg)
+            self.notes["ir"].append(msg)
+            return
+        log("ir: %s under callgrind, %s GETs, %d round%s"
+            % (", ".join(kinds), " and ".join(map(str, s.ir_counts)), s.ir_repeats, "" if s.ir_repeats == 1 else "s"))
+        self.ir = callgrind.measure(self, kinds, s.ir_counts, s.ir_repeats, SMALL_BODY)
+
     # -- the whole run --
 
     def run(self):
@@ -296,6 +316,8 @@ class Bench:
                 self.run_scenario(sc)
         if "idle" in self.scenario_names:
             self.run_idle()
+        if "ir" in self.scenario_names:
+            self.run_ir()
         self.load_after = _read("/proc/loadavg").split()[:3]
         self.finished = datetime.datetime.now(datetime.timezone.utc)
 

@@ -70,7 +70,12 @@ SCENARIOS = [
              "mode ...`). Reads pass in both modes, so every response must be a 2xx.",
              "/", "flip", ["maintgate"], body_size=len(SMALL_BODY)),
 ]
-SCENARIO_NAMES = [s.name for s in SCENARIOS] + ["idle"]
+SCENARIO_NAMES = [s.name for s in SCENARIOS] + ["idle", "ir"]
+IR_WHAT = ("Instructions per small GET / under callgrind: each proxy (1 worker, read-only rule, as in "
+           "`small`) runs as a fresh process under `valgrind --tool=callgrind`, serves exactly N GETs from "
+           "a bounded client (8 keep-alive connections, each answer checked) and is stopped; Ir per request "
+           "is (Ir at N_HI - Ir at N_LO) / (N_HI - N_LO), so start-up and shutdown cancel out. Unlike the "
+           "wall-clock figures it barely moves with the load on the machine.")
 IDLE_WHAT = ("N idle keep-alive connections that have each completed one GET / are held open "
              "against a freshly started proxy (warmed up first); the growth of the proxy "
              "processes' RSS divided by N. Read-only rule configured.")

@@ -50,6 +50,15 @@ class Settings:
         self.max_conns = max(4096, self.idle_conns + 1024)
         self.upstream_workers = _env_int("BENCH_UPSTREAM_WORKERS", 1, 1)
         self.flip_interval_ms = _env_int("BENCH_FLIP_INTERVAL_MS", 100, 10)
+        # The callgrind figure (scenario ir): two request counts, and how many fresh runs of each.
+        counts = os.environ.get("BENCH_IR_REQUESTS", "").split() or ["1000", "2000"]
+        try:
+            self.ir_counts = sorted(int(c) for c in counts)
+        except ValueError:
+            raise BenchError("BENCH_IR_REQUESTS=%r: expected two whole numbers" % " ".join(counts))
+        if len(self.ir_counts) != 2 or self.ir_counts[0] < 0 or self.ir_counts[0] == self.ir_counts[1]:
+            raise BenchError("BENCH_IR_REQUESTS: expected two different counts, e.g. \"1000 2000\" or \"0 1000\"")
+        self.ir_repeats = _env_int("BENCH_IR_REPEATS", 1 if quick else 3, 1)
         self.results = os.path.abspath(os.environ.get("BENCH_RESULTS_DIR", os.path.join(REPO, "bench", "results")))
         self.keep_tmp = os.environ.get("KEEP_TMP", "") == "1"
         self.maintgate = os.environ.get("MAINTGATE_BIN", "")
