@@ -8,7 +8,7 @@
 #          tests use them: openssl makes the TLS tests' certificates), and what
 #          test_ops checks the installed files with (groff, man, shellcheck,
 #          systemd-analyze, python3-yaml)
-#   bench  test + wrk, nginx-light, haproxy, gnuplot-nox and a font for its PNGs
+#   bench  test + wrk, nginx-light, haproxy, gnuplot-nox, a font for its PNGs, valgrind
 #          (bench/run.sh: maintgate against nginx and HAProxy)
 #
 # Safe to run again and again: a machine that has everything is not touched, and
@@ -24,7 +24,7 @@ test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)
 # test_ops checks what is installed beside the binary: the man page (groff, man), the
 # completion script (shellcheck), the unit file (systemd-analyze), the compose file (yaml).
 test_pkgs+=(groff-base man-db shellcheck systemd python3-yaml)
-bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core)
+bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core valgrind)
 
 set_name="${1:-build}"
 case "$set_name" in

@@ -20,20 +20,21 @@ Stream client_session<Stream>::make_stream(tcp::socket socket, const tls_handle&
 }
 
 template <class Stream>
-client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls)
+client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls,
+                                       const tcp::endpoint& peer)
     : ctx_(ctx), gate_(ctx.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
       client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     tcp_ = &beast::get_lowest_layer(client_);
-    error_code ec;
-    // The plain paths try reads and writes before waiting (read_plain, send_plain).
-    tcp_->socket().non_blocking(true, ec);
-    auto ep = tcp_->socket().remote_endpoint(ec);
-    if (!ec) {
-        peer_ = to_ip(ep);
-        std::string text = peer_.to_string();  // once per connection
-        peer_len_ = std::min(text.size(), sizeof peer_text_);
-        std::memcpy(peer_text_, text.data(), peer_len_);
+    // The plain paths try reads and writes before waiting (read_plain, send_plain). The
+    // accept loop hands over sockets that are non-blocking already (accept4).
+    if (!tcp_->socket().non_blocking()) {
+        error_code ec;
+        tcp_->socket().non_blocking(true, ec);
     }
+    peer_ = to_ip(peer);
+    std::string text = peer_.to_string();  // once per connection
+    peer_len_ = std::min(text.size(), sizeof peer_text_);
+    std::memcpy(peer_text_, text.data(), peer_len_);
     ctx_.link(this);
 }
 

@@ -131,8 +131,9 @@ public:
     struct no_tls {};
     using tls_handle = std::conditional_t<is_tls, std::shared_ptr<const tls_server>, no_tls>;
 
-    // listener: the index in the config's listeners of the one that accepted socket.
-    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls);
+    // listener: the index in the config's listeners of the one that accepted socket;
+    // peer: the client's address as accept4 returned it (no getpeername per connection).
+    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls, const tcp::endpoint& peer);
     ~client_session();
 
     net::awaitable<void> run();

@@ -49,6 +49,11 @@ std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>&
                 ec = error_code(errno, boost::system::system_category());
         }
         if (!ec && ep.address().is_v6()) a.set_option(net::ip::v6_only(true), ec);
+        // Linux copies TCP_NODELAY from the listener to each accepted socket: set once
+        // here instead of once per connection.
+        if (!ec) a.set_option(tcp::no_delay(true), ec);
+        // The accept loop calls accept4 itself until EAGAIN (worker::accept_loop).
+        if (!ec) a.non_blocking(true, ec);
         if (!ec) a.bind(ep, ec);
         if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
         if (ec) {

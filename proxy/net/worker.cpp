@@ -1,5 +1,12 @@
 #include "proxy/net/worker.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <boost/version.hpp>
 #include <spdlog/spdlog.h>
 
 #include "proxy/http/client_session.hpp"
@@ -89,12 +96,32 @@ bool is_resource_exhaustion(const error_code& ec) noexcept {
            ec == net::error::no_memory || ec.value() == ENFILE;
 }
 
+// A descriptor fresh from accept4(SOCK_NONBLOCK) handed to Asio without the system calls
+// Asio would otherwise make for it: its state bits say "non-blocking" (no ioctl(FIONBIO)
+// before the first read), and not "possibly dup()ed", which every assigned descriptor is
+// marked and which makes close() remove it from epoll first (an epoll_ctl(DEL) that the
+// kernel does anyway when the last reference to it closes; nobody dups it here).
+// base_implementation_type and its state_ bits are Asio's detail; checked for 1.81.
+class accepted_socket : public tcp::socket {
+public:
+    accepted_socket(net::io_context& ioc, const tcp& protocol, int fd, error_code& ec) : tcp::socket(ioc) {
+        assign(protocol, fd, ec);
+        if (ec) return;
+        namespace ops = boost::asio::detail::socket_ops;
+        auto& state = impl_.get_implementation().state_;
+        state = static_cast<ops::state_type>((state | ops::user_set_non_blocking | ops::internal_non_blocking) &
+                                             ~ops::possible_dup);
+    }
+};
+static_assert(BOOST_VERSION / 100 == 1081 || BOOST_VERSION / 100 >= 1082,
+              "accepted_socket relies on Asio's socket state bits; check them for this Boost");
+
 template <class Stream>
 net::awaitable<void> serve_connection(worker_context& w, tcp::socket socket, std::size_t listener,
-                                      typename client_session<Stream>::tls_handle tls,
+                                      typename client_session<Stream>::tls_handle tls, tcp::endpoint peer,
                                       std::atomic<std::size_t>& connections) {
     {
-        client_session<Stream> session(w, std::move(socket), listener, std::move(tls));
+        client_session<Stream> session(w, std::move(socket), listener, std::move(tls), peer);
         co_await session.run();
     }
     connections.fetch_sub(1, std::memory_order_relaxed);
@@ -112,15 +139,52 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
         last_warning = now;
         return true;
     };
+    // Accepts run back to back while connections wait; the loop yields to the sessions
+    // after this many, so that a burst of connections does not starve them.
+    constexpr int burst = 16;
+    int accepted_in_a_row = 0;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
-        if (ctx_.stopping_ || ec == net::error::operation_aborted) break;
+        if (accepted_in_a_row == burst) {
+            accepted_in_a_row = 0;
+            co_await net::post(ioc_, net::use_awaitable);
+        }
+        if (ctx_.stopping_) break;
+        // accept4 gives the peer's address and a non-blocking, close-on-exec descriptor in
+        // one call: no getpeername or ioctl(FIONBIO) afterwards. When nothing is waiting,
+        // wait for readability (the listener is edge-triggered in Asio's epoll, so only
+        // an EAGAIN tells that the queue is empty).
+        sockaddr_storage addr;
+        socklen_t addr_len = sizeof addr;
+        const int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&addr), &addr_len,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        error_code ec;
+        if (fd < 0) {
+            const int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK) {
+                accepted_in_a_row = 0;
+                auto [wec] = co_await acceptor.async_wait(tcp::acceptor::wait_read, net::as_tuple(net::use_awaitable));
+                if (ctx_.stopping_ || wec == net::error::operation_aborted) break;
+                continue;
+            }
+            if (e == EINTR) continue;
+            if (e == EBADF || e == EINVAL) break;  // the acceptor was closed (shutdown)
+            ec = error_code(e, boost::system::system_category());
+        }
         if (ec) {
             if (is_resource_exhaustion(ec)) {
                 if (warn_now()) spdlog::warn("accept: {}; pausing 100ms", ec.message());
                 pause.expires_after(std::chrono::milliseconds(100));
                 co_await pause.async_wait(net::as_tuple(net::use_awaitable));
             }
+            continue;
+        }
+        ++accepted_in_a_row;
+        tcp::endpoint peer;
+        std::memcpy(peer.data(), &addr, std::min<std::size_t>(addr_len, sizeof addr));
+        peer.resize(addr_len);
+        accepted_socket socket(ioc_, addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+        if (ec) {
+            ::close(fd);
             continue;
         }
         const std::size_t max_connections = ctx_.gate_->cfg->limits.max_connections;  // reloadable
@@ -132,17 +196,17 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
             socket.close(ignored);
             continue;
         }
-        error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
+        // TCP_NODELAY comes from the listener (bind_listener): Linux copies it to every
+        // socket accept returns, so there is no setsockopt per connection.
         // The context current at accept time: a reload gives later connections the new
         // certificate, while this one keeps its own to the end.
         if (auto tls = ctx_.gate_->cfg->listeners[listener].tls_context) {
             net::co_spawn(ioc_,
-                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener, std::move(tls),
+                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener, std::move(tls), peer,
                                                               connections_),
                           net::detached);
         } else {
-            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, connections_),
+            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, peer, connections_),
                           net::detached);
         }
     }

@@ -1,0 +1,1 @@
+"""maintgate's benchmark driver, in parts; bench/bench.py is its entry point."""
