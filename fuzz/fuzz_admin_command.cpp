@@ -24,40 +24,33 @@ using namespace maintgate;
 
 namespace {
 
-[[noreturn]] void broken(const char* property)
-{
+[[noreturn]] void broken(const char* property) {
     std::fprintf(stderr, "fuzz_admin_command: property broken: %s\n", property);
     std::abort();
 }
 
-void check(bool ok, const char* property)
-{
-    if (!ok)
-        broken(property);
+void check(bool ok, const char* property) {
+    if (!ok) broken(property);
 }
 
 // A fixed instant, so that a saved input replays the same way: 2026-11-22T03:00:00Z.
 const sys_time now = std::chrono::sys_days{std::chrono::year{2026} / 11 / 22} + std::chrono::hours{3};
 
-bool same(const admin::command& a, const admin::command& b)
-{
-    return a.what == b.what && a.force == b.force && a.mode == b.mode && a.reason == b.reason
-        && a.until == b.until && a.timeout == b.timeout && a.to == b.to && a.count == b.count
-        && a.text == b.text;
+bool same(const admin::command& a, const admin::command& b) {
+    return a.what == b.what && a.force == b.force && a.mode == b.mode && a.reason == b.reason &&
+           a.until == b.until && a.timeout == b.timeout && a.to == b.to && a.count == b.count &&
+           a.text == b.text;
 }
 
-std::vector<std::string> texts(const admin::split_result& s)
-{
+std::vector<std::string> texts(const admin::split_result& s) {
     std::vector<std::string> out;
-    for (const auto& w : s.words)
-        out.push_back(w.text);
+    for (const auto& w : s.words) out.push_back(w.text);
     return out;
 }
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
     const std::string_view line(reinterpret_cast<const char*>(bytes), size);
 
     admin::parse_result r;
@@ -80,12 +73,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
 
     const admin::split_result split = admin::split_words(line);
-    if (!split.error.empty())
-        return 0;
+    if (!split.error.empty()) return 0;
     std::vector<std::string_view> views;
     for (const auto& w : split.words) {
-        if (!admin::unsendable(w.text).empty())
-            return 0;  // nothing to round-trip: ctl refuses such a word
+        if (!admin::unsendable(w.text).empty()) return 0;  // nothing to round-trip: ctl refuses such a word
         const admin::split_result one = admin::split_words(admin::quote_arg(w.text));
         check(one.error.empty() && one.words.size() == 1 && one.words[0].text == w.text,
               "quote_arg does not read back as the same word");

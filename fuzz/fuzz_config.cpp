@@ -20,22 +20,18 @@
 
 namespace {
 
-[[noreturn]] void broken(const char* property)
-{
+[[noreturn]] void broken(const char* property) {
     std::fprintf(stderr, "fuzz_config: property broken: %s\n", property);
     std::abort();
 }
 
-void check(bool ok, const char* property)
-{
-    if (!ok)
-        broken(property);
+void check(bool ok, const char* property) {
+    if (!ok) broken(property);
 }
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(bytes), size);
     static const std::string source = "fuzz.toml";
 
@@ -48,8 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
 
     check(r.cfg.has_value() != !r.errors.empty(), "a result with both or neither of config and errors");
     std::size_t lines = 1;
-    for (char c : text)
-        lines += c == '\n';
+    for (char c : text) lines += c == '\n';
     for (const auto& e : r.errors) {
         check(e.file == source, "an error names another source");
         check(!e.message.empty(), "an error without a message");

@@ -31,26 +31,21 @@ namespace {
 // Small limits, so that inputs of a few KiB reach every limit check.
 constexpr head_limits limits{2048, 24, 512};
 
-[[noreturn]] void broken(const char* property)
-{
+[[noreturn]] void broken(const char* property) {
     std::fprintf(stderr, "fuzz_framing: property broken: %s\n", property);
     std::abort();
 }
 
-void check(bool ok, const char* property)
-{
-    if (!ok)
-        broken(property);
+void check(bool ok, const char* property) {
+    if (!ok) broken(property);
 }
 
-void check_prefix(std::string_view data, const head_scan& full, std::size_t k)
-{
-    if (k > data.size())
-        return;
+void check_prefix(std::string_view data, const head_scan& full, std::size_t k) {
+    if (k > data.size()) return;
     const head_scan part = scan_request_head(data.substr(0, k), limits);
     if (part.error) {
-        check(part.error.status == full.error.status
-                  && std::string_view(part.error.detail) == full.error.detail,
+        check(part.error.status == full.error.status &&
+                  std::string_view(part.error.detail) == full.error.detail,
               "a prefix reports another error than the whole input");
     } else if (part.end != 0) {
         check(!full.error && part.end == full.end, "a prefix ends the head elsewhere");
@@ -62,8 +57,7 @@ void check_prefix(std::string_view data, const head_scan& full, std::size_t k)
 }
 
 // Scans the rendered head again and parses it: the upstream's view, returned.
-http::request_header<> check_forwarded_head(const std::string& wire)
-{
+http::request_header<> check_forwarded_head(const std::string& wire) {
     // The transform adds a handful of fields and may lengthen values: generous limits.
     const head_limits wide{1 << 20, 1000, 1 << 20};
     const head_scan again = scan_request_head(wire, wide);
@@ -79,8 +73,7 @@ http::request_header<> check_forwarded_head(const std::string& wire)
     return p.release().base();
 }
 
-void hop_by_hop_gone(const http::request_header<>& req, bool upgrade)
-{
+void hop_by_hop_gone(const http::request_header<>& req, bool upgrade) {
     for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
                    http::field::trailer, http::field::http2_settings})
         check(req.find(f) == req.end(), "a hop-by-hop field survived the transform");
@@ -91,18 +84,15 @@ void hop_by_hop_gone(const http::request_header<>& req, bool upgrade)
 }
 
 // The upstream's side: a response head as client_session reads it.
-void check_response(std::string_view data)
-{
+void check_response(std::string_view data) {
     http::response_parser<http::empty_body> parser;
     parser.header_limit(64 * 1024);
     parser.skip(true);  // the head alone, as read_response_head does
     error_code ec;
     parser.put(net::buffer(data.data(), data.size()), ec);
-    if (ec || !parser.is_header_done())
-        return;
+    if (ec || !parser.is_header_done()) return;
     auto& res = parser.get();
-    if (check_response_fields(res))
-        return;
+    if (check_response_fields(res)) return;
     const bool upgrade = res.result() == http::status::switching_protocols;
     std::string wire;
     render_response_head(res, {.via = true, .upgrade = upgrade}, wire);
@@ -122,8 +112,7 @@ void check_response(std::string_view data)
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
     const std::string_view data(reinterpret_cast<const char*>(bytes), size);
     if (data.starts_with("HTTP/")) {
         check_response(data);
@@ -134,10 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     // A few split points rather than all of them: every split would be quadratic.
     check_prefix(data, scan, size / 2);
     check_prefix(data, scan, size == 0 ? 0 : size - 1);
-    if (size > 0)
-        check_prefix(data, scan, static_cast<std::size_t>(bytes[0]) * 7 % (size + 1));
-    if (scan.error || scan.end == 0)
-        return 0;
+    if (size > 0) check_prefix(data, scan, static_cast<std::size_t>(bytes[0]) * 7 % (size + 1));
+    if (scan.error || scan.end == 0) return 0;
     check(scan.skip <= scan.end && scan.end <= limits.max_header_size, "head bounds out of range");
 
     // What client_session does with an accepted head.
@@ -145,13 +132,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
     parser.body_limit(64 * 1024);
     error_code ec;
-    const std::size_t used =
-        parser.put(net::buffer(data.data() + scan.skip, scan.end - scan.skip), ec);
-    if (ec || !parser.is_header_done())
-        return 0;
+    const std::size_t used = parser.put(net::buffer(data.data() + scan.skip, scan.end - scan.skip), ec);
+    if (ec || !parser.is_header_done()) return 0;
     auto& req = parser.get();
-    if (check_request_fields(req))
-        return 0;
+    if (check_request_fields(req)) return 0;
 
     const bool upgrade = wants_upgrade(req);
     const auto peer = policy::parse_ip("192.0.2.7");
@@ -170,8 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     // The body, through the same parser, in a fixed buffer as the session reads it, with
     // check_chunk_size on every chunk header.
     auto on_chunk = [](std::uint64_t chunk_size, boost::beast::string_view, error_code& chunk_ec) {
-        if (check_chunk_size(chunk_size))
-            chunk_ec = http::error::bad_chunk;
+        if (check_chunk_size(chunk_size)) chunk_ec = http::error::bad_chunk;
     };
     parser.on_chunk_header(on_chunk);
     parser.eager(true);
@@ -181,15 +164,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
         req.body().data = buf;
         req.body().size = sizeof buf;
         const std::size_t n = parser.put(net::buffer(rest.data(), rest.size()), ec);
-        if (ec == http::error::need_buffer)
-            ec = {};
-        if (ec)
-            return 0;
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) return 0;
         rest.remove_prefix(n);
-        if (n == 0 && req.body().size == sizeof buf)
-            break;  // needs bytes the input does not have
+        if (n == 0 && req.body().size == sizeof buf) break;  // needs bytes the input does not have
     }
-    if (parser.is_done() && parser.chunked())
-        (void)check_trailers(req, baseline);
+    if (parser.is_done() && parser.chunked()) (void)check_trailers(req, baseline);
     return 0;
 }

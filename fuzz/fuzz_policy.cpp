@@ -34,29 +34,24 @@ using namespace maintgate::policy;
 
 namespace {
 
-[[noreturn]] void broken(const char* property)
-{
+[[noreturn]] void broken(const char* property) {
     std::fprintf(stderr, "fuzz_policy: property broken: %s\n", property);
     std::abort();
 }
 
-void check(bool ok, const char* property)
-{
-    if (!ok)
-        broken(property);
+void check(bool ok, const char* property) {
+    if (!ok) broken(property);
 }
 
 rule make_rule(rule_action a, std::string path, std::string prefix, std::string regex = {},
-               std::vector<std::string> methods = {}, std::string host = {})
-{
+               std::vector<std::string> methods = {}, std::string host = {}) {
     rule r;
     r.action = a;
     r.path = std::move(path);
     r.path_prefix = std::move(prefix);
     if (!regex.empty()) {
         auto c = path_regex::compile(regex);
-        if (!c.value)
-            broken("a fixed rule's regex does not compile");
+        if (!c.value) broken("a fixed rule's regex does not compile");
         r.regex = std::move(*c.value);
     }
     r.methods = std::move(methods);
@@ -66,13 +61,12 @@ rule make_rule(rule_action a, std::string path, std::string prefix, std::string 
 }
 
 // One rule of each kind, the shapes attackers aim at.
-gate_config make_config()
-{
+gate_config make_config() {
     gate_config g;
     g.rules.push_back(make_rule(rule_action::allow, "", "/health"));
     g.rules.push_back(make_rule(rule_action::read, "/api/search", "", {}, {"POST"}));
-    g.rules.push_back(make_rule(rule_action::allow_writes_in_read_only, "/login", "", {}, {"POST"},
-                                "app.example.com"));
+    g.rules.push_back(
+        make_rule(rule_action::allow_writes_in_read_only, "/login", "", {}, {"POST"}, "app.example.com"));
     g.rules.push_back(make_rule(rule_action::webhook, "", "/hooks/"));
     g.rules.push_back(make_rule(rule_action::allow, "", "", "^/static/[a-z0-9_-]+\\.(css|js)$"));
     g.rules.push_back(make_rule(rule_action::read, "", "/graphql", "^/graphql/?$", {"POST"}));
@@ -82,33 +76,27 @@ gate_config make_config()
     return g;
 }
 
-std::string_view next_line(std::string_view& rest)
-{
+std::string_view next_line(std::string_view& rest) {
     const auto nl = rest.find('\n');
     const std::string_view line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
     return line;
 }
 
-bool has_dot_dot_segment(std::string_view path)
-{
+bool has_dot_dot_segment(std::string_view path) {
     for (std::size_t i = 0; i + 1 < path.size(); ++i) {
-        if (path[i] != '.' || path[i + 1] != '.')
-            continue;
+        if (path[i] != '.' || path[i + 1] != '.') continue;
         const bool starts = i > 0 && path[i - 1] == '/';
         const bool ends = i + 2 == path.size() || path[i + 2] == '/';
-        if (starts && ends)
-            return true;
+        if (starts && ends) return true;
     }
     return false;
 }
 
-void check_normalised(std::string_view target)
-{
+void check_normalised(std::string_view target) {
     std::array<char, 8192> buf;
     const auto n = normalize_path(target, buf.data(), buf.size());
-    if (!n)
-        return;
+    if (!n) return;
     const std::string_view path(buf.data(), *n);
     check(!path.empty() && path.front() == '/', "a normalised path does not start with '/'");
     check(*n <= std::max<std::size_t>(target.size(), 1), "a normalised path grew");
@@ -117,8 +105,8 @@ void check_normalised(std::string_view target)
           "a normalised path holds a '.' segment");
     check(!has_dot_dot_segment(path), "a normalised path holds a \"..\" segment");
     // Only a raw target with no '%' can be compared byte for byte: decoding changes it.
-    if (target.find('%') == std::string_view::npos && target.find('\\') == std::string_view::npos
-        && target.front() == '/') {
+    if (target.find('%') == std::string_view::npos && target.find('\\') == std::string_view::npos &&
+        target.front() == '/') {
         const std::string_view raw = target.substr(0, target.find_first_of("?#"));
         check(!has_dot_dot_segment(raw), "a target with a \"..\" segment was normalised");
     }
@@ -131,41 +119,33 @@ void check_normalised(std::string_view target)
     }
 }
 
-bool rule_matches(const rule& r, std::string_view target)
-{
+bool rule_matches(const rule& r, std::string_view target) {
     std::array<char, 8192> buf;
     const auto n = normalize_path(target, buf.data(), buf.size());
-    if (!n)
-        return false;
+    if (!n) return false;
     const std::string_view path(buf.data(), *n);
-    if (!r.path.empty() && path != r.path)
-        return false;
-    if (!r.path_prefix.empty() && !path_has_prefix(path, r.path_prefix))
-        return false;
+    if (!r.path.empty() && path != r.path) return false;
+    if (!r.path_prefix.empty() && !path_has_prefix(path, r.path_prefix)) return false;
     return !r.regex || r.regex->search(path);
 }
 
-void check_decision(const gate_view& v, const gate_config& g, const request_view& r)
-{
+void check_decision(const gate_view& v, const gate_config& g, const request_view& r) {
     const decision d = decide(v, g, r);
     const method_class cls = classify_method(r.method);
     if (cls == method_class::forbidden)
         check(d.what == verdict::deny_method, "TRACE or CONNECT was not denied");
-    if (v.fenced)
-        check(!(d.write && d.what == verdict::forward), "a write passed the fence");
+    if (v.fenced) check(!(d.write && d.what == verdict::forward), "a write passed the fence");
     const rule* matched = nullptr;
     if (d.rule >= 0) {
         check(static_cast<std::size_t>(d.rule) < g.rules.size(), "rule index out of range");
         matched = &g.rules[static_cast<std::size_t>(d.rule)];
         check(rule_matches(*matched, r.target), "the matched rule does not match the path");
     }
-    if (d.what != verdict::forward || d.bypass)
-        return;
-    if (v.m != mode::open)
-        check(!is_operator(g, r), "an operator was forwarded without the bypass flag");
+    if (d.what != verdict::forward || d.bypass) return;
+    if (v.m != mode::open) check(!is_operator(g, r), "an operator was forwarded without the bypass flag");
     if (v.m == mode::read_only && d.write)
-        check(matched && (matched->action == rule_action::allow
-                          || matched->action == rule_action::allow_writes_in_read_only),
+        check(matched && (matched->action == rule_action::allow ||
+                          matched->action == rule_action::allow_writes_in_read_only),
               "a write was forwarded in read-only mode without an exception");
     if (v.m == mode::maintenance)
         check(matched && matched->action == rule_action::allow,
@@ -174,8 +154,7 @@ void check_decision(const gate_view& v, const gate_config& g, const request_view
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
     static const gate_config fixed = make_config();
 
     std::string_view rest(reinterpret_cast<const char*>(bytes), size);
@@ -197,8 +176,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     v.hold_webhooks = (f & 4) != 0;
     v.fenced = (f & 8) != 0;
 
-    if (!r.target.empty())
-        check_normalised(r.target);
+    if (!r.target.empty()) check_normalised(r.target);
     check_decision(v, fixed, r);
 
     // The regex compiler and matcher on arbitrary patterns: compile may refuse, never

@@ -5,7 +5,6 @@
 namespace maintgate::policy {
 namespace {
 
-
 // q-value in thousandths; malformed values count as 1 (be lenient with clients).
 int parse_q(std::string_view params) noexcept {
     while (!params.empty()) {
@@ -49,8 +48,10 @@ match classify(std::string_view range) noexcept {
         if (iequals(sub, "plain")) m.specificity[2] = 3;
     } else if (iequals(type, "application")) {
         if (sub == "*") m.specificity[1] = 2;
-        if (iequals(sub, "json")) m.specificity[1] = 3;
-        else if (sub.size() > 5 && iequals(sub.substr(sub.size() - 5), "+json")) m.specificity[1] = 2;
+        if (iequals(sub, "json"))
+            m.specificity[1] = 3;
+        else if (sub.size() > 5 && iequals(sub.substr(sub.size() - 5), "+json"))
+            m.specificity[1] = 2;
     }
     return m;
 }

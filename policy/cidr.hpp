@@ -32,7 +32,7 @@ ip_address ip_from_v6(const std::array<std::uint8_t, 16>& bytes) noexcept;
 // (an IPv4 /24 is stored as /120).
 struct cidr {
     ip_address network;  // host bits are zero
-    unsigned prefix = 0; // 0..128
+    unsigned prefix = 0;  // 0..128
 
     // True when addr lies in this network. Pure, allocation-free.
     bool contains(const ip_address& addr) const noexcept;

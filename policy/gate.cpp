@@ -12,7 +12,6 @@ namespace {
 // which only ever makes the gate stricter.
 constexpr std::size_t max_rule_path = 8192;
 
-
 // "Example.com:8080" -> "Example.com"; "[::1]:80" -> "[::1]".
 std::string_view host_without_port(std::string_view host) noexcept {
     if (!host.empty() && host.front() == '[') {
@@ -215,11 +214,8 @@ decision decide_mode(const gate_view& v, const gate_config& g, const request_vie
     }
     if (rl) {
         switch (rl->action) {
-        case rule_action::allow:
-            return d;
-        case rule_action::webhook:
-            d.what = verdict::refuse_write;
-            return d;
+        case rule_action::allow: return d;
+        case rule_action::webhook: d.what = verdict::refuse_write; return d;
         case rule_action::read:
         case rule_action::allow_writes_in_read_only:
             d.what = m == mode::maintenance ? verdict::maintenance : verdict::forward;

@@ -39,10 +39,10 @@ enum class method_class : std::uint8_t { read, write, forbidden };
 method_class classify_method(std::string_view method) noexcept;
 
 enum class rule_action : std::uint8_t {
-    allow,                      // forwarded in every mode (health checks)
-    read,                       // a write method that is really a read (search POST)
+    allow,  // forwarded in every mode (health checks)
+    read,  // a write method that is really a read (search POST)
     allow_writes_in_read_only,  // writes that must work in read-only mode (login)
-    webhook,                    // a webhook route: held whenever writes are held
+    webhook,  // a webhook route: held whenever writes are held
 };
 
 std::string_view to_string(rule_action a) noexcept;
@@ -50,24 +50,24 @@ std::optional<rule_action> parse_rule_action(std::string_view text) noexcept;
 
 struct rule {
     rule_action action = rule_action::allow;
-    std::string path;                  // exact normalised path, or empty
-    std::string path_prefix;           // segment-boundary prefix, or empty
-    std::optional<path_regex> regex;   // searched in the normalised path
+    std::string path;  // exact normalised path, or empty
+    std::string path_prefix;  // segment-boundary prefix, or empty
+    std::optional<path_regex> regex;  // searched in the normalised path
     std::vector<std::string> methods;  // exact method names; empty: any method
-    std::string host;                  // lower-case host without port; empty: any host
-    std::string reason;                // why the exception exists: shown by check/status
+    std::string host;  // lower-case host without port; empty: any host
+    std::string reason;  // why the exception exists: shown by check/status
 };
 
 struct gate_config {
-    std::vector<rule> rules;           // first match wins, in config order
-    std::vector<cidr> bypass_cidrs;    // operators' networks
-    std::string bypass_secret;         // empty: no secret bypass
+    std::vector<rule> rules;  // first match wins, in config order
+    std::vector<cidr> bypass_cidrs;  // operators' networks
+    std::string bypass_secret;  // empty: no secret bypass
     std::string bypass_header = "x-maintgate-bypass";  // lower-case name; value is the secret
-    std::string bypass_path = "/.maintgate/bypass";    // GET bypass_path/<secret> sets the cookie
+    std::string bypass_path = "/.maintgate/bypass";  // GET bypass_path/<secret> sets the cookie
     std::string bypass_cookie = "maintgate_bypass";
     std::chrono::seconds bypass_cookie_ttl{12 * 3600};
     std::string status_path = "/.well-known/maintgate";
-    bypass_signer signer;              // keyed from bypass_secret at load
+    bypass_signer signer;  // keyed from bypass_secret at load
 };
 
 // What decide() needs of a request; views into the parsed request, valid for the call.
@@ -81,29 +81,29 @@ struct request_view {
     // so it counts as a write unless a `read` rule says the channel only reads.
     bool upgrade = false;
     std::string_view target;
-    std::string_view host;           // Host field value (may carry a port)
+    std::string_view host;  // Host field value (may carry a port)
     std::string_view bypass_header;  // value of the configured bypass header, or empty
-    std::string_view cookie;         // Cookie field value, or empty
+    std::string_view cookie;  // Cookie field value, or empty
     ip_address peer;
-    std::int64_t now = 0;            // unix seconds, for cookie expiry
+    std::int64_t now = 0;  // unix seconds, for cookie expiry
 };
 
 enum class verdict : std::uint8_t {
-    forward,        // send to the upstream
-    refuse_write,   // 503 read-only refusal (writes and held webhooks)
-    maintenance,    // 503 maintenance page
-    status,         // the public status endpoint
-    grant_bypass,   // the secret URL: set the signed cookie, redirect to "/"
-    deny_method,    // TRACE, CONNECT: 405
+    forward,  // send to the upstream
+    refuse_write,  // 503 read-only refusal (writes and held webhooks)
+    maintenance,  // 503 maintenance page
+    status,  // the public status endpoint
+    grant_bypass,  // the secret URL: set the signed cookie, redirect to "/"
+    deny_method,  // TRACE, CONNECT: 405
 };
 
 std::string_view to_string(verdict v) noexcept;
 
 struct decision {
     verdict what = verdict::forward;
-    bool write = false;   // a write that reaches the upstream when forwarded
+    bool write = false;  // a write that reaches the upstream when forwarded
     bool bypass = false;  // forwarded only because the client is an operator
-    int rule = -1;        // index of the matching rule in gate_config::rules, or -1
+    int rule = -1;  // index of the matching rule in gate_config::rules, or -1
 };
 
 // What decide() reads of the gate's state: the mode, whether webhook routes are still

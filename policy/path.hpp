@@ -32,8 +32,7 @@ namespace maintgate::policy {
 // - a trailing slash is kept; the result always starts with '/'.
 // A result longer than out_cap is nullopt; the result never exceeds the raw path's length
 // (or 1 for an absolute-form target without a path), so a buffer that size always suffices.
-std::optional<std::size_t> normalize_path(std::string_view target, char* out,
-                                          std::size_t out_cap) noexcept;
+std::optional<std::size_t> normalize_path(std::string_view target, char* out, std::size_t out_cap) noexcept;
 
 // True when path equals prefix or continues it at a segment boundary: prefix "/api"
 // matches "/api", "/api/", "/api/x", not "/apix". A prefix ending in '/' matches anything

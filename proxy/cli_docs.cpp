@@ -49,9 +49,12 @@ bool is_placeholder(std::string_view w) {
 std::string roff(std::string_view s) {
     std::string out;
     for (char c : s) {
-        if (c == '\\') out += "\\e";
-        else if (c == '-') out += "\\-";
-        else out += c;
+        if (c == '\\')
+            out += "\\e";
+        else if (c == '-')
+            out += "\\-";
+        else
+            out += c;
     }
     return out;
 }
@@ -171,9 +174,7 @@ command_words keywords_of(const admin::command_info& c) {
     }
     if (!t.empty()) tokens.push_back(std::move(t));
     // Point into c.usage (static) rather than into the local tokens.
-    auto find_in_usage = [&c](const std::string& w) {
-        return c.usage.substr(c.usage.find(w), w.size());
-    };
+    auto find_in_usage = [&c](const std::string& w) { return c.usage.substr(c.usage.find(w), w.size()); };
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         if (is_placeholder(tokens[i])) continue;
         auto kw = find_in_usage(tokens[i]);

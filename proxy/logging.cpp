@@ -34,7 +34,8 @@ public:
     // Empty on success; else why, with the old file still in use.
     std::string reopen() {
         std::FILE* fresh = open_append(path_);
-        if (!fresh) return "cannot reopen " + path_ + ": " + std::strerror(errno) + "; still writing to the old file";
+        if (!fresh)
+            return "cannot reopen " + path_ + ": " + std::strerror(errno) + "; still writing to the old file";
         std::lock_guard lock(mutex_);
         std::fflush(file_);
         std::fclose(file_);
@@ -80,7 +81,7 @@ spdlog::sink_ptr make_sink(const std::string& target) {
 struct time_cache {
     std::time_t second = -1;
     char combined[40] = {};  // 22/Nov/2026:01:02:03 +0000
-    char iso[32] = {};       // 2026-11-22T01:02:03Z
+    char iso[32] = {};  // 2026-11-22T01:02:03Z
 };
 
 const time_cache& now_cached() {
@@ -117,8 +118,10 @@ void append_escaped(fmt::memory_buffer& out, std::string_view s, bool json) {
 }
 
 void append_or_dash(fmt::memory_buffer& out, std::string_view s) {
-    if (s.empty()) out.push_back('-');
-    else append_escaped(out, s, false);
+    if (s.empty())
+        out.push_back('-');
+    else
+        append_escaped(out, s, false);
 }
 
 }  // namespace
@@ -126,9 +129,9 @@ void append_or_dash(fmt::memory_buffer& out, std::string_view s) {
 void init_logging(const log_config& cfg) {
     try {
         spdlog::init_thread_pool(8192, 1);
-        auto error_logger = std::make_shared<spdlog::async_logger>(
-            "maintgate", make_sink(cfg.error), spdlog::thread_pool(),
-            spdlog::async_overflow_policy::overrun_oldest);
+        auto error_logger =
+            std::make_shared<spdlog::async_logger>("maintgate", make_sink(cfg.error), spdlog::thread_pool(),
+                                                   spdlog::async_overflow_policy::overrun_oldest);
         error_logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
         error_logger->set_level(spdlog::level::from_str(cfg.level));
         // Error-log lines are rare and wanted at once (a tail -f at 2am, a test waiting
@@ -137,9 +140,9 @@ void init_logging(const log_config& cfg) {
         spdlog::set_default_logger(error_logger);
 
         if (!cfg.access.empty()) {
-            access_logger = std::make_shared<spdlog::async_logger>(
-                "access", make_sink(cfg.access), spdlog::thread_pool(),
-                spdlog::async_overflow_policy::overrun_oldest);
+            access_logger =
+                std::make_shared<spdlog::async_logger>("access", make_sink(cfg.access), spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::overrun_oldest);
             access_logger->set_pattern("%v");
             access_logger->set_level(spdlog::level::info);
             access_logger->flush_on(spdlog::level::info);
@@ -160,8 +163,7 @@ void shutdown_logging() noexcept {
         auto access = std::move(access_logger);
         auto sinks = std::move(file_sinks);
         spdlog::shutdown();
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 std::vector<std::string> reopen_logs() {

@@ -76,8 +76,10 @@ int cmd_check(const std::string& path) {
     for (const auto& l : c.listeners) {
         if (l.https())
             std::printf("  listener  %s (https, TLS %s and up)\n", l.address.c_str(),
-                        l.tls_min_version == 0x0304 ? "1.3" : l.tls_min_version == 0x0303 ? "1.2"
-                                                      : l.tls_min_version == 0x0302 ? "1.1" : "1.0");
+                        l.tls_min_version == 0x0304   ? "1.3"
+                        : l.tls_min_version == 0x0303 ? "1.2"
+                        : l.tls_min_version == 0x0302 ? "1.1"
+                                                      : "1.0");
         else if (l.redirect_https)
             std::printf("  listener  %s (http, redirecting to %s)\n", l.address.c_str(),
                         l.redirect_to.empty() ? "https on the first HTTPS listener" : l.redirect_to.c_str());
@@ -87,10 +89,13 @@ int cmd_check(const std::string& path) {
     for (const auto& ci : tls.certificates) {
         std::string names;
         for (const auto& n : ci.names) names += (names.empty() ? "" : ", ") + n;
-        const auto days = std::chrono::duration_cast<std::chrono::hours>(ci.not_after - std::chrono::system_clock::now())
-                              .count() / 24;
+        const auto days =
+            std::chrono::duration_cast<std::chrono::hours>(ci.not_after - std::chrono::system_clock::now())
+                .count() /
+            24;
         std::printf("  cert      %s: %s (%s), valid until %s (%lld days)\n", ci.what.c_str(), ci.file.c_str(),
-                    names.c_str(), maintgate::format_iso8601(ci.not_after).c_str(), static_cast<long long>(days));
+                    names.c_str(), maintgate::format_iso8601(ci.not_after).c_str(),
+                    static_cast<long long>(days));
     }
     std::printf("  upstream  %s\n", c.upstream.url.c_str());
     if (const auto& t = c.upstream.tls_context) {
@@ -103,7 +108,8 @@ int cmd_check(const std::string& path) {
     }
     std::printf("  workers   %u\n", c.workers);
     const auto& g = c.gate;
-    std::printf("  gate      initial mode %.*s; state %s\n", int(maintgate::policy::to_string(g.initial_mode).size()),
+    std::printf("  gate      initial mode %.*s; state %s\n",
+                int(maintgate::policy::to_string(g.initial_mode).size()),
                 maintgate::policy::to_string(g.initial_mode).data(),
                 g.state_file.empty() ? "not persisted (no state_file)" : g.state_file.c_str());
     std::printf("  audit     %s\n", g.audit_log.empty() ? "not kept (no audit_log)" : g.audit_log.c_str());
@@ -116,8 +122,9 @@ int cmd_check(const std::string& path) {
     if (!a.metrics.empty()) std::printf("  metrics   http://%s/metrics\n", a.metrics.c_str());
     const auto& ro = c.reopen;
     if (ro.health)
-        std::printf("  health    %s %s -> %u within %s, every %s\n", ro.health->method.c_str(), ro.health->path.c_str(),
-                    ro.health->expect_status, maintgate::format_duration(ro.health->timeout).c_str(),
+        std::printf("  health    %s %s -> %u within %s, every %s\n", ro.health->method.c_str(),
+                    ro.health->path.c_str(), ro.health->expect_status,
+                    maintgate::format_duration(ro.health->timeout).c_str(),
                     ro.health_interval.count() ? maintgate::format_duration(ro.health_interval).c_str()
                                                : "(on demand only)");
     else if (!ro.smoke.empty())
@@ -129,14 +136,16 @@ int cmd_check(const std::string& path) {
                     sc.expect_status, sc.body_contains.empty() ? "" : ", body contains ",
                     sc.body_contains.c_str());
     if (ro.watch.count())
-        std::printf("  watch     %s after each reopen step: back one stage above %.1f%% 5xx (after %llu responses)\n",
-                    maintgate::format_duration(ro.watch).c_str(), ro.max_error_rate * 100.0,
-                    static_cast<unsigned long long>(ro.min_requests));
+        std::printf(
+            "  watch     %s after each reopen step: back one stage above %.1f%% 5xx (after %llu responses)\n",
+            maintgate::format_duration(ro.watch).c_str(), ro.max_error_rate * 100.0,
+            static_cast<unsigned long long>(ro.min_requests));
     std::printf("  bypass    %zu network(s)%s\n", g.policy.bypass_cidrs.size(),
                 g.policy.bypass_secret.empty() ? "" : ", secret header and cookie");
     // The exceptions are the gate's holes by design: list each with its reason, in the
     // order they are matched, so a review sees exactly what stays open.
-    if (g.policy.rules.empty()) std::printf("  rules     none: every write is held while the gate is closed\n");
+    if (g.policy.rules.empty())
+        std::printf("  rules     none: every write is held while the gate is closed\n");
     for (std::size_t i = 0; i < g.policy.rules.size(); ++i) {
         const auto& r = g.policy.rules[i];
         std::string match;
@@ -145,11 +154,14 @@ int cmd_check(const std::string& path) {
             for (const auto& m : r.methods) match += m + (&m == &r.methods.back() ? " " : ",");
         }
         if (!r.path.empty()) match += "path " + r.path;
-        if (!r.path_prefix.empty()) match += (r.path.empty() ? "" : " ") + std::string("prefix ") + r.path_prefix;
-        if (r.regex) match += std::string(r.path.empty() && r.path_prefix.empty() ? "" : " ") + "regex " + r.regex->pattern();
+        if (!r.path_prefix.empty())
+            match += (r.path.empty() ? "" : " ") + std::string("prefix ") + r.path_prefix;
+        if (r.regex)
+            match += std::string(r.path.empty() && r.path_prefix.empty() ? "" : " ") + "regex " +
+                     r.regex->pattern();
         auto action = maintgate::policy::to_string(r.action);
-        std::printf("  rule %-4zu %-26.*s %s\n            reason: %s\n", i + 1, int(action.size()), action.data(),
-                    match.c_str(), r.reason.c_str());
+        std::printf("  rule %-4zu %-26.*s %s\n            reason: %s\n", i + 1, int(action.size()),
+                    action.data(), match.c_str(), r.reason.c_str());
     }
     return 0;
 }

@@ -16,27 +16,15 @@ namespace maintgate::test {
 inline thread_local std::size_t allocations = 0;
 }  // namespace maintgate::test
 
-void* operator new(std::size_t size)
-{
+void* operator new(std::size_t size) {
     ++maintgate::test::allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size))
-        return p;
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept
-{
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
     ++maintgate::test::allocations;
     return std::malloc(size == 0 ? 1 : size);
 }
-void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-    std::free(p);
-}
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }

@@ -13,14 +13,12 @@ namespace maintgate::test {
 
 struct temp_dir {
     std::filesystem::path path;
-    temp_dir()
-    {
+    temp_dir() {
         std::string tpl = (std::filesystem::temp_directory_path() / "maintgate-test-XXXXXX").string();
         REQUIRE(::mkdtemp(tpl.data()) != nullptr);
         path = tpl;
     }
-    ~temp_dir()
-    {
+    ~temp_dir() {
         std::error_code ec;
         std::filesystem::remove_all(path, ec);
     }
@@ -28,8 +26,7 @@ struct temp_dir {
     temp_dir& operator=(const temp_dir&) = delete;
 
     std::string file(const char* name) const { return (path / name).string(); }
-    std::size_t entries() const
-    {
+    std::size_t entries() const {
         return static_cast<std::size_t>(
             std::distance(std::filesystem::directory_iterator(path), std::filesystem::directory_iterator{}));
     }

@@ -4,7 +4,6 @@
 #include <array>
 #include <cstdint>
 
-
 namespace maintgate::admin {
 
 namespace {
@@ -13,8 +12,8 @@ namespace {
 // not "reopen" with an argument); help shows `usage` and `summary` in this order.
 constexpr std::array<command_info, 9> table{{
     {verb::help, "help", "help", "this list", false},
-    {verb::status, "status", "status",
-     "the mode and stage, why, since and until when, the write fence", false},
+    {verb::status, "status", "status", "the mode and stage, why, since and until when, the write fence",
+     false},
     {verb::set_mode, "set mode",
      "set mode open|read-only|maintenance [reason TEXT...] [until TIME | for DURATION]",
      "switch the mode now; the expected end feeds Retry-After", true},
@@ -33,24 +32,16 @@ constexpr std::string_view mode_names = "open, read-only or maintenance";
 constexpr std::string_view stage_names = "maintenance, operators, read-only, writes or open";
 constexpr std::string_view time_forms = "2026-11-22T04:00:00Z, 2026-11-22T04:00Z or HH:MM (UTC)";
 
-bool is_blank(char c) noexcept
-{
-    return c == ' ' || c == '\t';
-}
+bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
 
-bool is_control(unsigned char c) noexcept
-{
-    return (c < 0x20 && c != '\t') || c == 0x7f;
-}
+bool is_control(unsigned char c) noexcept { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
 // The length of the valid UTF-8 sequence at text[i], or 0 when it is not one (overlong
 // forms, surrogates and code points past U+10FFFF included): the line goes into the audit
 // log and JSON replies, which must stay valid text.
-std::size_t utf8_length(std::string_view text, std::size_t i) noexcept
-{
+std::size_t utf8_length(std::string_view text, std::size_t i) noexcept {
     const auto b0 = static_cast<unsigned char>(text[i]);
-    if (b0 < 0x80)
-        return 1;
+    if (b0 < 0x80) return 1;
     std::size_t len = 0;
     unsigned char lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
     if (b0 >= 0xc2 && b0 <= 0xdf) {
@@ -66,25 +57,21 @@ std::size_t utf8_length(std::string_view text, std::size_t i) noexcept
     } else {
         return 0;
     }
-    if (text.size() - i < len)
-        return 0;
+    if (text.size() - i < len) return 0;
     for (std::size_t k = 1; k < len; ++k) {
         const auto b = static_cast<unsigned char>(text[i + k]);
-        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf))
-            return 0;
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return 0;
     }
     return len;
 }
 
-std::string hex_byte(unsigned char c)
-{
+std::string hex_byte(unsigned char c) {
     constexpr char hex[] = "0123456789abcdef";
     return {'0', 'x', hex[c >> 4], hex[c & 0xf]};
 }
 
 // Where text stops being sendable: the problem, or empty. `at` names the place.
-std::string first_bad_byte(std::string_view text, std::string_view at_what)
-{
+std::string first_bad_byte(std::string_view text, std::string_view at_what) {
     std::size_t i = 0;
     while (i < text.size()) {
         const auto c = static_cast<unsigned char>(text[i]);
@@ -92,27 +79,22 @@ std::string first_bad_byte(std::string_view text, std::string_view at_what)
             return "control byte " + hex_byte(c) + " " + std::string(at_what) + std::to_string(i + 1) +
                    "; only text and tabs are accepted";
         const std::size_t len = utf8_length(text, i);
-        if (len == 0)
-            return "invalid UTF-8 " + std::string(at_what) + std::to_string(i + 1);
+        if (len == 0) return "invalid UTF-8 " + std::string(at_what) + std::to_string(i + 1);
         i += len;
     }
     return {};
 }
 
-std::string_view strip_terminator(std::string_view line) noexcept
-{
-    if (!line.empty() && line.back() == '\n')
-        line.remove_suffix(1);
+std::string_view strip_terminator(std::string_view line) noexcept {
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     // socat and telnet send "\r\n".
-    if (!line.empty() && line.back() == '\r')
-        line.remove_suffix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     return line;
 }
 
 // A word as an error message shows it: quoted, tabs and control bytes escaped, long
 // ones cut on a character boundary so one pasted blob does not bury the message.
-std::string show(std::string_view text)
-{
+std::string show(std::string_view text) {
     constexpr std::size_t max_shown = 60;
     std::size_t shown = std::min(text.size(), max_shown);
     while (shown > 0 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80)
@@ -127,23 +109,17 @@ std::string show(std::string_view text)
         else
             out += text[i];
     }
-    if (shown < text.size())
-        out += "...";
+    if (shown < text.size()) out += "...";
     out += '\'';
     return out;
 }
 
-std::string show(const word& w)
-{
-    return show(w.text);
-}
+std::string show(const word& w) { return show(w.text); }
 
-std::string double_quoted(std::string_view text)
-{
+std::string double_quoted(std::string_view text) {
     std::string out = "\"";
     for (char c : text) {
-        if (c == '"' || c == '\\')
-            out += '\\';
+        if (c == '"' || c == '\\') out += '\\';
         out += c;
     }
     out += '"';
@@ -151,52 +127,40 @@ std::string double_quoted(std::string_view text)
 }
 
 // A keyword is a bare word: quoting a word is how a reason says "for" as a word.
-bool is_keyword(const word& w, std::string_view keyword) noexcept
-{
-    return !w.literal && w.text == keyword;
-}
+bool is_keyword(const word& w, std::string_view keyword) noexcept { return !w.literal && w.text == keyword; }
 
 // Every word some rule of the grammar treats as a keyword; used to explain why a quoted
 // one was not taken as such.
-bool looks_like_keyword(std::string_view text) noexcept
-{
+bool looks_like_keyword(std::string_view text) noexcept {
     for (const auto& c : table) {
         std::string_view words = c.words;
         while (!words.empty()) {
             const auto space = words.find(' ');
-            if (words.substr(0, space) == text)
-                return true;
+            if (words.substr(0, space) == text) return true;
             words = space == std::string_view::npos ? std::string_view{} : words.substr(space + 1);
         }
     }
-    constexpr std::array<std::string_view, 9> others{"reason", "until", "for",    "timeout", "to",
+    constexpr std::array<std::string_view, 9> others{"reason", "until",   "for",  "timeout", "to",
                                                      "force",  "--force", "json", "--json"};
     return std::find(others.begin(), others.end(), text) != others.end();
 }
 
-std::string quoted_hint(const word& w)
-{
-    if (w.literal && looks_like_keyword(w.text))
-        return " (quoted words are never keywords)";
+std::string quoted_hint(const word& w) {
+    if (w.literal && looks_like_keyword(w.text)) return " (quoted words are never keywords)";
     return {};
 }
 
-bool raw_wants_json(std::string_view line)
-{
+bool raw_wants_json(std::string_view line) {
     line = strip_terminator(line);
     bool first = true;
     std::size_t i = 0;
     while (i < line.size()) {
-        while (i < line.size() && is_blank(line[i]))
-            ++i;
-        if (i == line.size())
-            break;
+        while (i < line.size() && is_blank(line[i])) ++i;
+        if (i == line.size()) break;
         std::size_t end = i;
-        while (end < line.size() && !is_blank(line[end]))
-            ++end;
+        while (end < line.size() && !is_blank(line[end])) ++end;
         const auto w = line.substr(i, end - i);
-        if (w == "--json" || (first && w == "json"))
-            return true;
+        if (w == "--json" || (first && w == "json")) return true;
         first = false;
         i = end;
     }
@@ -204,8 +168,7 @@ bool raw_wants_json(std::string_view line)
 }
 
 // Drops the json flags; returns whether there were any.
-bool take_json_flags(std::vector<word>& words)
-{
+bool take_json_flags(std::vector<word>& words) {
     bool json = false;
     std::vector<word> kept;
     kept.reserve(words.size());
@@ -220,8 +183,7 @@ bool take_json_flags(std::vector<word>& words)
     return json;
 }
 
-std::vector<std::string_view> split_table_words(std::string_view words)
-{
+std::vector<std::string_view> split_table_words(std::string_view words) {
     std::vector<std::string_view> out;
     while (!words.empty()) {
         const auto space = words.find(' ');
@@ -231,12 +193,10 @@ std::vector<std::string_view> split_table_words(std::string_view words)
     return out;
 }
 
-std::string command_list()
-{
+std::string command_list() {
     std::string out;
     for (const auto& c : table) {
-        if (!out.empty())
-            out += ", ";
+        if (!out.empty()) out += ", ";
         out += c.words;
     }
     return out;
@@ -245,27 +205,24 @@ std::string command_list()
 // The parse of one command's arguments: fills cmd (text included) or returns an error.
 using args_t = std::span<const word>;
 
-std::string no_arguments(const command_info& c, args_t args, command& cmd)
-{
+std::string no_arguments(const command_info& c, args_t args, command& cmd) {
     if (!args.empty())
         return "'" + std::string(c.words) + "' takes no arguments; unexpected " + show(args[0]);
     cmd.text = std::string(c.words);
     return {};
 }
 
-std::string parse_history(args_t args, command& cmd)
-{
-    if (args.size() > 1)
-        return "history takes at most one argument (N); unexpected " + show(args[1]);
+std::string parse_history(args_t args, command& cmd) {
+    if (args.size() > 1) return "history takes at most one argument (N); unexpected " + show(args[1]);
     if (!args.empty()) {
         const std::string& t = args[0].text;
         const std::string expected = "expected a number from 1 to " + std::to_string(max_history);
         // Digits only, and few enough of them that the value cannot overflow.
-        if (t.empty() || t.size() > 9 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        if (t.empty() || t.size() > 9 ||
+            !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
             return "history: " + show(t) + " is not a count; " + expected + quoted_hint(args[0]);
         const std::size_t n = std::stoul(t);
-        if (n < 1 || n > max_history)
-            return "history: " + t + " is out of range; " + expected;
+        if (n < 1 || n > max_history) return "history: " + t + " is out of range; " + expected;
         cmd.count = n;
     }
     cmd.text = "history " + std::to_string(cmd.count);
@@ -274,57 +231,52 @@ std::string parse_history(args_t args, command& cmd)
 
 // A duration for `clause` (for, timeout): more than zero and at most `limit`.
 std::string parse_bounded_duration(std::string_view clause, const word& value, duration limit,
-                                   std::string_view hint, duration& out)
-{
+                                   std::string_view hint, duration& out) {
     const auto d = parse_duration(value.text);
     if (!d)
         return std::string(clause) + " " + show(value) +
-               " is not a duration; expected a number with a unit, like 90s, 45m or 1h30m" + std::string(hint);
-    if (d->count() <= 0)
-        return std::string(clause) + " " + value.text + ": the duration must be more than 0";
+               " is not a duration; expected a number with a unit, like 90s, 45m or 1h30m" +
+               std::string(hint);
+    if (d->count() <= 0) return std::string(clause) + " " + value.text + ": the duration must be more than 0";
     if (*d > limit)
-        return std::string(clause) + " " + value.text + " is more than " + format_duration(limit) + ", the limit";
+        return std::string(clause) + " " + value.text + " is more than " + format_duration(limit) +
+               ", the limit";
     out = *d;
     return {};
 }
 
-std::string parse_freeze(args_t args, command& cmd)
-{
+std::string parse_freeze(args_t args, command& cmd) {
     cmd.text = "freeze";
-    if (args.empty())
-        return {};
+    if (args.empty()) return {};
     if (!is_keyword(args[0], "timeout"))
         return "freeze: unexpected " + show(args[0]) + "; expected 'timeout DURATION'" + quoted_hint(args[0]);
     if (args.size() < 2)
-        return "freeze timeout needs a duration, like 30s (at most " + format_duration(max_freeze_timeout) + ")";
+        return "freeze timeout needs a duration, like 30s (at most " + format_duration(max_freeze_timeout) +
+               ")";
     duration d{};
     if (auto e = parse_bounded_duration("freeze timeout", args[1], max_freeze_timeout, "", d); !e.empty())
         return e;
-    if (args.size() > 2)
-        return "freeze: unexpected " + show(args[2]) + " after the timeout";
+    if (args.size() > 2) return "freeze: unexpected " + show(args[2]) + " after the timeout";
     cmd.timeout = d;
     cmd.text += " timeout " + format_duration(d);
     return {};
 }
 
-std::string parse_reopen(args_t args, command& cmd)
-{
+std::string parse_reopen(args_t args, command& cmd) {
     bool seen_force = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const word& w = args[i];
         if (is_keyword(w, "to")) {
-            if (cmd.to)
-                return "reopen: 'to' given twice";
-            if (i + 1 == args.size())
-                return "reopen to needs a stage: " + std::string(stage_names);
+            if (cmd.to) return "reopen: 'to' given twice";
+            if (i + 1 == args.size()) return "reopen to needs a stage: " + std::string(stage_names);
             const auto s = policy::parse_stage(args[i + 1].text);
             if (!s)
-                return "reopen: unknown stage " + show(args[i + 1]) + "; expected " + std::string(stage_names);
+                return "reopen: unknown stage " + show(args[i + 1]) + "; expected " +
+                       std::string(stage_names);
             cmd.to = *s;
             ++i;
         } else if (is_keyword(w, "--force") || is_keyword(w, "force")) {
-            if (seen_force)
-                return "reopen: " + show(w) + " given twice";
+            if (seen_force) return "reopen: " + show(w) + " given twice";
             seen_force = true;
             cmd.force = true;
         } else {
@@ -332,44 +284,34 @@ std::string parse_reopen(args_t args, command& cmd)
         }
     }
     cmd.text = "reopen";
-    if (cmd.to)
-        cmd.text += " to " + std::string(policy::to_string(*cmd.to));
-    if (cmd.force)
-        cmd.text += " --force";
+    if (cmd.to) cmd.text += " to " + std::string(policy::to_string(*cmd.to));
+    if (cmd.force) cmd.text += " --force";
     return {};
 }
 
-bool all_digits(std::string_view t) noexcept
-{
+bool all_digits(std::string_view t) noexcept {
     return std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // TIME: a full or minute-precision UTC timestamp, or HH:MM meaning the next such time.
-std::optional<sys_time> parse_time(std::string_view t, sys_time now)
-{
+std::optional<sys_time> parse_time(std::string_view t, sys_time now) {
     using namespace std::chrono;
     if (t.size() == 5 && t[2] == ':' && all_digits(t.substr(0, 2)) && all_digits(t.substr(3, 2))) {
         const int h = (t[0] - '0') * 10 + (t[1] - '0');
         const int m = (t[3] - '0') * 10 + (t[4] - '0');
-        if (h > 23 || m > 59)
-            return std::nullopt;
+        if (h > 23 || m > 59) return std::nullopt;
         sys_time at = floor<days>(now) + hours{h} + minutes{m};
-        if (at <= now)
-            at += days{1};
+        if (at <= now) at += days{1};
         return at;
     }
-    if (t.size() == 17 && t[16] == 'Z')
-        return parse_iso8601(std::string(t.substr(0, 16)) + ":00Z");
+    if (t.size() == 17 && t[16] == 'Z') return parse_iso8601(std::string(t.substr(0, 16)) + ":00Z");
     return parse_iso8601(t);
 }
 
-std::string parse_set_mode(args_t args, sys_time now, command& cmd)
-{
-    if (args.empty())
-        return "set mode needs a mode: " + std::string(mode_names);
+std::string parse_set_mode(args_t args, sys_time now, command& cmd) {
+    if (args.empty()) return "set mode needs a mode: " + std::string(mode_names);
     const auto m = policy::parse_mode(args[0].text);
-    if (!m)
-        return "set mode: unknown mode " + show(args[0]) + "; expected " + std::string(mode_names);
+    if (!m) return "set mode: unknown mode " + show(args[0]) + "; expected " + std::string(mode_names);
     cmd.mode = *m;
 
     const auto is_clause = [](const word& w) {
@@ -383,14 +325,12 @@ std::string parse_set_mode(args_t args, sys_time now, command& cmd)
     for (std::size_t i = 1; i < args.size();) {
         const word& w = args[i];
         if (is_keyword(w, "reason")) {
-            if (seen_reason)
-                return "set mode: 'reason' given twice";
+            if (seen_reason) return "set mode: 'reason' given twice";
             seen_reason = true;
             std::string reason;
             std::size_t parts = 0;
             for (++i; i < args.size() && !is_clause(args[i]); ++i, ++parts) {
-                if (parts > 0)
-                    reason += ' ';
+                if (parts > 0) reason += ' ';
                 reason += args[i].text;
             }
             if (std::all_of(reason.begin(), reason.end(), is_blank))
@@ -410,8 +350,7 @@ std::string parse_set_mode(args_t args, sys_time now, command& cmd)
                 return "set mode: 'until' and 'for' exclude each other; give one expected end";
             (is_until ? seen_until : seen_for) = true;
             if (i + 1 == args.size() || is_clause(args[i + 1])) {
-                if (is_until)
-                    return "set mode: 'until' needs a time: " + std::string(time_forms);
+                if (is_until) return "set mode: 'until' needs a time: " + std::string(time_forms);
                 return "set mode: 'for' needs a duration, like 45m or 1h30m (at most " +
                        format_duration(max_mode_duration) + ")";
             }
@@ -419,14 +358,16 @@ std::string parse_set_mode(args_t args, sys_time now, command& cmd)
             if (is_until) {
                 const auto at = parse_time(value.text, now);
                 if (!at)
-                    return "set mode: until " + show(value) + " is not a time; expected " + std::string(time_forms) +
-                           reason_hint;
+                    return "set mode: until " + show(value) + " is not a time; expected " +
+                           std::string(time_forms) + reason_hint;
                 if (*at <= now)
-                    return "set mode: until " + value.text + " is not after now (" + format_iso8601(now) + ")";
+                    return "set mode: until " + value.text + " is not after now (" + format_iso8601(now) +
+                           ")";
                 cmd.until = *at;
             } else {
                 duration d{};
-                if (auto e = parse_bounded_duration("set mode: for", value, max_mode_duration, reason_hint, d);
+                if (auto e =
+                        parse_bounded_duration("set mode: for", value, max_mode_duration, reason_hint, d);
                     !e.empty())
                     return e;
                 // Rounded up to the second so the canonical text (an ISO time) means the
@@ -441,17 +382,14 @@ std::string parse_set_mode(args_t args, sys_time now, command& cmd)
 
     cmd.text = "set mode " + std::string(policy::to_string(cmd.mode));
     // Always quoted: a one-word reason such as "for" must read back as a reason.
-    if (seen_reason)
-        cmd.text += " reason " + double_quoted(cmd.reason);
-    if (cmd.until)
-        cmd.text += " until " + format_iso8601(*cmd.until);
+    if (seen_reason) cmd.text += " reason " + double_quoted(cmd.reason);
+    if (cmd.until) cmd.text += " until " + format_iso8601(*cmd.until);
     return {};
 }
 
 }  // namespace
 
-split_result split_words(std::string_view line)
-{
+split_result split_words(std::string_view line) {
     split_result out;
     line = strip_terminator(line);
     if (line.size() > max_line_bytes) {
@@ -468,10 +406,8 @@ split_result split_words(std::string_view line)
     std::size_t i = 0;
     const std::size_t n = line.size();
     while (true) {
-        while (i < n && is_blank(line[i]))
-            ++i;
-        if (i == n)
-            break;
+        while (i < n && is_blank(line[i])) ++i;
+        if (i == n) break;
         word w;
         while (i < n && !is_blank(line[i])) {
             const char c = line[i];
@@ -521,29 +457,22 @@ split_result split_words(std::string_view line)
     return out;
 }
 
-bool wants_json(std::string_view line)
-{
+bool wants_json(std::string_view line) {
     auto s = split_words(line);
-    if (!s.error.empty())
-        return raw_wants_json(line);
+    if (!s.error.empty()) return raw_wants_json(line);
     return take_json_flags(s.words);
 }
 
-std::string quote_arg(std::string_view w)
-{
+std::string quote_arg(std::string_view w) {
     const bool bare = !w.empty() && std::none_of(w.begin(), w.end(), [](char c) {
         return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '\\';
     });
     return bare ? std::string(w) : double_quoted(w);
 }
 
-std::string unsendable(std::string_view w)
-{
-    return first_bad_byte(w, "at byte ");
-}
+std::string unsendable(std::string_view w) { return first_bad_byte(w, "at byte "); }
 
-join_result join_command(std::span<const std::string_view> words, bool json)
-{
+join_result join_command(std::span<const std::string_view> words, bool json) {
     join_result out;
     for (std::size_t i = 0; i < words.size(); ++i) {
         if (auto e = unsendable(words[i]); !e.empty()) {
@@ -551,12 +480,10 @@ join_result join_command(std::span<const std::string_view> words, bool json)
             out.error = "word " + std::to_string(i + 1) + " (" + show(words[i]) + "): " + e;
             return out;
         }
-        if (i > 0)
-            out.line += ' ';
+        if (i > 0) out.line += ' ';
         out.line += quote_arg(words[i]);
     }
-    if (json)
-        out.line += out.line.empty() ? "--json" : " --json";
+    if (json) out.line += out.line.empty() ? "--json" : " --json";
     if (out.line.size() > max_line_bytes) {
         out.error = "the command is " + std::to_string(out.line.size()) + " bytes once quoted; at most " +
                     std::to_string(max_line_bytes) + " fit on one line";
@@ -565,8 +492,7 @@ join_result join_command(std::span<const std::string_view> words, bool json)
     return out;
 }
 
-parse_result parse_command(std::string_view line, sys_time now)
-{
+parse_result parse_command(std::string_view line, sys_time now) {
     parse_result out;
     auto split = split_words(line);
     if (!split.error.empty()) {
@@ -586,11 +512,9 @@ parse_result parse_command(std::string_view line, sys_time now)
     std::size_t found_len = 0;
     for (const auto& c : table) {
         const auto kw = split_table_words(c.words);
-        if (kw.size() > words.size() || kw.size() <= found_len)
-            continue;
+        if (kw.size() > words.size() || kw.size() <= found_len) continue;
         bool match = true;
-        for (std::size_t k = 0; k < kw.size() && match; ++k)
-            match = is_keyword(words[k], kw[k]);
+        for (std::size_t k = 0; k < kw.size() && match; ++k) match = is_keyword(words[k], kw[k]);
         if (match) {
             found = &c;
             found_len = kw.size();
@@ -602,12 +526,13 @@ parse_result parse_command(std::string_view line, sys_time now)
             const auto kw = split_table_words(c.words);
             if (kw.size() > 1 && is_keyword(words[0], kw[0])) {
                 out.error = "'" + std::string(kw[0]) + "' must be followed by '" + std::string(kw[1]) + "'" +
-                            (words.size() > 1 ? ", not " + show(words[1]) : std::string{}) + "; usage: " +
-                            std::string(c.usage);
+                            (words.size() > 1 ? ", not " + show(words[1]) : std::string{}) +
+                            "; usage: " + std::string(c.usage);
                 return out;
             }
         }
-        out.error = "unknown command " + show(words[0]) + quoted_hint(words[0]) + "; commands: " + command_list();
+        out.error =
+            "unknown command " + show(words[0]) + quoted_hint(words[0]) + "; commands: " + command_list();
         return out;
     }
 
@@ -621,21 +546,11 @@ parse_result parse_command(std::string_view line, sys_time now)
     case verb::status:
     case verb::reopen_status:
     case verb::check:
-    case verb::reload:
-        error = no_arguments(*found, args, cmd);
-        break;
-    case verb::set_mode:
-        error = parse_set_mode(args, now, cmd);
-        break;
-    case verb::freeze:
-        error = parse_freeze(args, cmd);
-        break;
-    case verb::reopen:
-        error = parse_reopen(args, cmd);
-        break;
-    case verb::history:
-        error = parse_history(args, cmd);
-        break;
+    case verb::reload: error = no_arguments(*found, args, cmd); break;
+    case verb::set_mode: error = parse_set_mode(args, now, cmd); break;
+    case verb::freeze: error = parse_freeze(args, cmd); break;
+    case verb::reopen: error = parse_reopen(args, cmd); break;
+    case verb::history: error = parse_history(args, cmd); break;
     }
     if (!error.empty()) {
         out.error = std::move(error);
@@ -645,29 +560,22 @@ parse_result parse_command(std::string_view line, sys_time now)
     return out;
 }
 
-std::span<const command_info> command_table() noexcept
-{
-    return table;
-}
+std::span<const command_info> command_table() noexcept { return table; }
 
-const command_info& info(verb v) noexcept
-{
+const command_info& info(verb v) noexcept {
     for (const auto& c : table) {
-        if (c.what == v)
-            return c;
+        if (c.what == v) return c;
     }
     return table[0];  // unreachable: every verb has an entry (the tests check it)
 }
 
-std::string help_text()
-{
+std::string help_text() {
     // Usages wider than this get a line of their own, so one long entry does not push
     // every summary off the right of the terminal.
     constexpr std::size_t max_column = 30;
     std::size_t column = 0;
     for (const auto& c : table) {
-        if (c.usage.size() <= max_column)
-            column = std::max(column, c.usage.size());
+        if (c.usage.size() <= max_column) column = std::max(column, c.usage.size());
     }
 
     std::string out;
@@ -688,8 +596,7 @@ std::string help_text()
     std::string stages;
     for (auto s : {policy::stage::maintenance, policy::stage::operators, policy::stage::read_only,
                    policy::stage::writes, policy::stage::open}) {
-        if (!stages.empty())
-            stages += ", ";
+        if (!stages.empty()) stages += ", ";
         stages += policy::to_string(s);
     }
     out += "* changes state and is written to the audit log\n";
@@ -698,7 +605,8 @@ std::string help_text()
            ", freeze timeout: at most " + format_duration(max_freeze_timeout) + "\n";
     out += "STAGE     " + stages + " (the reopen order)\n";
     out += "N         1 to " + std::to_string(max_history) + "\n";
-    out += "Quote words holding spaces or keywords; add --json (or start the line with json) for a JSON reply.\n";
+    out +=
+        "Quote words holding spaces or keywords; add --json (or start the line with json) for a JSON reply.\n";
     return out;
 }
 

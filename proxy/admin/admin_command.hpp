@@ -21,7 +21,6 @@
 #include "proxy/config/duration.hpp"
 #include "proxy/admin/state_file.hpp"
 
-
 namespace maintgate::admin {
 
 inline constexpr std::size_t max_line_bytes = 4096;  // excluding the "\n" (or "\r\n")
@@ -35,21 +34,21 @@ enum class verb { help, status, set_mode, freeze, reopen, reopen_status, check, 
 
 struct command {
     verb what = verb::help;
-    bool json = false;                            // --json anywhere, or a leading word "json"
-    bool force = false;                           // reopen --force (or a bare word "force")
-    policy::mode mode = policy::mode::open;       // set mode
-    std::string reason;                           // set mode ... reason TEXT
-    std::optional<sys_time> until;                // set mode ... until TIME | for DURATION, resolved
-    std::optional<duration> timeout;              // freeze timeout DURATION; empty: the configured default
-    std::optional<policy::stage> to;              // reopen to STAGE; empty: the next stage
-    std::size_t count = default_history;          // history [N]
-    std::string text;                             // the canonical line, without json flags (audit log)
+    bool json = false;  // --json anywhere, or a leading word "json"
+    bool force = false;  // reopen --force (or a bare word "force")
+    policy::mode mode = policy::mode::open;  // set mode
+    std::string reason;  // set mode ... reason TEXT
+    std::optional<sys_time> until;  // set mode ... until TIME | for DURATION, resolved
+    std::optional<duration> timeout;  // freeze timeout DURATION; empty: the configured default
+    std::optional<policy::stage> to;  // reopen to STAGE; empty: the next stage
+    std::size_t count = default_history;  // history [N]
+    std::string text;  // the canonical line, without json flags (audit log)
 };
 
 struct parse_result {
     std::optional<command> cmd;  // set when the line is a valid command
-    std::string error;           // set otherwise: the message, without the "error: " prefix
-    bool json = false;           // the reply format the client asked for, even when the line is bad
+    std::string error;  // set otherwise: the message, without the "error: " prefix
+    bool json = false;  // the reply format the client asked for, even when the line is bad
 };
 
 // Parses one line (with or without its "\n" or "\r\n") into a command. `now` resolves
@@ -94,7 +93,7 @@ std::string quote_arg(std::string_view word);
 std::string unsendable(std::string_view word);
 
 struct join_result {
-    std::string line;   // without the "\n"
+    std::string line;  // without the "\n"
     std::string error;  // empty on success
 };
 
@@ -105,10 +104,10 @@ join_result join_command(std::span<const std::string_view> words, bool json);
 
 struct command_info {
     verb what;
-    std::string_view words;    // the words that select it: "reopen status"
-    std::string_view usage;    // words plus arguments, as help shows them
+    std::string_view words;  // the words that select it: "reopen status"
+    std::string_view usage;  // words plus arguments, as help shows them
     std::string_view summary;  // one line, for help
-    bool changes_state;        // audited; shown with a mark in help
+    bool changes_state;  // audited; shown with a mark in help
 };
 
 // The one table of commands, in help order. parse_command selects commands by their

@@ -62,7 +62,8 @@ std::string admin_server::listen(const admin_config& a) {
                std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)";
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) return "admin socket " + path + " exists and is not a socket; not replacing it";
+        if (!S_ISSOCK(st.st_mode))
+            return "admin socket " + path + " exists and is not a socket; not replacing it";
         // Someone answering there is another running maintgate: never steal its socket.
         int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe < 0) return "cannot create a socket: " + errno_text();
@@ -75,7 +76,8 @@ std::string admin_server::listen(const admin_config& a) {
         if (rc == 0) return "admin socket " + path + " is in use by a running process; stop it first";
         if (err != ECONNREFUSED)
             return "admin socket " + path + " exists and cannot be checked: " + std::strerror(err);
-        if (::unlink(path.c_str()) != 0) return "cannot remove the stale admin socket " + path + ": " + errno_text();
+        if (::unlink(path.c_str()) != 0)
+            return "cannot remove the stale admin socket " + path + ": " + errno_text();
         spdlog::info("admin: removed a stale socket at {} (from a process that is gone)", path);
     } else if (errno != ENOENT) {
         return "cannot check " + path + ": " + errno_text();
@@ -108,7 +110,8 @@ std::string admin_server::listen(const admin_config& a) {
         ::unlink(path.c_str());
         return e;
     }
-    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(path.c_str(), uid, gid) != 0) {
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+        ::chown(path.c_str(), uid, gid) != 0) {
         auto e = "cannot set the owner of " + path + ": " + errno_text();
         acceptor_.reset();
         ::unlink(path.c_str());
@@ -190,13 +193,13 @@ net::awaitable<void> admin_server::serve(unix_socket::socket s) {
                 s.close(ignored);
             }
         });
-        auto [ec, n] = co_await net::async_read_until(
-            s, net::dynamic_buffer(in, admin::max_line_bytes + 2), '\n', use_tuple);
+        auto [ec, n] = co_await net::async_read_until(s, net::dynamic_buffer(in, admin::max_line_bytes + 2),
+                                                      '\n', use_tuple);
         idle.cancel();
         if (ec == net::error::not_found) {
-            std::string out = render(error_reply("line longer than " + std::to_string(admin::max_line_bytes) +
-                                                 " bytes; closing"),
-                                     admin::wants_json(in), std::chrono::system_clock::now());
+            std::string out = render(
+                error_reply("line longer than " + std::to_string(admin::max_line_bytes) + " bytes; closing"),
+                admin::wants_json(in), std::chrono::system_clock::now());
             co_await net::async_write(s, net::buffer(out), use_tuple);
             break;
         }

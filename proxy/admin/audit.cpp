@@ -101,7 +101,7 @@ std::string append_audit(const std::string& path, const audit_entry& e) {
     // O_RDWR, not O_WRONLY: the last byte is read to see whether the file ends mid-line.
     fd_guard f{::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
     if (f.fd < 0) return errno_text("cannot open", path, errno);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(f.fd, &st) != 0) return errno_text("cannot stat", path, errno);
     const off_t before = st.st_size;
 
@@ -124,8 +124,7 @@ std::string append_audit(const std::string& path, const audit_entry& e) {
     if (static_cast<std::size_t>(n) != data.size()) {
         std::string err = "short write " + path + ": " + std::to_string(n) + " of " +
                           std::to_string(data.size()) + " bytes";
-        if (::ftruncate(f.fd, before) != 0)
-            err += "; " + errno_text("cannot truncate back", path, errno);
+        if (::ftruncate(f.fd, before) != 0) err += "; " + errno_text("cannot truncate back", path, errno);
         return err;
     }
     if (::fsync(f.fd) != 0) return errno_text("cannot fsync", path, errno);
@@ -139,7 +138,7 @@ audit_tail read_audit_tail(const std::string& path, std::size_t n) {
         if (errno != ENOENT) out.error = errno_text("cannot open", path, errno);
         return out;
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(f.fd, &st) != 0) {
         out.error = errno_text("cannot stat", path, errno);
         return out;
@@ -161,7 +160,8 @@ audit_tail read_audit_tail(const std::string& path, std::size_t n) {
         std::size_t len = std::min<std::size_t>(block.size(), static_cast<std::size_t>(offset));
         offset -= static_cast<off_t>(len);
         if (!pread_all(f.fd, block.data(), len, offset)) {
-            out.error = errno ? errno_text("cannot read", path, errno) : "cannot read " + path + ": it shrank";
+            out.error =
+                errno ? errno_text("cannot read", path, errno) : "cannot read " + path + ": it shrank";
             break;
         }
         std::size_t end = len;

@@ -13,15 +13,15 @@
 namespace maintgate {
 
 struct audit_entry {
-    sys_time time{};                 // written with millisecond precision, UTC: "...T03:10:00.123Z"
-    long uid = -1, pid = -1;         // the admin peer (SO_PEERCRED); -1 when not a socket peer
-    std::string actor;               // "uid 1000 pid 4242", "watch" (automatic step back), "SIGHUP"
-    std::string command;             // canonical command line: set mode maintenance reason "x"
+    sys_time time{};  // written with millisecond precision, UTC: "...T03:10:00.123Z"
+    long uid = -1, pid = -1;  // the admin peer (SO_PEERCRED); -1 when not a socket peer
+    std::string actor;  // "uid 1000 pid 4242", "watch" (automatic step back), "SIGHUP"
+    std::string command;  // canonical command line: set mode maintenance reason "x"
     policy::mode old_mode{}, new_mode{};
     policy::stage old_stage{}, new_stage{};
     std::string reason;
-    std::string outcome;             // "ok", "refused", "failed"
-    std::string detail;              // why refused or failed, or e.g. the write boundary; may be empty
+    std::string outcome;  // "ok", "refused", "failed"
+    std::string detail;  // why refused or failed, or e.g. the write boundary; may be empty
 };
 
 // One JSON object without a newline, fields in this order: time, uid, pid (numbers, or
@@ -43,7 +43,7 @@ std::string append_audit(const std::string& path, const audit_entry& e);
 
 struct audit_tail {
     std::vector<std::string> lines;  // oldest first, without their newlines
-    std::string error;               // empty, or why reading stopped (lines holds what was read)
+    std::string error;  // empty, or why reading stopped (lines holds what was read)
 };
 
 // The last n lines of the file, oldest first. The file is read backwards from its end in

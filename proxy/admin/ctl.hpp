@@ -10,11 +10,11 @@ namespace maintgate::proxy {
 
 // Exit statuses of `maintgate ctl`.
 enum ctl_status : int {
-    ctl_ok = 0,          // the command succeeded
-    ctl_refused = 1,     // the reply is an error or a refusal ("error: ..." or "ok": false)
-    ctl_usage = 2,       // bad arguments, or no socket path to be found
+    ctl_ok = 0,  // the command succeeded
+    ctl_refused = 1,  // the reply is an error or a refusal ("error: ..." or "ok": false)
+    ctl_usage = 2,  // bad arguments, or no socket path to be found
     ctl_no_connect = 3,  // the socket could not be connected to
-    ctl_broken = 4,      // the connection dropped before the whole reply, or --timeout passed
+    ctl_broken = 4,  // the connection dropped before the whole reply, or --timeout passed
 };
 
 // The usage text of `maintgate ctl` (options and exit statuses, not the command list).

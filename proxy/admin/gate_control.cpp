@@ -64,7 +64,8 @@ stage_counters gate_control::since_stage() const {
     auto t = totals();
     stage_counters c;
     for (std::size_t m = 0; m < mode_count; ++m)
-        for (std::size_t v = 0; v < verdict_count; ++v) c.requests += t.decisions[m][v] - stage_base_.decisions[m][v];
+        for (std::size_t v = 0; v < verdict_count; ++v)
+            c.requests += t.decisions[m][v] - stage_base_.decisions[m][v];
     // A local 502/504 is the upstream failing as much as a relayed 503 is.
     auto errors = t.upstream_errors - stage_base_.upstream_errors;
     c.upstream_responses = t.upstream_responses - stage_base_.upstream_responses + errors;
@@ -108,12 +109,14 @@ net::awaitable<bool> gate_control::publish(std::shared_ptr<const gate_snapshot> 
             });
         });
     co_await timer->async_wait(use_tuple);
-    if (*remaining != 0) spdlog::error("gate: {} worker(s) did not take the new state within 10 s", *remaining);
+    if (*remaining != 0)
+        spdlog::error("gate: {} worker(s) did not take the new state within 10 s", *remaining);
     co_return *remaining == 0;
 }
 
-std::string gate_control::write_audit(const admin_peer& who, const std::string& command, const gate_record& before,
-                                      const gate_record& after, std::string_view outcome, const std::string& detail) {
+std::string gate_control::write_audit(const admin_peer& who, const std::string& command,
+                                      const gate_record& before, const gate_record& after,
+                                      std::string_view outcome, const std::string& detail) {
     if (cfg_->gate.audit_log.empty()) return {};
     audit_entry e;
     e.time = now_sys();
@@ -201,7 +204,8 @@ net::awaitable<change_outcome> gate_control::set_mode(policy::mode m, std::strin
     // Closed to closed (read-only to maintenance, or maintenance again) with neither a
     // reason nor an end given keeps both: the window has not changed, only how far the
     // gate is closed. Anything given replaces both, and opening clears them.
-    const bool keep_window = m != policy::mode::open && record_.mode != policy::mode::open && reason.empty() && !until;
+    const bool keep_window =
+        m != policy::mode::open && record_.mode != policy::mode::open && reason.empty() && !until;
     next.mode = m;
     next.stage = policy::stage_of(m);
     if (!keep_window) {
@@ -301,8 +305,8 @@ net::awaitable<reopen_outcome> gate_control::reopen(std::optional<policy::stage>
     }
     const int target = to ? static_cast<int>(*to) : cur + 1;
     if (target <= cur) {
-        out.error = "reopen only moves forward: the gate is at " + std::string(policy::to_string(record_.stage)) +
-                    "; use set mode to step back";
+        out.error = "reopen only moves forward: the gate is at " +
+                    std::string(policy::to_string(record_.stage)) + "; use set mode to step back";
         co_return out;
     }
     busy_scope busy(busy_, command + " by " + who.name);
@@ -391,14 +395,16 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
              next.upstream.idle_timeout != old.upstream.idle_timeout ||
              next.upstream.connect_timeout != old.upstream.connect_timeout,
          "upstream url, connect_timeout, max_idle or idle_timeout");
-    keep(next.upstream.tls_verify != old.upstream.tls_verify || next.upstream.tls_ca_file != old.upstream.tls_ca_file ||
+    keep(next.upstream.tls_verify != old.upstream.tls_verify ||
+             next.upstream.tls_ca_file != old.upstream.tls_ca_file ||
              next.upstream.tls_server_name != old.upstream.tls_server_name,
          "upstream tls_verify, tls_ca_file or tls_server_name");
     keep(next.admin.socket != old.admin.socket || next.admin.socket_mode != old.admin.socket_mode ||
              next.admin.socket_owner != old.admin.socket_owner ||
              next.admin.socket_group != old.admin.socket_group || next.admin.metrics != old.admin.metrics,
          "[admin]");
-    keep(next.log.error != old.log.error || next.log.access != old.log.access || next.log.format != old.log.format,
+    keep(next.log.error != old.log.error || next.log.access != old.log.access ||
+             next.log.format != old.log.format,
          "log destinations");
     keep(next.gate.state_file != old.gate.state_file || next.gate.audit_log != old.gate.audit_log,
          "state_file or audit_log");
@@ -426,7 +432,8 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
         if (!report.errors.empty()) {
             out.errors = std::move(report.errors);
             audit(who, command, record_, record_, "refused",
-                  std::to_string(out.errors.size()) + " TLS error(s); the running config and certificates stay");
+                  std::to_string(out.errors.size()) +
+                      " TLS error(s); the running config and certificates stay");
             spdlog::error("reload refused: {} TLS error(s); the running config and certificates stay",
                           out.errors.size());
             for (const auto& e : out.errors) spdlog::error("  {}", e);
@@ -531,8 +538,8 @@ net::awaitable<void> gate_control::check_watch() {
                       " of " + std::to_string(c.upstream_responses) + ") since stage " +
                       std::string(policy::to_string(record_.stage)) + " began, above " +
                       percent(r.max_error_rate);
-    spdlog::warn("gate: stepping back from {} to {}: {}", policy::to_string(record_.stage), policy::to_string(back),
-                 why);
+    spdlog::warn("gate: stepping back from {} to {}: {}", policy::to_string(record_.stage),
+                 policy::to_string(back), why);
     admin_peer watcher{-1, -1, "watch"};
     busy_scope busy(busy_, "automatic step back");
     gate_record next = record_;
@@ -543,7 +550,8 @@ net::awaitable<void> gate_control::check_watch() {
     // Said before the change is published: apply() makes the new stage visible to status
     // while it waits for the workers, and status must never show it without the why.
     std::string previous = std::move(last_step_back_);
-    last_step_back_ = format_iso8601(now_sys()) + ": stepped back to " + std::string(policy::to_string(back)) + ": " + why;
+    last_step_back_ =
+        format_iso8601(now_sys()) + ": stepped back to " + std::string(policy::to_string(back)) + ": " + why;
     std::string command = "step back to " + std::string(policy::to_string(back));
     auto changed = co_await apply(std::move(next), watcher, command, why);
     if (!changed.ok) {

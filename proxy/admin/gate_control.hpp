@@ -36,10 +36,10 @@ struct change_outcome {
 };
 
 struct freeze_outcome {
-    bool ok = false;             // the fence is up and every write finished in time
-    std::string error;           // refused before the fence went up (nothing changed)
-    bool fenced = false;         // the fence went up (also when the wait timed out)
-    std::uint64_t pending = 0;   // writes still in flight when the timeout passed
+    bool ok = false;  // the fence is up and every write finished in time
+    std::string error;  // refused before the fence went up (nothing changed)
+    bool fenced = false;  // the fence went up (also when the wait timed out)
+    std::uint64_t pending = 0;  // writes still in flight when the timeout passed
     std::uint64_t waited_for = 0;  // writes in flight when the fence went up
     std::int64_t boundary_ms = 0;  // unix ms when the last write finished; 0: none since start
     duration waited{0};
@@ -62,7 +62,7 @@ struct reopen_outcome {
 
 struct reload_outcome {
     bool ok = false;
-    std::vector<std::string> errors;    // the new config's errors, each file:line:column
+    std::vector<std::string> errors;  // the new config's errors, each file:line:column
     std::vector<std::string> warnings;  // changes that need a restart, kept at their old values
 };
 
@@ -70,7 +70,7 @@ struct reload_outcome {
 struct stage_counters {
     std::uint64_t requests = 0;
     std::uint64_t upstream_responses = 0;
-    std::uint64_t upstream_5xx = 0;      // relayed 5xx plus local 502/504
+    std::uint64_t upstream_5xx = 0;  // relayed 5xx plus local 502/504
     std::uint64_t refused_writes = 0;
     double error_rate() const noexcept {
         return upstream_responses ? double(upstream_5xx) / double(upstream_responses) : 0.0;

@@ -12,8 +12,8 @@
 namespace maintgate {
 namespace {
 
-constexpr std::array<std::string_view, 3> content_types = {
-    "text/html; charset=utf-8", "application/json", "text/plain; charset=utf-8"};
+constexpr std::array<std::string_view, 3> content_types = {"text/html; charset=utf-8", "application/json",
+                                                           "text/plain; charset=utf-8"};
 
 rendered_reply make_reply(std::string_view status_line, std::string_view content_type, std::string body,
                           std::int64_t retry_after, const gate_record& record, bool vary_accept) {
@@ -65,7 +65,8 @@ std::string text_body(std::string_view headline, const gate_record& record, std:
 std::int64_t retry_after_seconds(const gate_record& record, const gate_settings& settings, sys_time now) {
     using namespace std::chrono;
     if (record.until && *record.until > now)
-        return std::max<std::int64_t>(1, duration_cast<seconds>(*record.until - now + seconds(1) - milliseconds(1)).count());
+        return std::max<std::int64_t>(
+            1, duration_cast<seconds>(*record.until - now + seconds(1) - milliseconds(1)).count());
     return std::max<std::int64_t>(1, duration_cast<seconds>(settings.retry_after).count());
 }
 
@@ -79,8 +80,8 @@ std::string status_json(const gate_record& record, std::int64_t retry_after) {
                                  {"retry_after", retry_after}});
 }
 
-std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
-                                                     const gate_settings& settings, sys_time now) {
+std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record, const gate_settings& settings,
+                                                     sys_time now) {
     auto snap = std::make_shared<gate_snapshot>();
     snap->record = record;
     std::int64_t retry = retry_after_seconds(record, settings, now);
@@ -89,7 +90,7 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
     std::int64_t refresh = std::clamp<std::int64_t>(retry, 5, 300);
     std::string until_human = record.until ? format_human(*record.until) : std::string{};
     std::string until_iso = record.until ? format_iso8601(*record.until) : std::string{};
-    std::string until_in = !record.until ? std::string{}
+    std::string until_in = !record.until         ? std::string{}
                            : *record.until > now ? until_in_words(retry)
                                                  : std::string("any moment now");
 
@@ -103,8 +104,8 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                "\n";
     };
     auto html = [&](const std::string& tpl, std::string_view mode) {
-        page_values v{mode, record.reason, until_human, until_iso, retry, refresh, until_in,
-                      settings.policy.status_path};
+        page_values v{mode,  record.reason, until_human, until_iso,
+                      retry, refresh,       until_in,    settings.policy.status_path};
         return render_template(tpl, v);
     };
 
@@ -113,10 +114,11 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
     // which mode it is either way.
     bool maint = record.mode == policy::mode::maintenance;
     std::string_view refusal_mode = maint ? "maintenance" : "read-only";
-    snap->refusal[0] = make_reply(unavailable, content_types[0],
-                                  html(maint ? settings.maintenance_page : settings.read_only_page, refusal_mode),
-                                  retry, record, true);
-    snap->refusal[1] = make_reply(unavailable, content_types[1], json_body(refusal_mode), retry, record, true);
+    snap->refusal[0] = make_reply(
+        unavailable, content_types[0],
+        html(maint ? settings.maintenance_page : settings.read_only_page, refusal_mode), retry, record, true);
+    snap->refusal[1] =
+        make_reply(unavailable, content_types[1], json_body(refusal_mode), retry, record, true);
     snap->refusal[2] = make_reply(
         unavailable, content_types[2],
         text_body(maint ? "Service unavailable: maintenance in progress."
@@ -128,11 +130,11 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                                retry, record, true);
     snap->page[1] = make_reply(unavailable, content_types[1], json_body("maintenance"), retry, record, true);
     snap->page[2] = make_reply(unavailable, content_types[2],
-                               text_body("Service unavailable: maintenance in progress.", record, retry), retry,
-                               record, true);
+                               text_body("Service unavailable: maintenance in progress.", record, retry),
+                               retry, record, true);
 
-    snap->status = make_reply("HTTP/1.1 200 OK", content_types[1], status_json(record, retry) + "\n", 0, record,
-                              false);
+    snap->status =
+        make_reply("HTTP/1.1 200 OK", content_types[1], status_json(record, retry) + "\n", 0, record, false);
     // Status pages on another origin poll this; it holds nothing secret.
     snap->status.head += "Access-Control-Allow-Origin: *\r\n";
     return snap;
@@ -161,7 +163,8 @@ gate_record restore_gate_record(const gate_settings& settings) {
     case load_status::ok:
         spdlog::info("gate: restored mode {} (stage {}{}) from {} (set by {} at {})",
                      policy::to_string(loaded.record.mode), policy::to_string(loaded.record.stage),
-                     loaded.record.fenced ? ", writes fenced" : "", settings.state_file, loaded.record.set_by.empty() ? "?" : loaded.record.set_by,
+                     loaded.record.fenced ? ", writes fenced" : "", settings.state_file,
+                     loaded.record.set_by.empty() ? "?" : loaded.record.set_by,
                      format_iso8601(loaded.record.since));
         return loaded.record;
     case load_status::missing:
@@ -176,15 +179,17 @@ gate_record restore_gate_record(const gate_settings& settings) {
         r.stage = policy::stage_of(r.mode);
         r.set_by = "corrupt state file";
         r.reason = "state file unreadable";
-        spdlog::error("gate: state file {} is unreadable ({}); starting in {} (corrupt_state_mode) until an "
-                      "operator sets the mode",
-                      settings.state_file, loaded.error, policy::to_string(r.mode));
+        spdlog::error(
+            "gate: state file {} is unreadable ({}); starting in {} (corrupt_state_mode) until an "
+            "operator sets the mode",
+            settings.state_file, loaded.error, policy::to_string(r.mode));
         // The unreadable file is left as it is for the operator to inspect.
         return r;
     }
     if (auto err = save_gate_record(settings.state_file, r); !err.empty())
-        spdlog::error("gate: cannot write the state file: {}; mode changes will be refused until it can be written",
-                      err);
+        spdlog::error(
+            "gate: cannot write the state file: {}; mode changes will be refused until it can be written",
+            err);
     return r;
 }
 

@@ -27,8 +27,8 @@ struct gate_snapshot {
     // publishes a new snapshot, so a request sees one consistent config and gate.
     std::shared_ptr<const config> cfg;
     std::array<rendered_reply, 3> refusal;  // 503 for refused writes, by policy::body_format
-    std::array<rendered_reply, 3> page;     // 503 maintenance page, by policy::body_format
-    rendered_reply status;                  // 200 JSON for the public status endpoint
+    std::array<rendered_reply, 3> page;  // 503 maintenance page, by policy::body_format
+    rendered_reply status;  // 200 JSON for the public status endpoint
 };
 
 // Going from before to after closes the gate to upgraded connections: the mode leaves
@@ -40,8 +40,8 @@ inline bool gate_closes(const gate_record& before, const gate_record& after) noe
 
 // Renders the snapshot for record at time now (Retry-After and the page's refresh count
 // down to the expected end).
-std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
-                                                     const gate_settings& settings, sys_time now);
+std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record, const gate_settings& settings,
+                                                     sys_time now);
 // The same, rendered from cfg->gate and carrying cfg.
 std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                                                      std::shared_ptr<const config> cfg, sys_time now);

@@ -53,8 +53,7 @@ void write(std::string& out, const boost::json::value& v) {
         out += ']';
         return;
     }
-    default:
-        out += boost::json::serialize(v);
+    default: out += boost::json::serialize(v);
     }
 }
 

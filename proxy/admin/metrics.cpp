@@ -88,8 +88,8 @@ bool is_resource_exhaustion(const error_code& ec) noexcept {
 // A complete response; with_body false for HEAD (Content-Length still says what GET
 // would send).
 std::string response(unsigned status, std::string_view reason, std::string_view fields,
-                     std::string_view content_type, std::string_view body, bool with_body,
-                     bool keep, unsigned version) {
+                     std::string_view content_type, std::string_view body, bool with_body, bool keep,
+                     unsigned version) {
     std::string out = "HTTP/1.1 ";
     out += std::to_string(status);
     out += ' ';
@@ -111,8 +111,8 @@ std::string response(unsigned status, std::string_view reason, std::string_view 
     return out;
 }
 
-std::string error_response(unsigned status, std::string_view reason, bool with_body = true,
-                           bool keep = false, unsigned version = 11, std::string_view fields = {}) {
+std::string error_response(unsigned status, std::string_view reason, bool with_body = true, bool keep = false,
+                           unsigned version = 11, std::string_view fields = {}) {
     std::string body(reason);
     body += '\n';
     return response(status, reason, fields, "text/plain; charset=utf-8", body, with_body, keep, version);
@@ -148,13 +148,13 @@ std::string render_metrics(const metrics_view& v) {
     };
     family(out, "maintgate_in_flight_requests", "gauge",
            "Forwarded requests not yet finished upstream, by kind.");
-#define MAINTGATE_X(label, prefix)                                            \
+#define MAINTGATE_X(label, prefix)                                     \
     sample(out, "maintgate_in_flight_requests", "kind=\"" #label "\"", \
            in_flight(t.prefix##_started, t.prefix##_finished));
     MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
 #undef MAINTGATE_X
 
-#define MAINTGATE_X(name, metric, help) \
+#define MAINTGATE_X(name, metric, help)   \
     family(out, metric, "counter", help); \
     sample(out, metric, {}, t.name);
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
@@ -183,7 +183,8 @@ std::string render_metrics(const metrics_view& v) {
                "The write boundary reported by the last freeze, in unix time.");
         sample_ms(out, "maintgate_last_write_boundary_timestamp_seconds", *v.last_write_boundary_ms);
     }
-    family(out, "maintgate_stage_since_timestamp_seconds", "gauge", "When the current stage began, in unix time.");
+    family(out, "maintgate_stage_since_timestamp_seconds", "gauge",
+           "When the current stage began, in unix time.");
     sample_ms(out, "maintgate_stage_since_timestamp_seconds", unix_ms(v.stage_since));
 
     if (v.upstream_healthy) {
@@ -210,7 +211,7 @@ struct metrics_listener::state {
     tcp::acceptor acceptor;
     std::function<metrics_view()> snapshot;
     std::chrono::milliseconds idle_timeout;
-    std::size_t open = 0;                       // connections accepted and not yet closed
+    std::size_t open = 0;  // connections accepted and not yet closed
     std::list<beast::tcp_stream*> connections;  // for stop(); only touched on ioc's thread
     bool stopped = false;
 
@@ -315,7 +316,8 @@ net::awaitable<void> metrics_listener::state::serve(std::shared_ptr<state> self,
             } else if (path != "/metrics") {
                 reply = error_response(404, "Not Found", !head, keep, req.version());
             } else if (!head && req.method() != http::verb::get) {
-                reply = error_response(405, "Method Not Allowed", true, keep, req.version(), "Allow: GET, HEAD\r\n");
+                reply = error_response(405, "Method Not Allowed", true, keep, req.version(),
+                                       "Allow: GET, HEAD\r\n");
             } else {
                 reply = response(200, "OK", {}, "text/plain; version=0.0.4; charset=utf-8",
                                  render_metrics(self->snapshot()), !head, keep, req.version());
@@ -341,7 +343,7 @@ metrics_listener::~metrics_listener() { stop(); }
 
 std::string metrics_listener::listen(const std::string& host, std::uint16_t port) {
     std::string where = host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
-                                                             : host + ":" + std::to_string(port);
+                                                            : host + ":" + std::to_string(port);
     error_code ec;
     auto address = net::ip::make_address(host, ec);
     if (ec) return "metrics listener " + where + ": invalid address: " + ec.message();
@@ -368,9 +370,7 @@ tcp::endpoint metrics_listener::local_endpoint() const {
     return ec ? tcp::endpoint{} : ep;
 }
 
-void metrics_listener::start() {
-    net::co_spawn(ioc_, state::accept_loop(state_), net::detached);
-}
+void metrics_listener::start() { net::co_spawn(ioc_, state::accept_loop(state_), net::detached); }
 
 void metrics_listener::stop() {
     net::dispatch(ioc_, [s = state_] { s->close_all(); });

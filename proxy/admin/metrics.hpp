@@ -23,8 +23,8 @@ struct metrics_view {
     policy::mode mode = policy::mode::open;
     policy::stage stage = policy::stage::open;  // consistent with mode: mode_of(stage) == mode
     bool fenced = false;
-    std::size_t connections = 0;                         // open client connections
-    std::optional<bool> upstream_healthy;                // nullopt: no health check configured or run yet
+    std::size_t connections = 0;  // open client connections
+    std::optional<bool> upstream_healthy;  // nullopt: no health check configured or run yet
     std::optional<sys_time> last_health_check;
     std::optional<std::int64_t> last_write_boundary_ms;  // unix ms of the last freeze's boundary
     sys_time stage_since{};

@@ -69,9 +69,9 @@ http::request<http::string_body> make_request(const check_request& check, const 
     req.method_string(check.method);
     req.target(check.path);
     req.version(11);
-    req.set(http::field::host, !check.host.empty() ? check.host
+    req.set(http::field::host, !check.host.empty()      ? check.host
                                : !u.host_header.empty() ? u.host_header
-                                                         : default_host(u));
+                                                        : default_host(u));
     const bool own_agent = std::any_of(check.headers.begin(), check.headers.end(),
                                        [](const auto& h) { return policy::iequals(h.first, "user-agent"); });
     if (!own_agent) req.set(http::field::user_agent, "maintgate-check");
@@ -133,12 +133,13 @@ net::awaitable<probe_result> attempt(const check_request& check, const std::vect
         auto [ec, n] = co_await http::async_read_header(stream, buf, *parser, use_tuple);
         if (ec) {
             r.detail = ec == http::error::end_of_stream && interim == 0 ? "closed without a response"
-                                                                         : read_failure(ec, check);
+                                                                        : read_failure(ec, check);
             co_return r;
         }
         const unsigned status = parser->get().result_int();
         // An interim 1xx (not 101, which ends HTTP on this connection) precedes the answer.
-        const bool interim_reply = status >= 100 && status < 200 && status != 101 && status != check.expect_status;
+        const bool interim_reply =
+            status >= 100 && status < 200 && status != 101 && status != check.expect_status;
         if (!interim_reply || interim + 1 == max_interim) break;
     }
     r.status = parser->get().result_int();
@@ -158,7 +159,8 @@ net::awaitable<probe_result> attempt(const check_request& check, const std::vect
         const std::string& body = parser->get().body();
         const bool cut = body.size() >= body_cap && !parser->is_done();
         if (std::string_view(body).substr(0, body_cap).find(check.body_contains) == std::string_view::npos) {
-            r.detail = "body does not contain " + quoted(check.body_contains) + (cut ? " (in its first 1 MiB)" : "");
+            r.detail =
+                "body does not contain " + quoted(check.body_contains) + (cut ? " (in its first 1 MiB)" : "");
             co_return r;
         }
     }
@@ -186,7 +188,8 @@ net::awaitable<probe_result> run_probe(const check_request& check, const std::ve
     co_return r;
 }
 
-net::awaitable<std::vector<probe_result>> run_checks(const reopen_config& r, const std::vector<tcp::endpoint>& upstream,
+net::awaitable<std::vector<probe_result>> run_checks(const reopen_config& r,
+                                                     const std::vector<tcp::endpoint>& upstream,
                                                      const upstream_config& u) {
     std::vector<probe_result> out;
     out.reserve(r.smoke.size() + 1);

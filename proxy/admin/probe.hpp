@@ -12,10 +12,10 @@
 namespace maintgate::proxy {
 
 struct probe_result {
-    std::string name;         // check_request::name, or "METHOD path"
+    std::string name;  // check_request::name, or "METHOD path"
     bool ok = false;
-    unsigned status = 0;      // 0 when no response came
-    std::string detail;       // why it failed, or a short "200 in 12 ms" on success
+    unsigned status = 0;  // 0 when no response came
+    std::string detail;  // why it failed, or a short "200 in 12 ms" on success
     std::chrono::milliseconds elapsed{0};
 };
 
@@ -35,7 +35,8 @@ net::awaitable<probe_result> run_probe(const check_request& check, const std::ve
 // Runs the health check (if configured) and then every smoke check, one after another in
 // that order, without stopping at a failure, so the operator sees every failure at once.
 // One result per check, in the same order. Never throws.
-net::awaitable<std::vector<probe_result>> run_checks(const reopen_config& r, const std::vector<tcp::endpoint>& upstream,
+net::awaitable<std::vector<probe_result>> run_checks(const reopen_config& r,
+                                                     const std::vector<tcp::endpoint>& upstream,
                                                      const upstream_config& u);
 
 }  // namespace maintgate::proxy

@@ -150,7 +150,8 @@ gate_record tag_invoke(const boost::json::value_to_tag<gate_record>&, const boos
 
     gate_record r;
     auto parsed_mode = mode ? policy::parse_mode(text(mode)) : std::nullopt;
-    if (!parsed_mode) throw std::invalid_argument("\"mode\" is missing or not one of open, read-only, maintenance");
+    if (!parsed_mode)
+        throw std::invalid_argument("\"mode\" is missing or not one of open, read-only, maintenance");
     r.mode = *parsed_mode;
     // Files written before stages existed have no "stage": the mode's own stage.
     r.stage = policy::stage_of(*parsed_mode);

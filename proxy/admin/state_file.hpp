@@ -16,15 +16,13 @@ using sys_time = std::chrono::system_clock::time_point;
 struct gate_record {
     policy::mode mode = policy::mode::open;
     policy::stage stage = policy::stage::open;  // always consistent: mode == mode_of(stage)
-    bool fenced = false;            // the write fence: set by freeze, lifted when writes are let in
+    bool fenced = false;  // the write fence: set by freeze, lifted when writes are let in
     std::string reason;
     std::optional<sys_time> until;  // expected end
-    std::string set_by;             // who: "config", "uid 1000 pid 4242", ...
-    sys_time since{};               // when this mode was set
+    std::string set_by;  // who: "config", "uid 1000 pid 4242", ...
+    sys_time since{};  // when this mode was set
 
-    policy::gate_view view() const noexcept {
-        return {mode, stage == policy::stage::writes, fenced};
-    }
+    policy::gate_view view() const noexcept { return {mode, stage == policy::stage::writes, fenced}; }
 };
 
 // The state file's object, through Boost.JSON (value_from(r), value_to<gate_record>(v)):
@@ -50,9 +48,9 @@ std::string stage_gate_record(const std::string& path, const gate_record& r);
 void discard_gate_record(const std::string& path) noexcept;
 
 struct commit_result {
-    std::string error;        // the rename failed: nothing changed
+    std::string error;  // the rename failed: nothing changed
     std::string not_durable;  // renamed, but the folder could not be fsynced: the new
-                              // state is in place, and a power cut may still undo it
+        // state is in place, and a power cut may still undo it
 };
 commit_result commit_gate_record(const std::string& path);
 

@@ -16,91 +16,72 @@ namespace {
 
 // inet_pton wants a NUL-terminated string, and a TOML "\u0000" escape must not let a
 // shorter prefix pass for the whole text.
-bool is_ipv4_literal(std::string_view text, in_addr* out = nullptr)
-{
+bool is_ipv4_literal(std::string_view text, in_addr* out = nullptr) {
     char buf[INET_ADDRSTRLEN];
-    if (text.empty() || text.size() >= sizeof buf || has_nul(text))
-        return false;
+    if (text.empty() || text.size() >= sizeof buf || has_nul(text)) return false;
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
     in_addr addr{};
     // glibc accepts only the four-part dotted-decimal form, so "127.1" or "010.0.0.1"
     // cannot bind somewhere other than what the operator reads.
-    if (inet_pton(AF_INET, buf, &addr) != 1)
-        return false;
-    if (out)
-        *out = addr;
+    if (inet_pton(AF_INET, buf, &addr) != 1) return false;
+    if (out) *out = addr;
     return true;
 }
 
-bool is_ipv6_literal(std::string_view text, in6_addr* out = nullptr)
-{
+bool is_ipv6_literal(std::string_view text, in6_addr* out = nullptr) {
     char buf[INET6_ADDRSTRLEN];
-    if (text.empty() || text.size() >= sizeof buf || has_nul(text))
-        return false;
+    if (text.empty() || text.size() >= sizeof buf || has_nul(text)) return false;
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
     in6_addr addr{};
-    if (inet_pton(AF_INET6, buf, &addr) != 1)
-        return false;
-    if (out)
-        *out = addr;
+    if (inet_pton(AF_INET6, buf, &addr) != 1) return false;
+    if (out) *out = addr;
     return true;
 }
-
 
 }  // namespace
 
 // Labels of letters, digits, '-' and '_' (Docker and Compose service names use '_').
-bool is_host_name(std::string_view text)
-{
-    if (text.empty() || text.size() > 253)
-        return false;
+bool is_host_name(std::string_view text) {
+    if (text.empty() || text.size() > 253) return false;
     std::size_t label = 0;
     for (std::size_t i = 0; i <= text.size(); ++i) {
         if (i == text.size() || text[i] == '.') {
-            if (label == 0 || label > 63 || text[i - 1] == '-' || text[i - label] == '-')
-                return false;
+            if (label == 0 || label > 63 || text[i - 1] == '-' || text[i - label] == '-') return false;
             label = 0;
             continue;
         }
         const char c = text[i];
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                        || c == '-' || c == '_';
-        if (!ok)
-            return false;
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_';
+        if (!ok) return false;
         ++label;
     }
     return true;
 }
 
-bool all_digits_and_dots(std::string_view text)
-{
-    return !text.empty()
-           && std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+bool all_digits_and_dots(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
-port_parse parse_port(std::string_view text, unsigned lowest)
-{
+port_parse parse_port(std::string_view text, unsigned lowest) {
     const std::string range = " is out of range (" + std::to_string(lowest) + "-65535)";
-    if (text.empty())
-        return {std::nullopt, "missing port after \":\""};
+    if (text.empty()) return {std::nullopt, "missing port after \":\""};
     if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return {std::nullopt, "port " + quote(text) + " is not a number"};
     // More than five digits cannot be in range; checking length first avoids overflow.
-    if (text.size() > 5)
-        return {std::nullopt, "port " + std::string(text) + range};
+    if (text.size() > 5) return {std::nullopt, "port " + std::string(text) + range};
     unsigned value = 0;
-    for (const char c : text)
-        value = value * 10 + static_cast<unsigned>(c - '0');
-    if (value < lowest || value > 65535)
-        return {std::nullopt, "port " + std::string(text) + range};
+    for (const char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value < lowest || value > 65535) return {std::nullopt, "port " + std::string(text) + range};
     return {static_cast<std::uint16_t>(value), {}};
 }
 
-listen_address parse_listen_address(std::string_view text)
-{
-    constexpr std::string_view shape = "expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", got ";
+listen_address parse_listen_address(std::string_view text) {
+    constexpr std::string_view shape =
+        "expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", got ";
     listen_address out;
     std::string_view host;
     std::string_view port_text;
@@ -145,9 +126,9 @@ listen_address parse_listen_address(std::string_view text)
         if (!is_ipv4_literal(host, &addr)) {
             // Names are refused because one can resolve to an address nobody intended,
             // or to several, and the listener would bind whichever came first.
-            out.error = quote(host)
-                        + " is not an IP address; a listener takes a literal IPv4 address or a bracketed "
-                          "IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
+            out.error = quote(host) +
+                        " is not an IP address; a listener takes a literal IPv4 address or a bracketed "
+                        "IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
             return out;
         }
         inet_ntop(AF_INET, &addr, canonical, sizeof canonical);
@@ -164,8 +145,7 @@ listen_address parse_listen_address(std::string_view text)
     return out;
 }
 
-upstream_url parse_upstream_url(std::string_view text, std::string_view what_url)
-{
+upstream_url parse_upstream_url(std::string_view text, std::string_view what_url) {
     upstream_url out;
     const auto scheme_end = text.find("://");
     if (scheme_end == std::string_view::npos) {
@@ -179,17 +159,20 @@ upstream_url parse_upstream_url(std::string_view text, std::string_view what_url
         out.tls = true;
         out.port = 443;
     } else if (scheme != "http") {
-        out.error = "scheme " + quote(scheme) + " is not supported; use \"http://HOST[:PORT]\" or \"https://HOST[:PORT]\"";
+        out.error = "scheme " + quote(scheme) +
+                    " is not supported; use \"http://HOST[:PORT]\" or \"https://HOST[:PORT]\"";
         return out;
     }
 
     const std::string_view rest = text.substr(scheme_end + 3);
     const auto authority_end = rest.find_first_of("/?#");
     const std::string_view authority = rest.substr(0, authority_end);
-    std::string_view tail = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+    std::string_view tail =
+        authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
 
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-        out.error = "user info (" + quote(authority.substr(0, at + 1)) + ") is not allowed in " + std::string(what_url);
+        out.error = "user info (" + quote(authority.substr(0, at + 1)) + ") is not allowed in " +
+                    std::string(what_url);
         return out;
     }
     if (!tail.empty() && tail.front() == '/') {
@@ -220,8 +203,8 @@ upstream_url parse_upstream_url(std::string_view text, std::string_view what_url
         const std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
             if (after.front() != ':') {
-                out.error = "expected \":PORT\" after " + quote(authority.substr(0, close + 1)) + ", got "
-                            + quote(after);
+                out.error = "expected \":PORT\" after " + quote(authority.substr(0, close + 1)) + ", got " +
+                            quote(after);
                 return out;
             }
             port_text = after.substr(1);

@@ -13,7 +13,8 @@ namespace maintgate {
 
 namespace {
 
-constexpr std::string_view embedded_default = R"toml(# maintgate's built-in configuration, used by `maintgate run` when no -c is given.
+constexpr std::string_view embedded_default =
+    R"toml(# maintgate's built-in configuration, used by `maintgate run` when no -c is given.
 # Every key not set here keeps its default; maintgate.example.toml lists them all.
 
 # Loopback only: serving other machines should be a decision written in a real config.
@@ -30,11 +31,9 @@ url = "http://127.0.0.1:3000"
 socket = "/tmp/maintgate-admin.sock"
 )toml";
 
-
 }  // namespace
 
-std::string config_error::to_string() const
-{
+std::string config_error::to_string() const {
     std::string out = file;
     if (line != 0) {
         out += ':';
@@ -49,8 +48,7 @@ std::string config_error::to_string() const
     return out;
 }
 
-load_result load_config_string(std::string_view text, const std::string& source_name)
-{
+load_result load_config_string(std::string_view text, const std::string& source_name) {
     load_result result;
     // Loading must never throw: `maintgate check` reports, and reload keeps the old
     // config running, so even an allocation failure becomes an ordinary error.
@@ -69,8 +67,7 @@ load_result load_config_string(std::string_view text, const std::string& source_
         config_detail::loader l(source_name);
         l.load(root, cfg);
         result.errors = l.take_errors();
-        if (result.errors.empty())
-            result.cfg = std::move(cfg);
+        if (result.errors.empty()) result.cfg = std::move(cfg);
     } catch (const std::exception& e) {
         result.cfg.reset();
         result.errors.push_back({source_name, 0, 0, std::string("cannot load config: ") + e.what()});
@@ -78,8 +75,7 @@ load_result load_config_string(std::string_view text, const std::string& source_
     return result;
 }
 
-load_result load_config_file(const std::string& path)
-{
+load_result load_config_file(const std::string& path) {
     try {
         // stdio rather than ifstream: errno after a failed fopen/fread is reliable, and
         // "Permission denied" beats "cannot read" for someone fixing it at 2am.
@@ -93,8 +89,7 @@ load_result load_config_file(const std::string& path)
                 {path, 0, 0, "cannot read config file: " + std::generic_category().message(error)});
             return result;
         };
-        if (!file)
-            return failure(errno);
+        if (!file) return failure(errno);
 
         std::string text;
         char buf[16 * 1024];
@@ -103,8 +98,7 @@ load_result load_config_file(const std::string& path)
             text.append(buf, n);
             if (n < sizeof buf) {
                 // A directory opens fine on Linux and fails here with EISDIR.
-                if (std::ferror(file.get()))
-                    return failure(errno);
+                if (std::ferror(file.get())) return failure(errno);
                 break;
             }
         }
@@ -116,9 +110,6 @@ load_result load_config_file(const std::string& path)
     }
 }
 
-std::string_view default_config_text() noexcept
-{
-    return embedded_default;
-}
+std::string_view default_config_text() noexcept { return embedded_default; }
 
 }  // namespace maintgate

@@ -25,10 +25,10 @@ class tls_client;
 // are built (start-up, reload, `maintgate check`), not by the loader, so `where` keeps
 // the entry's position for the errors found then.
 struct tls_certificate {
-    std::string cert;                       // PEM chain, leaf first (fullchain.pem)
-    std::string key;                        // PEM private key, unencrypted
+    std::string cert;  // PEM chain, leaf first (fullchain.pem)
+    std::string key;  // PEM private key, unencrypted
     std::vector<std::string> server_names;  // SNI names it answers; empty: the certificate's own
-    std::string where;                      // "file:line:column" of the entry
+    std::string where;  // "file:line:column" of the entry
 };
 
 // Mozilla's "intermediate" TLS 1.2 list (forward secrecy, AEAD only) and OpenSSL's
@@ -40,22 +40,22 @@ inline constexpr std::string_view default_tls_ciphersuites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 struct listener_config {
-    std::string address;     // as written: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0"
-    std::string host;        // "127.0.0.1", "::1", "0.0.0.0" (brackets removed)
+    std::string address;  // as written: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0"
+    std::string host;  // "127.0.0.1", "::1", "0.0.0.0" (brackets removed)
     std::uint16_t port = 0;  // 0: the kernel picks one (tests)
 
     // HTTPS: a listener with a certificate speaks TLS.
-    tls_certificate tls;                  // tls.cert empty: plain HTTP
-    std::vector<tls_certificate> sni;     // more certificates, chosen by the client's SNI
-    std::string tls_ciphers{default_tls_ciphers};            // TLS 1.2, OpenSSL syntax
+    tls_certificate tls;  // tls.cert empty: plain HTTP
+    std::vector<tls_certificate> sni;  // more certificates, chosen by the client's SNI
+    std::string tls_ciphers{default_tls_ciphers};  // TLS 1.2, OpenSSL syntax
     std::string tls_ciphersuites{default_tls_ciphersuites};  // TLS 1.3, OpenSSL syntax
-    int tls_min_version = 0x0303;         // OpenSSL's number: TLS 1.2 (TLS1_2_VERSION)
-    std::string hsts_field;               // "Strict-Transport-Security: ...\r\n", or empty
+    int tls_min_version = 0x0303;  // OpenSSL's number: TLS 1.2 (TLS1_2_VERSION)
+    std::string hsts_field;  // "Strict-Transport-Security: ...\r\n", or empty
 
     // Plain listeners only: send clients to HTTPS instead of serving them.
     bool redirect_https = false;
-    std::string redirect_to;                   // "https://host[:port]"; empty: the request's Host on
-                                               // the first HTTPS listener's port
+    std::string redirect_to;  // "https://host[:port]"; empty: the request's Host on
+        // the first HTTPS listener's port
     std::vector<std::string> redirect_except;  // paths still served here: exact, or a prefix ending in "/"
 
     // The built contexts: set by the server at start-up and by reload, never by the
@@ -67,40 +67,40 @@ struct listener_config {
 
 struct upstream_config {
     std::string url = "http://127.0.0.1:3000";
-    std::string host = "127.0.0.1";   // connect host: a literal address or a name
+    std::string host = "127.0.0.1";  // connect host: a literal address or a name
     std::uint16_t port = 3000;
-    std::string host_header;          // empty: keep the client's Host
+    std::string host_header;  // empty: keep the client's Host
     duration connect_timeout{5'000};
-    duration response_timeout{60'000}; // from request sent to response head received
-    std::size_t max_idle = 64;         // idle pooled connections, per worker
-    duration idle_timeout{4'000};      // below common app keep-alives (Node, Apache: 5s)
+    duration response_timeout{60'000};  // from request sent to response head received
+    std::size_t max_idle = 64;  // idle pooled connections, per worker
+    duration idle_timeout{4'000};  // below common app keep-alives (Node, Apache: 5s)
 
     // https:// upstreams.
-    bool tls = false;                  // the URL's scheme is https
-    bool tls_verify = true;            // check the certificate chain and the name
-    std::string tls_ca_file;           // PEM bundle to verify against; empty: the system store
-    std::string tls_server_name;       // SNI and the name verified; empty: the URL's host
-    std::string tls_where;             // "file:line:column" of [upstream], for errors found later
+    bool tls = false;  // the URL's scheme is https
+    bool tls_verify = true;  // check the certificate chain and the name
+    std::string tls_ca_file;  // PEM bundle to verify against; empty: the system store
+    std::string tls_server_name;  // SNI and the name verified; empty: the URL's host
+    std::string tls_where;  // "file:line:column" of [upstream], for errors found later
     // Built by the server at start-up (never by the loader); kept across reloads.
     std::shared_ptr<const proxy::tls_client> tls_context;
 };
 
 struct timeouts_config {
-    duration header{10'000};        // total deadline for one request head (slowloris)
-    duration body_idle{60'000};     // longest gap between body bytes from a client
-    duration keepalive{75'000};     // idle client connection between requests
-    duration send{60'000};          // longest a write to a client may stall
-    duration tunnel_idle{3'600'000}; // upgraded (WebSocket) connection with no traffic
-    duration expect_continue{1'000}; // wait for the upstream's 100 before sending the body anyway
-    duration shutdown{30'000};      // graceful shutdown deadline for in-flight requests
+    duration header{10'000};  // total deadline for one request head (slowloris)
+    duration body_idle{60'000};  // longest gap between body bytes from a client
+    duration keepalive{75'000};  // idle client connection between requests
+    duration send{60'000};  // longest a write to a client may stall
+    duration tunnel_idle{3'600'000};  // upgraded (WebSocket) connection with no traffic
+    duration expect_continue{1'000};  // wait for the upstream's 100 before sending the body anyway
+    duration shutdown{30'000};  // graceful shutdown deadline for in-flight requests
 };
 
 struct limits_config {
     std::size_t max_connections = 10'000;  // client connections, all workers together
     std::size_t max_header_size = 16'384;  // whole request head, bytes (431 past it)
-    std::size_t max_headers = 100;         // header fields in one request (431 past it)
-    std::size_t max_uri_size = 8'192;      // request-target, bytes (414 past it)
-    std::uint64_t max_body_size = 0;       // request body, bytes; 0 = unlimited (413 past it)
+    std::size_t max_headers = 100;  // header fields in one request (431 past it)
+    std::size_t max_uri_size = 8'192;  // request-target, bytes (414 past it)
+    std::uint64_t max_body_size = 0;  // request body, bytes; 0 = unlimited (413 past it)
 };
 
 struct forwarding_config {
@@ -113,67 +113,67 @@ struct forwarding_config {
 enum class access_format { combined, json };
 
 struct log_config {
-    std::string error = "stderr";    // "stderr" or a file path
-    std::string level = "info";      // trace, debug, info, warn, error, critical, off
-    std::string access;              // empty: no access log; "stdout", "stderr" or a path
+    std::string error = "stderr";  // "stderr" or a file path
+    std::string level = "info";  // trace, debug, info, warn, error, critical, off
+    std::string access;  // empty: no access log; "stdout", "stderr" or a path
     access_format format = access_format::combined;
 };
 
 // The gate: which mode to start in, how to persist it, and the policy the data path
 // applies (rules, operator bypass, status endpoint).
 struct gate_settings {
-    policy::mode initial_mode = policy::mode::open;            // when there is no state file yet
-    policy::mode corrupt_state_mode = policy::mode::maintenance; // when the state file is unreadable
-    std::string state_file;          // empty: the mode is not persisted (warned at start-up)
-    std::string audit_log;           // JSON lines, one per admin change; empty: not kept (warned)
-    duration retry_after{600'000};   // Retry-After when no expected end is set
-    bool upstream_down_page = false; // upstream unreachable: maintenance page (503) instead of 502/504
-    std::string pages_dir;           // empty: the built-in pages
-    std::string maintenance_page;    // template text, loaded and validated with the config
-    std::string read_only_page;      // template text, loaded and validated with the config
+    policy::mode initial_mode = policy::mode::open;  // when there is no state file yet
+    policy::mode corrupt_state_mode = policy::mode::maintenance;  // when the state file is unreadable
+    std::string state_file;  // empty: the mode is not persisted (warned at start-up)
+    std::string audit_log;  // JSON lines, one per admin change; empty: not kept (warned)
+    duration retry_after{600'000};  // Retry-After when no expected end is set
+    bool upstream_down_page = false;  // upstream unreachable: maintenance page (503) instead of 502/504
+    std::string pages_dir;  // empty: the built-in pages
+    std::string maintenance_page;  // template text, loaded and validated with the config
+    std::string read_only_page;  // template text, loaded and validated with the config
     policy::gate_config policy;
 };
 
 // The operator's side: the admin socket (the only way to change the mode at run time)
 // and the optional metrics listener.
 struct admin_config {
-    std::string socket;              // Unix socket path; empty: no admin socket (warned)
+    std::string socket;  // Unix socket path; empty: no admin socket (warned)
     std::uint32_t socket_mode = 0600;
-    std::string socket_owner;        // user name or numeric uid; empty: the process's
-    std::string socket_group;        // group name or numeric gid; empty: the process's
-    std::string metrics;             // "127.0.0.1:9180" as written; empty: no metrics listener
-    std::string metrics_host;        // brackets removed
+    std::string socket_owner;  // user name or numeric uid; empty: the process's
+    std::string socket_group;  // group name or numeric gid; empty: the process's
+    std::string metrics;  // "127.0.0.1:9180" as written; empty: no metrics listener
+    std::string metrics_host;  // brackets removed
     std::uint16_t metrics_port = 0;
 };
 
 // One request sent straight to the upstream to prove it works: the health check, or a
 // smoke check run before each reopen step.
 struct check_request {
-    std::string name;                // shown in reports; default "METHOD path"
+    std::string name;  // shown in reports; default "METHOD path"
     std::string method = "GET";
-    std::string path = "/";          // origin-form target, may carry a query
-    std::string host;                // Host field; empty: the upstream's host_header or host:port
+    std::string path = "/";  // origin-form target, may carry a query
+    std::string host;  // Host field; empty: the upstream's host_header or host:port
     std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;                // sent with Content-Length when not empty
+    std::string body;  // sent with Content-Length when not empty
     unsigned expect_status = 200;
-    std::string body_contains;       // empty: the body is not checked
-    duration timeout{5'000};         // connect + send + whole response
+    std::string body_contains;  // empty: the body is not checked
+    duration timeout{5'000};  // connect + send + whole response
 };
 
 // Staged reopen: the gates each step must pass, and the automatic step back.
 struct reopen_config {
     std::optional<check_request> health;  // [health_check]
-    duration health_interval{10'000};     // background health check period; 0: only on demand
-    std::vector<check_request> smoke;     // [[smoke_check]], run in order
-    duration watch{0};                    // after a step, watch the 5xx rate this long; 0: off
-    double max_error_rate = 0.05;         // share of upstream responses that are 5xx
-    std::uint64_t min_requests = 20;      // responses needed before the rate counts
-    duration freeze_timeout{30'000};      // `freeze` without a timeout waits this long
+    duration health_interval{10'000};  // background health check period; 0: only on demand
+    std::vector<check_request> smoke;  // [[smoke_check]], run in order
+    duration watch{0};  // after a step, watch the 5xx rate this long; 0: off
+    double max_error_rate = 0.05;  // share of upstream responses that are 5xx
+    std::uint64_t min_requests = 20;  // responses needed before the rate counts
+    duration freeze_timeout{30'000};  // `freeze` without a timeout waits this long
 };
 
 struct config {
-    std::string source;              // file path, or "<embedded default>"
-    unsigned workers = 0;            // resolved: never 0 after loading (default: cores)
+    std::string source;  // file path, or "<embedded default>"
+    unsigned workers = 0;  // resolved: never 0 after loading (default: cores)
     std::vector<listener_config> listeners;
     upstream_config upstream;
     timeouts_config timeouts;
@@ -187,7 +187,7 @@ struct config {
 
 struct config_error {
     std::string file;
-    std::uint32_t line = 0;    // 1-based; 0 when the error has no position
+    std::uint32_t line = 0;  // 1-based; 0 when the error has no position
     std::uint32_t column = 0;  // 1-based; 0 when the error has no position
     std::string message;
 
@@ -196,7 +196,7 @@ struct config_error {
 };
 
 struct load_result {
-    std::optional<config> cfg;         // set only when errors is empty
+    std::optional<config> cfg;  // set only when errors is empty
     std::vector<config_error> errors;  // every error found, in document order
 };
 

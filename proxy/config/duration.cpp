@@ -23,39 +23,31 @@ constexpr std::array<duration_unit, 5> units{{
     {"ms", 1},
 }};
 
-bool is_digit(char c) noexcept
-{
-    return c >= '0' && c <= '9';
-}
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 }  // namespace
 
-std::optional<duration> parse_duration(std::string_view text) noexcept
-{
+std::optional<duration> parse_duration(std::string_view text) noexcept {
     constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
-    if (text.empty())
-        return std::nullopt;
+    if (text.empty()) return std::nullopt;
 
     std::int64_t total = 0;
     std::size_t next_unit = 0;  // units before this index were used or are out of order
     std::size_t i = 0;
     while (i < text.size()) {
         // A sign, a space or a decimal point all land here: none is a digit.
-        if (!is_digit(text[i]))
-            return std::nullopt;
+        if (!is_digit(text[i])) return std::nullopt;
         std::int64_t number = 0;
         for (; i < text.size() && is_digit(text[i]); ++i) {
             const int digit = text[i] - '0';
-            if (number > (max - digit) / 10)
-                return std::nullopt;
+            if (number > (max - digit) / 10) return std::nullopt;
             number = number * 10 + digit;
         }
 
         // The suffix is the whole run up to the next digit, so "ms" is never read as
         // "m" followed by a stray "s", and "5 s" or "5s " match no unit at all.
         std::size_t end = i;
-        while (end < text.size() && !is_digit(text[end]))
-            ++end;
+        while (end < text.size() && !is_digit(text[end])) ++end;
         const std::string_view suffix = text.substr(i, end - i);
         i = end;
 
@@ -66,26 +58,21 @@ std::optional<duration> parse_duration(std::string_view text) noexcept
                 break;
             }
         }
-        if (found == units.size())
-            return std::nullopt;
+        if (found == units.size()) return std::nullopt;
 
         const std::int64_t scale = units[found].milliseconds;
-        if (number > max / scale)
-            return std::nullopt;
+        if (number > max / scale) return std::nullopt;
         const std::int64_t part = number * scale;
-        if (part > max - total)
-            return std::nullopt;
+        if (part > max - total) return std::nullopt;
         total += part;
         next_unit = found + 1;
     }
     return duration{total};
 }
 
-std::string format_duration(duration d)
-{
+std::string format_duration(duration d) {
     const std::int64_t count = d.count();
-    if (count == 0)
-        return "0s";
+    if (count == 0) return "0s";
 
     std::string out;
     // Unsigned so that the most negative value still has a magnitude; a negative

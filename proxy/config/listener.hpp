@@ -11,15 +11,15 @@ namespace maintgate::config_detail {
 struct listener_draft {
     listener_config l;
     const toml::node* cert = nullptr;  // tls_cert, as written
-    const toml::node* key = nullptr;   // tls_key, as written
-    std::string_view cert_key;         // their rows' names, for the post pass's messages
+    const toml::node* key = nullptr;  // tls_key, as written
+    std::string_view cert_key;  // their rows' names, for the post pass's messages
     std::string_view key_key;
     const toml::node* address = nullptr;  // the address, as written, for the duplicate rule
-    std::string address_name;             // "listener[1].address"
-    bool address_ok = false;           // false: reported, and the listener is left out
-    std::string identity;              // the address, canonical, to find duplicates
+    std::string address_name;  // "listener[1].address"
+    bool address_ok = false;  // false: reported, and the listener is left out
+    std::string identity;  // the address, canonical, to find duplicates
     const toml::node* redirect = nullptr;  // redirect_https, as written
-    bool redirect_ok = true;           // false: redirect_https was reported
+    bool redirect_ok = true;  // false: redirect_https was reported
 
     // Judged by the keys present, so one mistake in tls_cert does not also make every
     // other TLS key an error.

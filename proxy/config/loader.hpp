@@ -67,21 +67,17 @@ public:
     // Reports every key of s that no row names, with a suggestion for typos.
     void check_keys(const scope& s, std::span<const known_key> known, std::string_view where);
     template <class T, std::size_t N>
-    void check_keys(const scope& s, const field<T> (&rows)[N], std::string_view where)
-    {
+    void check_keys(const scope& s, const field<T> (&rows)[N], std::string_view where) {
         std::array<known_key, N> known;
-        for (std::size_t i = 0; i < N; ++i)
-            known[i] = {rows[i].name, rows[i].kind};
+        for (std::size_t i = 0; i < N; ++i) known[i] = {rows[i].name, rows[i].kind};
         check_keys(s, known, where);
     }
 
     // check_keys, then every row's reader in row order.
     template <class T, std::size_t N>
-    void read_fields(const scope& s, const field<T> (&rows)[N], std::string_view where, T& out)
-    {
+    void read_fields(const scope& s, const field<T> (&rows)[N], std::string_view where, T& out) {
         check_keys(s, rows, where);
-        for (const auto& row : rows)
-            row.read(*this, s, row.name, out);
+        for (const auto& row : rows) row.read(*this, s, row.name, out);
     }
 
     // root[key] as a table, or nullptr (absent, or reported as the wrong type).
@@ -119,33 +115,28 @@ struct member_of<V C::*> {
 
 template <auto Member>
 void read_positive_duration(loader& l, const scope& s, std::string_view key,
-                            typename member_of<decltype(Member)>::owner& out)
-{
-    if (const auto d = l.positive_duration(s, key))
-        out.*Member = *d;
+                            typename member_of<decltype(Member)>::owner& out) {
+    if (const auto d = l.positive_duration(s, key)) out.*Member = *d;
 }
 
 // "0s" allowed: for keys documented as "0s = off".
 template <auto Member>
 void read_duration_or_zero(loader& l, const scope& s, std::string_view key,
-                           typename member_of<decltype(Member)>::owner& out)
-{
-    if (const auto d = l.duration_value(s, key, true))
-        out.*Member = *d;
+                           typename member_of<decltype(Member)>::owner& out) {
+    if (const auto d = l.duration_value(s, key, true)) out.*Member = *d;
 }
 
 template <auto Member, std::int64_t Lowest, std::int64_t Highest>
-void read_integer(loader& l, const scope& s, std::string_view key, typename member_of<decltype(Member)>::owner& out)
-{
+void read_integer(loader& l, const scope& s, std::string_view key,
+                  typename member_of<decltype(Member)>::owner& out) {
     if (const auto n = l.integer(s, key, Lowest, Highest))
         out.*Member = static_cast<typename member_of<decltype(Member)>::value>(*n);
 }
 
 template <auto Member>
-void read_boolean(loader& l, const scope& s, std::string_view key, typename member_of<decltype(Member)>::owner& out)
-{
-    if (const auto b = l.boolean(s, key))
-        out.*Member = *b;
+void read_boolean(loader& l, const scope& s, std::string_view key,
+                  typename member_of<decltype(Member)>::owner& out) {
+    if (const auto b = l.boolean(s, key)) out.*Member = *b;
 }
 
 // The sections, in document order (loader.cpp). Each reads root[key] into cfg.

@@ -12,9 +12,9 @@
 namespace maintgate {
 
 struct preflight_report {
-    std::vector<std::string> errors;    // each one stops `run`
+    std::vector<std::string> errors;  // each one stops `run`
     std::vector<std::string> warnings;  // run may still start (an address in use by this maintgate)
-    std::vector<std::string> creates;   // folders `run` will create: "/run/maintgate (mode 0700)"
+    std::vector<std::string> creates;  // folders `run` will create: "/run/maintgate (mode 0700)"
 };
 
 // Checks, without changing anything: the folders of gate.state_file, gate.audit_log,

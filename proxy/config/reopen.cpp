@@ -10,11 +10,9 @@ namespace maintgate::config_detail {
 
 namespace {
 
-void read_max_error_rate(loader& l, const scope& s, std::string_view key, reopen_config& out)
-{
+void read_max_error_rate(loader& l, const scope& s, std::string_view key, reopen_config& out) {
     const toml::node* node = s.table.get(key);
-    if (!node)
-        return;
+    if (!node) return;
     // An integer is accepted too: "max_error_rate = 1" is a natural way to write it.
     std::optional<double> rate;
     if (const auto* f = node->as_floating_point())
@@ -24,15 +22,14 @@ void read_max_error_rate(loader& l, const scope& s, std::string_view key, reopen
     if (!rate) {
         l.fail(*node, s.name(key) + ": expected a number such as 0.05 (5%), got " + describe(*node));
     } else if (!(*rate > 0.0 && *rate <= 1.0)) {  // written so that nan fails too
-        l.fail(*node, s.name(key) + ": must be greater than 0 and at most 1 (a share: 0.05 is 5%), got "
-                          + describe(*node));
+        l.fail(*node, s.name(key) + ": must be greater than 0 and at most 1 (a share: 0.05 is 5%), got " +
+                          describe(*node));
     } else {
         out.max_error_rate = *rate;
     }
 }
 
-void read_freeze_timeout(loader& l, const scope& s, std::string_view key, reopen_config& out)
-{
+void read_freeze_timeout(loader& l, const scope& s, std::string_view key, reopen_config& out) {
     if (const auto d = l.positive_duration(s, key)) {
         // Users' writes are refused while a freeze waits; an hour is already a long outage.
         if (*d > std::chrono::hours(1))
@@ -52,8 +49,7 @@ constexpr field<reopen_config> reopen_fields[] = {
 
 }  // namespace
 
-void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg)
-{
+void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg) {
     if (const auto s = l.section(top, key))
         l.read_fields(*s, reopen_fields, "in [" + s->path + "]", cfg.reopen);
 }

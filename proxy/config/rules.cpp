@@ -15,15 +15,14 @@ constexpr std::string_view rule_actions[] = {"allow", "read", "allow-writes-in-r
 
 struct rule_draft {
     policy::rule r;
-    bool ok = true;     // false: reported, and the rule is left out
-    int matchers = 0;   // path, path_prefix and path_regex present
+    bool ok = true;  // false: reported, and the rule is left out
+    int matchers = 0;  // path, path_prefix and path_regex present
     bool has_host = false;
 };
 
 // path and path_prefix: compared with the normalised path.
 void read_rule_path(loader& l, const scope& s, std::string_view key, std::string_view expected, rule_draft& d,
-                    std::string& target)
-{
+                    std::string& target) {
     if (const std::string* v = l.string_value(s, key, expected)) {
         ++d.matchers;
         if (v->empty() || v->front() != '/')
@@ -33,19 +32,17 @@ void read_rule_path(loader& l, const scope& s, std::string_view key, std::string
     }
 }
 
-void read_path(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_path(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     read_rule_path(l, s, key, "a path such as \"/login\"", d, d.r.path);
 }
 
-void read_path_prefix(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_path_prefix(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     read_rule_path(l, s, key, "a path such as \"/healthz\"", d, d.r.path_prefix);
 }
 
-void read_path_regex(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
-    if (const std::string* v = l.string_value(s, key, "a regular expression such as \"^/api/v[0-9]+/search$\"")) {
+void read_path_regex(loader& l, const scope& s, std::string_view key, rule_draft& d) {
+    if (const std::string* v =
+            l.string_value(s, key, "a regular expression such as \"^/api/v[0-9]+/search$\"")) {
         ++d.matchers;
         auto compiled = policy::path_regex::compile(*v);
         if (compiled.value) {
@@ -61,11 +58,9 @@ void read_path_regex(loader& l, const scope& s, std::string_view key, rule_draft
     }
 }
 
-void read_methods(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_methods(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     const toml::node* m = s.table.get(key);
-    if (!m)
-        return;
+    if (!m) return;
     const auto* methods = m->as_array();
     if (!methods) {
         l.fail(*m, s.name(key) + ": expected an array such as [\"POST\"], got " + describe(*m));
@@ -90,8 +85,7 @@ void read_methods(loader& l, const scope& s, std::string_view key, rule_draft& d
     }
 }
 
-void read_host(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_host(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     d.has_host = s.table.get(key) != nullptr;
     if (const std::string* h = l.string_value(s, key, "a host name such as \"app.example.com\"")) {
         d.r.host = *h;
@@ -100,19 +94,18 @@ void read_host(loader& l, const scope& s, std::string_view key, rule_draft& d)
     }
 }
 
-void read_action(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_action(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     if (const auto a = l.one_of(s, key, rule_actions)) {
         d.r.action = *policy::parse_rule_action(*a);
         return;
     }
     if (!s.table.get(key))
-        l.fail(s.table, s.path + ": " + quote(key) + " is required (allow, read, allow-writes-in-read-only or webhook)");
+        l.fail(s.table, s.path + ": " + quote(key) +
+                            " is required (allow, read, allow-writes-in-read-only or webhook)");
     d.ok = false;
 }
 
-void read_reason(loader& l, const scope& s, std::string_view key, rule_draft& d)
-{
+void read_reason(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     if (const std::string* reason = l.string_value(s, key, "a string saying why the exception exists")) {
         if (reason->empty()) {
             l.fail(*s.table.get(key), s.name(key) + ": must not be empty: say why this exception exists");
@@ -138,8 +131,7 @@ constexpr field<rule_draft> rule_fields[] = {
 };
 
 // Cross-field rules, once every key is read: a rule must match something.
-void check_rule(loader& l, const scope& s, rule_draft& d)
-{
+void check_rule(loader& l, const scope& s, rule_draft& d) {
     if (d.matchers == 0 && !d.has_host) {
         l.fail(s.table, s.path + ": give at least one of path, path_prefix, path_regex or host");
         d.ok = false;
@@ -148,14 +140,13 @@ void check_rule(loader& l, const scope& s, rule_draft& d)
 
 }  // namespace
 
-void load_rules(loader& l, const scope& top, std::string_view key, config& cfg)
-{
+void load_rules(loader& l, const scope& top, std::string_view key, config& cfg) {
     const toml::node* node = top.table.get(key);
-    if (!node)
-        return;
+    if (!node) return;
     const auto* array = node->as_array();
     if (!array) {
-        l.fail(*node, std::string(key) + ": expected [[" + std::string(key) + "]] tables, got " + describe(*node));
+        l.fail(*node,
+               std::string(key) + ": expected [[" + std::string(key) + "]] tables, got " + describe(*node));
         return;
     }
     for (std::size_t i = 0; i < array->size(); ++i) {
@@ -170,8 +161,7 @@ void load_rules(loader& l, const scope& top, std::string_view key, config& cfg)
         rule_draft d;
         l.read_fields(s, rule_fields, "in [[" + std::string(key) + "]]", d);
         check_rule(l, s, d);
-        if (d.ok)
-            cfg.gate.policy.rules.push_back(std::move(d.r));
+        if (d.ok) cfg.gate.policy.rules.push_back(std::move(d.r));
     }
 }
 

@@ -17,8 +17,7 @@ constexpr field<timeouts_config> timeouts_fields[] = {
 
 }  // namespace
 
-void load_timeouts(loader& l, const scope& top, std::string_view key, config& cfg)
-{
+void load_timeouts(loader& l, const scope& top, std::string_view key, config& cfg) {
     if (const auto s = l.section(top, key))
         l.read_fields(*s, timeouts_fields, "in [" + s->path + "]", cfg.timeouts);
 }

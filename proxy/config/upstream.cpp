@@ -21,13 +21,13 @@ struct upstream_draft {
     std::string_view ca_file_key;
 };
 
-void read_url(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
+void read_url(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
     const toml::node* node = s.table.get(key);
     d.https = node && node->is_string() && policy::istarts_with(node->as_string()->get(), "https://");
     if (!node) {
         l.fail(s.table, "missing required key " + quote(key) + " in [" + s.path + "]");
-    } else if (const std::string* url = l.string_value(s, key, "a string such as \"http://127.0.0.1:3000\"")) {
+    } else if (const std::string* url =
+                   l.string_value(s, key, "a string such as \"http://127.0.0.1:3000\"")) {
         auto parsed = parse_upstream_url(*url);
         if (!parsed.error.empty()) {
             l.fail(*node, s.name(key) + ": " + parsed.error);
@@ -41,65 +41,50 @@ void read_url(loader& l, const scope& s, std::string_view key, upstream_draft& d
     }
 }
 
-void read_host_header(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
+void read_host_header(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
     if (const std::string* host = l.string_value(s, key, "a string such as \"app.example.com\"")) {
         // The value goes verbatim into a request head: a space, CR or LF would let the
         // config split or smuggle headers.
         if (is_visible_ascii(*host))
             d.out.host_header = *host;
         else
-            l.fail(*s.table.get(key), s.name(key) + ": " + quote(*host)
-                                          + " is not a valid Host header value (no spaces, control or "
-                                            "non-ASCII characters)");
+            l.fail(*s.table.get(key), s.name(key) + ": " + quote(*host) +
+                                          " is not a valid Host header value (no spaces, control or "
+                                          "non-ASCII characters)");
     }
 }
 
 template <auto Member>
-void read_timeout(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
-    if (const auto v = l.positive_duration(s, key))
-        d.out.*Member = *v;
+void read_timeout(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
+    if (const auto v = l.positive_duration(s, key)) d.out.*Member = *v;
 }
 
-void read_max_idle(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
-    if (const auto n = l.integer(s, key, 0, 100'000))
-        d.out.max_idle = static_cast<std::size_t>(*n);
+void read_max_idle(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
+    if (const auto n = l.integer(s, key, 0, 100'000)) d.out.max_idle = static_cast<std::size_t>(*n);
 }
 
 // The TLS keys mean something only for an https:// URL.
-bool https_only(loader& l, const scope& s, std::string_view key, const upstream_draft& d)
-{
-    if (d.https)
-        return true;
+bool https_only(loader& l, const scope& s, std::string_view key, const upstream_draft& d) {
+    if (d.https) return true;
     if (const toml::node* n = s.table.get(key))
         l.fail(*n, s.name(key) + ": only an https:// upstream takes this");
     return false;
 }
 
-void read_tls_verify(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
-    if (!https_only(l, s, key, d))
-        return;
-    if (const auto v = l.boolean(s, key))
-        d.out.tls_verify = *v;
+void read_tls_verify(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
+    if (!https_only(l, s, key, d)) return;
+    if (const auto v = l.boolean(s, key)) d.out.tls_verify = *v;
 }
 
-void read_tls_ca_file(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
-    if (!https_only(l, s, key, d))
-        return;
+void read_tls_ca_file(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
+    if (!https_only(l, s, key, d)) return;
     d.ca_file = s.table.get(key);
     d.ca_file_key = key;
-    if (auto f = l.path_value(s, key, "a PEM file path", false))
-        d.out.tls_ca_file = std::move(*f);
+    if (auto f = l.path_value(s, key, "a PEM file path", false)) d.out.tls_ca_file = std::move(*f);
 }
 
-void read_tls_server_name(loader& l, const scope& s, std::string_view key, upstream_draft& d)
-{
-    if (!https_only(l, s, key, d))
-        return;
+void read_tls_server_name(loader& l, const scope& s, std::string_view key, upstream_draft& d) {
+    if (!https_only(l, s, key, d)) return;
     if (const std::string* name = l.string_value(s, key, "a host name such as \"app.internal\"")) {
         if (!name->empty() && !is_host_name(*name))
             l.fail(*s.table.get(key), s.name(key) + ": " + quote(*name) + " is not a valid host name");
@@ -121,19 +106,17 @@ constexpr field<upstream_draft> upstream_fields[] = {
 };
 
 // Cross-field rules, once every key is read.
-void check_upstream(loader& l, const scope& s, const upstream_draft& d)
-{
+void check_upstream(loader& l, const scope& s, const upstream_draft& d) {
     if (d.https && !d.out.tls_verify && !d.out.tls_ca_file.empty())
         l.fail(*d.ca_file, s.name(d.ca_file_key) + ": set, but tls_verify = false ignores it; remove one");
 }
 
 }  // namespace
 
-void load_upstream(loader& l, const scope& top, std::string_view key, config& cfg)
-{
+void load_upstream(loader& l, const scope& top, std::string_view key, config& cfg) {
     if (!top.table.get(key)) {
-        l.fail_document("missing required table [" + std::string(key)
-                        + "] (url = \"http://HOST:PORT\" of the app to forward to)");
+        l.fail_document("missing required table [" + std::string(key) +
+                        "] (url = \"http://HOST:PORT\" of the app to forward to)");
         return;
     }
     if (const auto s = l.section(top, key)) {

@@ -20,8 +20,8 @@ Stream client_session<Stream>::make_stream(tcp::socket socket, const tls_handle&
 }
 
 template <class Stream>
-client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls,
-                                       const tcp::endpoint& peer)
+client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener,
+                                       tls_handle tls, const tcp::endpoint& peer)
     : ctx_(ctx), gate_(ctx.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
       client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
     tcp_ = &beast::get_lowest_layer(client_);
@@ -125,7 +125,8 @@ net::awaitable<bool> client_session<Stream>::handshake() {
                 constexpr std::string_view body =
                     "\r\nThis port speaks HTTPS: send the request over TLS (https://).\n";
                 static_assert(body.size() == 2 + 62);
-                std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()), net::buffer(body)};
+                std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()),
+                                                      net::buffer(body)};
                 arm(tcp_->socket(), cfg_->timeouts.send);
                 auto [wec, wn] = co_await net::async_write(*tcp_, bufs, use_tuple);
                 disarm();
@@ -139,7 +140,8 @@ net::awaitable<bool> client_session<Stream>::handshake() {
         // The engine took every byte read so far; what follows arrives decrypted.
         buf_.consume(buf_.size());
         if (hec) {
-            spdlog::debug("{}: TLS handshake failed: {}", std::string_view(peer_text_, peer_len_), hec.message());
+            spdlog::debug("{}: TLS handshake failed: {}", std::string_view(peer_text_, peer_len_),
+                          hec.message());
             co_return false;
         }
     }
@@ -217,8 +219,8 @@ void client_session<Stream>::log_request() noexcept {
     r.version = client_version_;
     r.status = status_;
     r.bytes_sent = body_bytes_sent_;
-    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - started_);
+    r.elapsed =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
     log_access(r);
 }
 

@@ -86,9 +86,9 @@ protected:
     struct exchange_result {
         step next = step::close;
         std::optional<upstream_failure> failure;
-        upstream_conn_ptr conn;          // set: its response head is read, to be relayed
-        bool request_complete = true;    // false: a final answer came before the body was sent
-        bool upgraded = false;           // the 101 of an upgrade request: tunnel it
+        upstream_conn_ptr conn;  // set: its response head is read, to be relayed
+        bool request_complete = true;  // false: a final answer came before the body was sent
+        bool upgraded = false;  // the 101 of an upgrade request: tunnel it
     };
 
     // How sending the request body ended; each has its own reply.
@@ -133,7 +133,8 @@ public:
 
     // listener: the index in the config's listeners of the one that accepted socket;
     // peer: the client's address as accept4 returned it (no getpeername per connection).
-    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls, const tcp::endpoint& peer);
+    client_session(worker_context& ctx, tcp::socket socket, std::size_t listener, tls_handle tls,
+                   const tcp::endpoint& peer);
     ~client_session();
 
     net::awaitable<void> run();
@@ -144,9 +145,9 @@ private:
     // What decide() found to answer here instead of forwarding.
     struct local_answer {
         enum class kind : std::uint8_t { none, error, redirect, gate } what = kind::none;
-        unsigned status = 0;          // error
+        unsigned status = 0;  // error
         const char* detail = nullptr;  // error
-        policy::decision verdict;      // gate
+        policy::decision verdict;  // gate
     };
 
     // The steps, in the order run() sequences them; each file's header says when it
@@ -159,10 +160,10 @@ private:
     // Logs an upstream failure and answers it: status_for(f), or the maintenance page.
     net::awaitable<step> fail_upstream(const upstream_failure& f);
     // Sends what is left of the request (its head first unless head_sent) to conn.
-    net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn, bool head_sent);
+    net::awaitable<std::tuple<body_result, error_code>> send_request_body(upstream_conn& conn,
+                                                                          bool head_sent);
     // {false, _}: the client went away while an interim response was relayed.
-    net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn,
-                                                                   bool stop_at_100);
+    net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn, bool stop_at_100);
     net::awaitable<step> relay_response(upstream_conn_ptr conn, bool request_complete);
     net::awaitable<step> tunnel(upstream_conn_ptr conn);
     net::awaitable<step> reply(unsigned status, const char* detail);
@@ -186,17 +187,19 @@ private:
     // operation for its writes; plain reads go straight to the socket, without Beast's
     // per-operation timers. TLS goes through the SSL stream. A wait is bounded by the
     // deadline given (a whole request head shares one), or by the timeout of its kind.
-    net::awaitable<std::tuple<error_code, std::size_t>> read_client(net::mutable_buffer b,
-                                                                    std::chrono::steady_clock::time_point deadline);
-    net::awaitable<std::tuple<error_code, std::size_t>> read_upstream(upstream_conn& conn, net::mutable_buffer b);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_client(
+        net::mutable_buffer b, std::chrono::steady_clock::time_point deadline);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_upstream(upstream_conn& conn,
+                                                                      net::mutable_buffer b);
     template <class Buffers>
     net::awaitable<error_code> send_client(const Buffers& b);
     template <class Buffers>
     net::awaitable<error_code> send_upstream(upstream_conn& conn, const Buffers& b);
     template <class Buffers>
-    net::awaitable<error_code> send_plain(tcp::socket& s, const Buffers& b, std::chrono::steady_clock::duration timeout);
-    net::awaitable<std::tuple<error_code, std::size_t>> read_plain(tcp::socket& s, net::mutable_buffer b,
-                                                                   std::chrono::steady_clock::time_point deadline);
+    net::awaitable<error_code> send_plain(tcp::socket& s, const Buffers& b,
+                                          std::chrono::steady_clock::duration timeout);
+    net::awaitable<std::tuple<error_code, std::size_t>> read_plain(
+        tcp::socket& s, net::mutable_buffer b, std::chrono::steady_clock::time_point deadline);
     // Beast's http::async_read_some / async_read_header over those reads: parses what
     // is buffered, reads more only when the parser needs it, and returns once it made
     // progress (a parser that is not eager stops after the head). conn: the upstream
@@ -231,7 +234,7 @@ private:
     const std::size_t listener_;
     [[no_unique_address]] tls_handle tls_;  // before client_, which uses its context
     Stream client_;
-    beast::flat_buffer buf_;   // client bytes: request heads, body bytes, pipelined requests
+    beast::flat_buffer buf_;  // client bytes: request heads, body bytes, pipelined requests
     beast::flat_buffer ubuf_;  // upstream bytes of the current exchange
     // Refuses chunk sizes past 2^63; the parser holds a reference, so it is declared first.
     struct chunk_size_check {

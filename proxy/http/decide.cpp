@@ -55,7 +55,8 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
 
     if constexpr (!is_tls) {
         // Before the gate: a redirect listener serves nothing but redirects.
-        if (cfg_->listeners[listener_].redirect_https && !redirect_excepted()) return {local_answer::kind::redirect};
+        if (cfg_->listeners[listener_].redirect_https && !redirect_excepted())
+            return {local_answer::kind::redirect};
     }
 
     // The gate: no suspension from here to begin_in_flight (see the file's comment).
@@ -67,7 +68,8 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
     facts.mode = gate_mode_;
     if (gate_mode_ != policy::mode::open)
         facts.now = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
     facts.underscores = underscore_policy;
     facts.underscore_fields = underscores.fields;
     facts.bypass_header = cfg_->gate.policy.bypass_header;
@@ -137,7 +139,6 @@ net::awaitable<session_base::step> client_session<Stream>::redirect_to_https() {
              std::to_string(r.body.size()) + "\r\n";
     co_return co_await write_rendered(r, read ? 301 : 308);
 }
-
 
 template client_session<beast::tcp_stream>::local_answer client_session<beast::tcp_stream>::decide() noexcept;
 template client_session<tls_client_stream>::local_answer client_session<tls_client_stream>::decide() noexcept;

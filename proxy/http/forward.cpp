@@ -18,34 +18,28 @@ using policy::trim_ows;
 // The fields RFC 9110 7.6.1 and 9112 make hop-by-hop, plus HTTP2-Settings, which only
 // means something next to an h2c upgrade.
 constexpr std::array hop_by_hop{
-    http::field::connection,       http::field::keep_alive, http::field::proxy_connection,
-    http::field::te,               http::field::trailer,    http::field::transfer_encoding,
-    http::field::upgrade,          http::field::http2_settings,
+    http::field::connection, http::field::keep_alive,     http::field::proxy_connection,
+    http::field::te,         http::field::trailer,        http::field::transfer_encoding,
+    http::field::upgrade,    http::field::http2_settings,
 };
 
-constexpr bool is_hop_by_hop(http::field f) noexcept
-{
+constexpr bool is_hop_by_hop(http::field f) noexcept {
     for (auto h : hop_by_hop)
-        if (f == h)
-            return true;
+        if (f == h) return true;
     return false;
 }
 
 // Calls fn with the value of every field called name, in order.
 template <class Name, class Fn>
-void for_each_value(const http::fields& fields, Name name, Fn&& fn)
-{
+void for_each_value(const http::fields& fields, Name name, Fn&& fn) {
     const auto [first, last] = fields.equal_range(name);
-    for (auto it = first; it != last; ++it)
-        fn(std::string_view(it->value()));
+    for (auto it = first; it != last; ++it) fn(std::string_view(it->value()));
 }
 
-bool connection_has(const http::fields& fields, std::string_view token) noexcept
-{
+bool connection_has(const http::fields& fields, std::string_view token) noexcept {
     bool found = false;
     for_each_value(fields, http::field::connection, [&](std::string_view value) {
-        for (auto t : http::token_list{value})
-            found = found || iequals(t, token);
+        for (auto t : http::token_list{value}) found = found || iequals(t, token);
     });
     return found;
 }
@@ -56,13 +50,13 @@ bool connection_has(const http::fields& fields, std::string_view token) noexcept
 // framing).
 class connection_names {
 public:
-    explicit connection_names(const http::fields& fields)
-    {
+    explicit connection_names(const http::fields& fields) {
         for_each_value(fields, http::field::connection, [&](std::string_view value) {
             for (auto token : http::token_list{value}) {
                 const std::string_view name = token;
                 const auto known = http::string_to_field(name);
-                if (known == http::field::host || known == http::field::content_length || is_hop_by_hop(known))
+                if (known == http::field::host || known == http::field::content_length ||
+                    is_hop_by_hop(known))
                     continue;
                 if (count_ < inline_.size())
                     inline_[count_++] = name;
@@ -72,14 +66,11 @@ public:
         });
     }
 
-    bool contains(std::string_view name) const noexcept
-    {
+    bool contains(std::string_view name) const noexcept {
         for (std::size_t i = 0; i < count_; ++i)
-            if (iequals(inline_[i], name))
-                return true;
+            if (iequals(inline_[i], name)) return true;
         for (auto n : more_)
-            if (iequals(n, name))
-                return true;
+            if (iequals(n, name)) return true;
         return false;
     }
 
@@ -91,8 +82,7 @@ private:
     std::vector<std::string_view> more_;
 };
 
-void append_field(std::string& out, std::string_view name, std::string_view value)
-{
+void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
     out.append(": ");
     out.append(value);
@@ -108,20 +98,17 @@ constexpr std::size_t max_list_value = 32 * 1024;
 // old values are not forwarded, only item.
 template <class Name>
 void append_list(std::string& out, const http::fields& fields, Name name, std::string_view spelling,
-                 std::string_view item, bool extend)
-{
+                 std::string_view item, bool extend) {
     std::size_t size = item.size();
     if (extend)
         for_each_value(fields, name, [&](std::string_view v) {
-            if (!v.empty())
-                size += v.size() + 2;
+            if (!v.empty()) size += v.size() + 2;
         });
     out.append(spelling);
     out.append(": ");
     if (extend && size <= max_list_value)
         for_each_value(fields, name, [&](std::string_view v) {
-            if (v.empty())
-                return;
+            if (v.empty()) return;
             out.append(v);
             out.append(", ");
         });
@@ -131,8 +118,7 @@ void append_list(std::string& out, const http::fields& fields, Name name, std::s
 
 }  // namespace
 
-std::string_view target_authority(std::string_view target) noexcept
-{
+std::string_view target_authority(std::string_view target) noexcept {
     std::string_view rest;
     if (istarts_with(target, "http://"))
         rest = target.substr(7);
@@ -143,11 +129,9 @@ std::string_view target_authority(std::string_view target) noexcept
     return rest.substr(0, rest.find_first_of("/?"));
 }
 
-bool wants_upgrade(const http::request_header<>& req) noexcept
-{
+bool wants_upgrade(const http::request_header<>& req) noexcept {
     // Upgrade is defined for HTTP/1.1 only; a 1.0 client's Upgrade is to be ignored.
-    if (req.version() != 11)
-        return false;
+    if (req.version() != 11) return false;
     bool any_protocol = false;
     bool h2c = false;
     for_each_value(req, http::field::upgrade, [&](std::string_view rest) {
@@ -155,8 +139,7 @@ bool wants_upgrade(const http::request_header<>& req) noexcept
             const auto comma = rest.find(',');
             const std::string_view protocol = trim_ows(rest.substr(0, comma));
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            if (protocol.empty())
-                continue;
+            if (protocol.empty()) continue;
             // "h2c" or "h2c/<version>": either way an HTTP/2 connection the rules
             // could not see into. Offered among others, the upstream might pick it.
             h2c = h2c || iequals(protocol.substr(0, protocol.find('/')), "h2c");
@@ -167,8 +150,7 @@ bool wants_upgrade(const http::request_header<>& req) noexcept
 }
 
 void render_request_head(const http::request_header<>& req, const forward_context& ctx,
-                         const request_head_options& o, std::string& out)
-{
+                         const request_head_options& o, std::string& out) {
     out.clear();
     out.append(req.method_string());
     out += ' ';
@@ -179,8 +161,7 @@ void render_request_head(const http::request_header<>& req, const forward_contex
     const std::string_view authority = target_authority(target);
     if (istarts_with(target, "http://") || istarts_with(target, "https://")) {
         target.remove_prefix(target.find("://") + 3 + authority.size());
-        if (target.empty() || target.front() != '/')
-            out += '/';
+        if (target.empty() || target.front() != '/') out += '/';
     }
     out.append(target);
     out.append(" HTTP/1.1\r\n");
@@ -198,32 +179,28 @@ void render_request_head(const http::request_header<>& req, const forward_contex
     for (const auto& f : req) {
         const auto id = f.name();
         const std::string_view name = f.name_string();
-        if (is_hop_by_hop(id) && !(o.upgrade && id == http::field::upgrade))
-            continue;
-        if (!named.empty() && id != http::field::host && id != http::field::content_length && named.contains(name))
+        if (is_hop_by_hop(id) && !(o.upgrade && id == http::field::upgrade)) continue;
+        if (!named.empty() && id != http::field::host && id != http::field::content_length &&
+            named.contains(name))
             continue;
         // The operator's secret is for the gate, never for the app's logs.
-        if (!o.drop_field.empty() && iequals(name, o.drop_field))
-            continue;
+        if (!o.drop_field.empty() && iequals(name, o.drop_field)) continue;
         switch (id) {
         case http::field::host:
             has_host = true;
             client_host = f.value();
-            if (!ctx.host_override.empty())
-                continue;
+            if (!ctx.host_override.empty()) continue;
             break;
         case http::field::via:
             via = true;
-            if (ctx.via)
-                continue;  // appended to below
+            if (ctx.via) continue;  // appended to below
             break;
         case http::field::forwarded:
             if (!trusted)
                 continue;  // another spelling of the same claim, which apps behind nginx often trust
             break;
         case http::field::expect:
-            if (o.drop_expect)
-                continue;
+            if (o.drop_expect) continue;
             break;
         case http::field::unknown:
             if (iequals(name, "X-Forwarded-For")) {
@@ -231,29 +208,23 @@ void render_request_head(const http::request_header<>& req, const forward_contex
                 continue;  // appended to or replaced below
             }
             if (iequals(name, "X-Forwarded-Proto")) {
-                if (!trusted)
-                    continue;
+                if (!trusted) continue;
                 forwarded_proto = true;
             } else if (iequals(name, "X-Forwarded-Host")) {
-                if (!trusted)
-                    continue;
+                if (!trusted) continue;
                 forwarded_host = true;
             } else if (iequals(name, "X-Real-IP")) {
-                if (!trusted)
-                    continue;
+                if (!trusted) continue;
             }
             break;
-        default:
-            break;
+        default: break;
         }
         append_field(out, name, f.value());
     }
 
-    if (o.upgrade)
-        append_field(out, "Connection", "upgrade");
+    if (o.upgrade) append_field(out, "Connection", "upgrade");
     // An HTTP/1.0 client may send no Host; the target's authority is then the host.
-    if (!has_host)
-        client_host = authority;
+    if (!has_host) client_host = authority;
     if (!ctx.host_override.empty())
         append_field(out, "Host", ctx.host_override);
     else if (!has_host && !(authority.empty() && o.default_host.empty()))
@@ -266,21 +237,16 @@ void render_request_head(const http::request_header<>& req, const forward_contex
         peer = peer_fallback;
     }
     append_list(out, req, "X-Forwarded-For", "X-Forwarded-For", peer, forwarded_for);
-    if (!forwarded_proto)
-        append_field(out, "X-Forwarded-Proto", ctx.tls ? "https" : "http");
+    if (!forwarded_proto) append_field(out, "X-Forwarded-Proto", ctx.tls ? "https" : "http");
     // The name the client used, whatever host_override sends the app.
-    if (!forwarded_host && !client_host.empty())
-        append_field(out, "X-Forwarded-Host", client_host);
-    if (ctx.via)
-        append_list(out, req, http::field::via, "Via", via_item, via);
-    if (o.chunked)
-        append_field(out, "Transfer-Encoding", "chunked");
+    if (!forwarded_host && !client_host.empty()) append_field(out, "X-Forwarded-Host", client_host);
+    if (ctx.via) append_list(out, req, http::field::via, "Via", via_item, via);
+    if (o.chunked) append_field(out, "Transfer-Encoding", "chunked");
     out.append("\r\n");
 }
 
 void render_response_head(const http::response_header<>& res, const response_head_options& o,
-                          std::string& out)
-{
+                          std::string& out) {
     out.clear();
     out.append("HTTP/1.1 ");
     const unsigned code = res.result_int();  // three digits: the parser checked
@@ -298,14 +264,11 @@ void render_response_head(const http::response_header<>& res, const response_hea
     for (const auto& f : res) {
         const auto id = f.name();
         const std::string_view name = f.name_string();
-        if (is_hop_by_hop(id) && !(o.upgrade && id == http::field::upgrade))
-            continue;
-        if (!named.empty() && id != http::field::content_length && named.contains(name))
-            continue;
+        if (is_hop_by_hop(id) && !(o.upgrade && id == http::field::upgrade)) continue;
+        if (!named.empty() && id != http::field::content_length && named.contains(name)) continue;
         if (id == http::field::via) {
             via = true;
-            if (o.via)
-                continue;  // appended to below
+            if (o.via) continue;  // appended to below
         } else if (id == http::field::strict_transport_security) {
             app_hsts = true;  // the app's own wins
         } else if (!o.mode.empty() && id == http::field::unknown && iequals(name, "X-Maintgate-Mode")) {
@@ -317,14 +280,10 @@ void render_response_head(const http::response_header<>& res, const response_hea
         append_field(out, "Connection", "upgrade");
     else if (!o.connection.empty())
         append_field(out, "Connection", o.connection);
-    if (o.via)
-        append_list(out, res, http::field::via, "Via", via_item, via);
-    if (o.chunked)
-        append_field(out, "Transfer-Encoding", "chunked");
-    if (!o.mode.empty())
-        append_field(out, "X-Maintgate-Mode", o.mode);
-    if (!o.hsts.empty() && !app_hsts)
-        append_field(out, "Strict-Transport-Security", o.hsts);
+    if (o.via) append_list(out, res, http::field::via, "Via", via_item, via);
+    if (o.chunked) append_field(out, "Transfer-Encoding", "chunked");
+    if (!o.mode.empty()) append_field(out, "X-Maintgate-Mode", o.mode);
+    if (!o.hsts.empty() && !app_hsts) append_field(out, "Strict-Transport-Security", o.hsts);
     out.append("\r\n");
 }
 

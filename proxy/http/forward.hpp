@@ -16,12 +16,12 @@
 namespace maintgate::proxy {
 
 struct forward_context {
-    policy::ip_address peer;                     // the client's address
-    std::string_view peer_text;                  // the same, as text ("192.0.2.1", "2001:db8::1")
-    bool tls = false;                            // the client connection is HTTPS
-    std::span<const policy::cidr> trusted_proxies; // whose X-Forwarded-* are kept and appended to
-    bool via = true;                             // add "Via: 1.1 maintgate"
-    std::string_view host_override;              // non-empty: replace Host with this
+    policy::ip_address peer;  // the client's address
+    std::string_view peer_text;  // the same, as text ("192.0.2.1", "2001:db8::1")
+    bool tls = false;  // the client connection is HTTPS
+    std::span<const policy::cidr> trusted_proxies;  // whose X-Forwarded-* are kept and appended to
+    bool via = true;  // add "Via: 1.1 maintgate"
+    std::string_view host_override;  // non-empty: replace Host with this
 };
 
 // True when the request asks to switch protocols in a way the proxy will tunnel: an
@@ -36,10 +36,10 @@ std::string_view target_authority(std::string_view target) noexcept;
 
 // What the session decided about this request's framing, besides the forwarding rules.
 struct request_head_options {
-    bool upgrade = false;           // keep Upgrade and send "Connection: upgrade"
-    bool chunked = false;           // the body goes chunked: "Transfer-Encoding: chunked"
-    bool drop_expect = false;       // no body will wait for 100 Continue: drop Expect
-    std::string_view drop_field;    // a field never forwarded (the bypass secret); empty: none
+    bool upgrade = false;  // keep Upgrade and send "Connection: upgrade"
+    bool chunked = false;  // the body goes chunked: "Transfer-Encoding: chunked"
+    bool drop_expect = false;  // no body will wait for 100 Continue: drop Expect
+    std::string_view drop_field;  // a field never forwarded (the bypass secret); empty: none
     std::string_view default_host;  // Host for a request with neither Host nor an absolute-form authority
 };
 
@@ -62,12 +62,13 @@ void render_request_head(const http::request_header<>& req, const forward_contex
 
 // What the session decided about the response it relays.
 struct response_head_options {
-    bool via = true;               // append "1.1 maintgate" to Via
-    bool upgrade = false;          // a 101: keep Upgrade, send "Connection: upgrade"
-    bool chunked = false;          // "Transfer-Encoding: chunked" (the proxy frames the body, or a HEAD keeps it visible)
-    std::string_view mode;         // X-Maintgate-Mode's value; empty: none (the gate is open)
-    std::string_view hsts;         // Strict-Transport-Security's value unless the app sent one; empty: none
-    std::string_view connection;   // Connection's value ("close", "keep-alive"); empty: none
+    bool via = true;  // append "1.1 maintgate" to Via
+    bool upgrade = false;  // a 101: keep Upgrade, send "Connection: upgrade"
+    bool chunked =
+        false;  // "Transfer-Encoding: chunked" (the proxy frames the body, or a HEAD keeps it visible)
+    std::string_view mode;  // X-Maintgate-Mode's value; empty: none (the gate is open)
+    std::string_view hsts;  // Strict-Transport-Security's value unless the app sent one; empty: none
+    std::string_view connection;  // Connection's value ("close", "keep-alive"); empty: none
 };
 
 // Renders an upstream's response head for the client into out (cleared first): the

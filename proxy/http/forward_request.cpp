@@ -49,8 +49,11 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::forward_re
     if (continue_locally_) expect_ = false;
     sent_100_ = false;
 
-    forward_context ctx{peer_, std::string_view(peer_text_, peer_len_), is_tls,
-                        cfg_->forwarding.trusted_proxies, cfg_->forwarding.via,
+    forward_context ctx{peer_,
+                        std::string_view(peer_text_, peer_len_),
+                        is_tls,
+                        cfg_->forwarding.trusted_proxies,
+                        cfg_->forwarding.via,
                         cfg_->upstream.host_header};
     request_head_options ho;
     ho.upgrade = upgrade_;
@@ -79,7 +82,8 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::forward_re
             if (ec)
                 co_return exchange_result{
                     step::close,
-                    upstream_failure{tls_failed ? upstream_phase::tls_handshake : upstream_phase::connect, ec, false}};
+                    upstream_failure{tls_failed ? upstream_phase::tls_handshake : upstream_phase::connect, ec,
+                                     false}};
             conn = std::move(fresh);
         }
         // The one place a retry is decided (see the file's comment).
@@ -110,16 +114,15 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(u
         using namespace net::experimental::awaitable_operators;
         net::steady_timer timer(client_.get_executor());
         timer.expires_after(cfg_->timeouts.expect_continue);
-        auto which = co_await (
-            conn->stream.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
-            timer.async_wait(use_tuple));
+        auto which = co_await (conn->stream.socket().async_wait(tcp::socket::wait_read, use_tuple) ||
+                               timer.async_wait(use_tuple));
         if (which.index() == 0) {
             auto [client_ok, ec2] = co_await read_response_head(*conn, true);
             if (!client_ok) co_return exchange_result{step::close};
             if (ec2) {
                 const bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
-                co_return exchange_result{
-                    step::close, upstream_failure{upstream_phase::read_head, ec2, nothing_came_back(ec2, got_some)}};
+                co_return exchange_result{step::close, upstream_failure{upstream_phase::read_head, ec2,
+                                                                        nothing_came_back(ec2, got_some)}};
             }
             if (res_->get().result_int() != 100) {
                 // A final answer before the body: relay it; the body was never sent, so
@@ -130,8 +133,7 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(u
         }
         if (!sent_100_) {
             sent_100_ = true;
-            if (!co_await write_client(net::buffer(continue_reply)))
-                co_return exchange_result{step::close};
+            if (!co_await write_client(net::buffer(continue_reply))) co_return exchange_result{step::close};
         }
     }
 
@@ -143,14 +145,11 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(u
     }
     auto [sent, sent_ec] = co_await send_request_body(*conn, head_sent);
     switch (sent) {
-    case body_result::ok:
-        break;
-    case body_result::client_gone:
-        co_return exchange_result{step::close};
+    case body_result::ok: break;
+    case body_result::client_gone: co_return exchange_result{step::close};
     case body_result::too_large:
         co_return exchange_result{co_await reply(413, "body larger than max_body_size")};
-    case body_result::malformed:
-        co_return exchange_result{co_await reply(400, "malformed request body")};
+    case body_result::malformed: co_return exchange_result{co_await reply(400, "malformed request body")};
     case body_result::bad_trailer:
         co_return exchange_result{co_await reply(400, "framing field in trailers")};
     case body_result::upstream_failed:
@@ -161,20 +160,19 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(u
     if (!client_ok) co_return exchange_result{step::close};
     if (ec) {
         const bool got_some = ubuf_.size() > 0 || (res_ && res_->got_some());
-        co_return exchange_result{step::close,
-                                  upstream_failure{upstream_phase::read_head, ec, nothing_came_back(ec, got_some)}};
+        co_return exchange_result{
+            step::close, upstream_failure{upstream_phase::read_head, ec, nothing_came_back(ec, got_some)}};
     }
     if (res_->get().result() == http::status::switching_protocols) {
-        if (!upgrade_)
-            co_return exchange_result{co_await reply(502, "101 without an upgrade request")};
+        if (!upgrade_) co_return exchange_result{co_await reply(502, "101 without an upgrade request")};
         co_return exchange_result{step::close, std::nullopt, std::move(conn), true, true};
     }
     co_return exchange_result{step::close, std::nullopt, std::move(conn), true};
 }
 
 template <class Stream>
-net::awaitable<std::tuple<session_base::body_result, error_code>>
-client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
+net::awaitable<std::tuple<session_base::body_result, error_code>> client_session<Stream>::send_request_body(
+    upstream_conn& conn, bool head_sent) {
     auto& body = req_->get().body();
     const bool chunked = req_->chunked();
     char* buf = req_->is_done() ? nullptr : body_buffer();
@@ -207,9 +205,11 @@ client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
         // The head goes with the first body bytes, and the last chunk with the last
         // ones: one write each time, however the body is framed.
         body_frame frame(chunked, n, last);
-        std::array<net::const_buffer, 4> bufs{net::buffer(head_sent ? std::string_view{} : std::string_view(head_out_)),
-                                              frame.prefix(), net::buffer(buf, n), frame.suffix()};
-        if (auto ec = co_await send_upstream(conn, bufs)) co_return std::tuple{body_result::upstream_failed, ec};
+        std::array<net::const_buffer, 4> bufs{
+            net::buffer(head_sent ? std::string_view{} : std::string_view(head_out_)), frame.prefix(),
+            net::buffer(buf, n), frame.suffix()};
+        if (auto ec = co_await send_upstream(conn, bufs))
+            co_return std::tuple{body_result::upstream_failed, ec};
         head_sent = true;
         if (last) co_return std::tuple{body_result::ok, error_code{}};
     }
@@ -217,9 +217,13 @@ client_session<Stream>::send_request_body(upstream_conn& conn, bool head_sent) {
 
 template net::awaitable<session_base::exchange_result> client_session<beast::tcp_stream>::forward_request();
 template net::awaitable<session_base::exchange_result> client_session<tls_client_stream>::forward_request();
-template net::awaitable<session_base::exchange_result> client_session<beast::tcp_stream>::exchange(upstream_conn_ptr);
-template net::awaitable<session_base::exchange_result> client_session<tls_client_stream>::exchange(upstream_conn_ptr);
-template net::awaitable<std::tuple<session_base::body_result, error_code>> client_session<beast::tcp_stream>::send_request_body(upstream_conn&, bool);
-template net::awaitable<std::tuple<session_base::body_result, error_code>> client_session<tls_client_stream>::send_request_body(upstream_conn&, bool);
+template net::awaitable<session_base::exchange_result> client_session<beast::tcp_stream>::exchange(
+    upstream_conn_ptr);
+template net::awaitable<session_base::exchange_result> client_session<tls_client_stream>::exchange(
+    upstream_conn_ptr);
+template net::awaitable<std::tuple<session_base::body_result, error_code>>
+client_session<beast::tcp_stream>::send_request_body(upstream_conn&, bool);
+template net::awaitable<std::tuple<session_base::body_result, error_code>>
+client_session<tls_client_stream>::send_request_body(upstream_conn&, bool);
 
 }  // namespace maintgate::proxy

@@ -12,36 +12,26 @@ namespace {
 
 constexpr framing_error ok{};
 
-constexpr framing_error fail(unsigned status, const char* detail) noexcept
-{
+constexpr framing_error fail(unsigned status, const char* detail) noexcept {
     return framing_error{status, detail};
 }
 
 // RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 // "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table keeps the byte loop branch-light.
-constexpr std::array<bool, 256> make_tchar_table() noexcept
-{
+constexpr std::array<bool, 256> make_tchar_table() noexcept {
     std::array<bool, 256> t{};
-    for (unsigned c = '0'; c <= '9'; ++c)
-        t[c] = true;
-    for (unsigned c = 'a'; c <= 'z'; ++c)
-        t[c] = true;
-    for (unsigned c = 'A'; c <= 'Z'; ++c)
-        t[c] = true;
-    for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~"))
-        t[c] = true;
+    for (unsigned c = '0'; c <= '9'; ++c) t[c] = true;
+    for (unsigned c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (unsigned c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
     return t;
 }
 constexpr auto tchar_table = make_tchar_table();
 
-constexpr bool is_tchar(char c) noexcept
-{
-    return tchar_table[static_cast<unsigned char>(c)];
-}
+constexpr bool is_tchar(char c) noexcept { return tchar_table[static_cast<unsigned char>(c)]; }
 
 // field-value = *( VCHAR / obs-text / SP / HTAB ); CR and LF end the line elsewhere.
-constexpr bool is_value_byte(char c) noexcept
-{
+constexpr bool is_value_byte(char c) noexcept {
     const auto u = static_cast<unsigned char>(c);
     return u == '\t' || (u >= 0x20 && u != 0x7f);
 }
@@ -50,19 +40,14 @@ constexpr bool is_value_byte(char c) noexcept
 // and backends disagree on how to decode it. A fragment ('#') never belongs in a
 // request-target (RFC 9112 3.2); backends that cut it differently would see different
 // paths than the gate's rules did.
-constexpr bool is_target_byte(char c) noexcept
-{
+constexpr bool is_target_byte(char c) noexcept {
     const auto u = static_cast<unsigned char>(c);
     return u >= 0x21 && u <= 0x7e && u != '#';
 }
 
-constexpr bool is_digit(char c) noexcept
-{
-    return c >= '0' && c <= '9';
-}
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-constexpr bool is_hexdig(char c) noexcept
-{
+constexpr bool is_hexdig(char c) noexcept {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
@@ -77,8 +62,7 @@ class list_walker {
 public:
     explicit constexpr list_walker(std::string_view s) noexcept : rest_(s) {}
 
-    constexpr bool next(std::string_view& element) noexcept
-    {
+    constexpr bool next(std::string_view& element) noexcept {
         while (!done_) {
             const auto comma = rest_.find(',');
             std::string_view item = rest_.substr(0, comma);
@@ -100,8 +84,7 @@ private:
     bool done_ = false;
 };
 
-constexpr bool is_token(std::string_view s) noexcept
-{
+constexpr bool is_token(std::string_view s) noexcept {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(c); });
 }
 
@@ -110,17 +93,13 @@ constexpr bool is_token(std::string_view s) noexcept
 constexpr std::uint64_t max_length = (std::uint64_t{1} << 63) - 1;
 
 // Content-Length = 1*DIGIT, at most max_length.
-constexpr bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept
-{
-    if (s.empty())
-        return false;
+constexpr bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty()) return false;
     std::uint64_t v = 0;
     for (char c : s) {
-        if (!is_digit(c))
-            return false;
+        if (!is_digit(c)) return false;
         const auto d = static_cast<std::uint64_t>(c - '0');
-        if (v > (max_length - d) / 10)
-            return false;
+        if (v > (max_length - d) / 10) return false;
         v = v * 10 + d;
     }
     out = v;
@@ -128,55 +107,42 @@ constexpr bool parse_content_length(std::string_view s, std::uint64_t& out) noex
 }
 
 // RFC 3986: unreserved / pct-encoded / sub-delims, the characters of reg-name and IPv4.
-constexpr bool is_reg_name_char(char c) noexcept
-{
-    if (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
+constexpr bool is_reg_name_char(char c) noexcept {
+    if (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
     return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
 }
 
 // uri-host [ ":" port ]: reg-name / IPv4address / "[" IPv6address "]", port 0..65535.
 // Refusing '@', '/', '\' and spaces here is what keeps "Host: a@b" or "Host: a/b" from
 // meaning one host to this proxy and another to the app.
-constexpr bool is_valid_host(std::string_view s) noexcept
-{
-    if (s.empty())
-        return false;
+constexpr bool is_valid_host(std::string_view s) noexcept {
+    if (s.empty()) return false;
     std::size_t i = 0;
     if (s[0] == '[') {
         const auto close = s.find(']');
-        if (close == std::string_view::npos || close == 1)
-            return false;
+        if (close == std::string_view::npos || close == 1) return false;
         for (std::size_t k = 1; k < close; ++k)
-            if (!(is_hexdig(s[k]) || s[k] == ':' || s[k] == '.'))
-                return false;
+            if (!(is_hexdig(s[k]) || s[k] == ':' || s[k] == '.')) return false;
         i = close + 1;
     } else {
         while (i < s.size() && s[i] != ':') {
             if (s[i] == '%') {
-                if (i + 2 >= s.size() || !is_hexdig(s[i + 1]) || !is_hexdig(s[i + 2]))
-                    return false;
+                if (i + 2 >= s.size() || !is_hexdig(s[i + 1]) || !is_hexdig(s[i + 2])) return false;
                 i += 3;
                 continue;
             }
-            if (!is_reg_name_char(s[i]))
-                return false;
+            if (!is_reg_name_char(s[i])) return false;
             ++i;
         }
-        if (i == 0)
-            return false;
+        if (i == 0) return false;
     }
-    if (i == s.size())
-        return true;
-    if (s[i] != ':')
-        return false;
+    if (i == s.size()) return true;
+    if (s[i] != ':') return false;
     const std::string_view port = s.substr(i + 1);
-    if (port.empty() || port.size() > 5)
-        return false;
+    if (port.empty() || port.size() > 5) return false;
     unsigned v = 0;
     for (char c : port) {
-        if (!is_digit(c))
-            return false;
+        if (!is_digit(c)) return false;
         v = v * 10 + static_cast<unsigned>(c - '0');
     }
     return v <= 65535;
@@ -185,29 +151,23 @@ constexpr bool is_valid_host(std::string_view s) noexcept
 // RFC 6455 4.1: the key is a base64-encoded 16-byte nonce, so 22 base64 characters and
 // "==". The exact shape, not just presence: a server must answer anything else with 400,
 // and an upstream that answers 101 regardless would get a tunnel nobody validated.
-constexpr bool is_websocket_key(std::string_view s) noexcept
-{
-    if (s.size() != 24 || s.substr(22) != "==")
-        return false;
+constexpr bool is_websocket_key(std::string_view s) noexcept {
+    if (s.size() != 24 || s.substr(22) != "==") return false;
     for (char c : s.substr(0, 22)) {
         const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-        if (!(alpha || is_digit(c) || c == '+' || c == '/'))
-            return false;
+        if (!(alpha || is_digit(c) || c == '+' || c == '/')) return false;
     }
     return true;
 }
 
 // True when any element of a comma-separated list equals token, case-insensitively;
 // with_version also accepts "token/version" (Upgrade's protocol form).
-constexpr bool list_has(std::string_view value, std::string_view token, bool with_version) noexcept
-{
+constexpr bool list_has(std::string_view value, std::string_view token, bool with_version) noexcept {
     list_walker items(value);
     std::string_view item;
     while (items.next(item)) {
-        if (with_version)
-            item = item.substr(0, item.find('/'));
-        if (iequals(trim_ows(item), token))
-            return true;
+        if (with_version) item = item.substr(0, item.find('/'));
+        if (iequals(trim_ows(item), token)) return true;
     }
     return false;
 }
@@ -216,13 +176,12 @@ constexpr bool list_has(std::string_view value, std::string_view token, bool wit
 // framing decision needs.
 struct te_summary {
     bool present = false;
-    bool malformed = false;      // quoted, parameters, or not a token
+    bool malformed = false;  // quoted, parameters, or not a token
     unsigned chunked_count = 0;
     bool chunked_last = false;
     bool other_before_chunked = false;
 
-    void add_field(std::string_view value) noexcept
-    {
+    void add_field(std::string_view value) noexcept {
         present = true;
         list_walker codings(value);
         std::string_view coding;
@@ -237,24 +196,21 @@ struct te_summary {
                 ++chunked_count;
                 chunked_last = true;
             } else {
-                if (chunked_count == 0)
-                    other_before_chunked = true;
+                if (chunked_count == 0) other_before_chunked = true;
                 chunked_last = false;
             }
         }
     }
 
     // Exactly one chunked, and last: the only encoding this proxy relays.
-    bool only_chunked() const noexcept
-    {
+    bool only_chunked() const noexcept {
         return !malformed && chunked_count == 1 && chunked_last && !other_before_chunked;
     }
 };
 
 }  // namespace
 
-head_scan scan_request_head(std::string_view data, const head_limits& limits) noexcept
-{
+head_scan scan_request_head(std::string_view data, const head_limits& limits) noexcept {
     head_scan out;
     // Only the first max_header_size bytes may hold the head: scanning no further keeps
     // every verdict a function of bytes that a shorter read would have seen, so a head
@@ -281,29 +237,22 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
     // RFC 9112 2.2: empty lines before the request line are tolerated, bare LF is not.
     while (i < limit) {
         if (p[i] == '\r') {
-            if (i + 1 >= limit)
-                return need_more();
-            if (p[i + 1] != '\n')
-                return reject(fail(400, "bare CR before the request line"));
+            if (i + 1 >= limit) return need_more();
+            if (p[i + 1] != '\n') return reject(fail(400, "bare CR before the request line"));
             i += 2;
             out.skip = i;
             continue;
         }
-        if (p[i] == '\n')
-            return reject(fail(400, "bare LF before the request line"));
+        if (p[i] == '\n') return reject(fail(400, "bare LF before the request line"));
         break;
     }
 
     // method SP
     const std::size_t method_begin = i;
-    while (i < limit && is_tchar(p[i]))
-        ++i;
-    if (i == limit)
-        return need_more();
-    if (p[i] != ' ')
-        return reject(fail(400, "invalid byte in method"));
-    if (i == method_begin)
-        return reject(fail(400, "empty method"));
+    while (i < limit && is_tchar(p[i])) ++i;
+    if (i == limit) return need_more();
+    if (p[i] != ' ') return reject(fail(400, "invalid byte in method"));
+    if (i == method_begin) return reject(fail(400, "empty method"));
     ++i;
 
     // request-target SP; its length is checked per byte so that an endless target is
@@ -312,40 +261,29 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
     in_target = true;
     while (i < limit && is_target_byte(p[i])) {
         ++i;
-        if (i - target_begin > limits.max_uri_size)
-            return reject(fail(414, "request-target too long"));
+        if (i - target_begin > limits.max_uri_size) return reject(fail(414, "request-target too long"));
     }
-    if (i == limit)
-        return need_more();
+    if (i == limit) return need_more();
     in_target = false;
-    if (i == target_begin)
-        return reject(fail(400, "empty request-target or extra space"));
-    if (p[i] == '\r' || p[i] == '\n')
-        return reject(fail(400, "HTTP/0.9 request line"));
-    if (p[i] != ' ')
-        return reject(fail(400, "invalid byte in request-target"));
+    if (i == target_begin) return reject(fail(400, "empty request-target or extra space"));
+    if (p[i] == '\r' || p[i] == '\n') return reject(fail(400, "HTTP/0.9 request line"));
+    if (p[i] != ' ') return reject(fail(400, "invalid byte in request-target"));
     ++i;
 
     // HTTP-version CRLF, byte by byte so a wrong byte is reported at once.
     constexpr std::string_view version_shape = "HTTP/0.0";
     for (char expected : version_shape) {
-        if (i == limit)
-            return need_more();
+        if (i == limit) return need_more();
         const bool good = expected == '0' ? is_digit(p[i]) : p[i] == expected;
-        if (!good)
-            return reject(fail(400, "malformed HTTP version"));
+        if (!good) return reject(fail(400, "malformed HTTP version"));
         ++i;
     }
     const char major = p[i - 3];
     const char minor = p[i - 1];
-    if (i == limit)
-        return need_more();
-    if (p[i] != '\r')
-        return reject(fail(400, "malformed HTTP version"));
-    if (++i == limit)
-        return need_more();
-    if (p[i] != '\n')
-        return reject(fail(400, "bare CR in request line"));
+    if (i == limit) return need_more();
+    if (p[i] != '\r') return reject(fail(400, "malformed HTTP version"));
+    if (++i == limit) return need_more();
+    if (p[i] != '\n') return reject(fail(400, "bare CR in request line"));
     ++i;
     if (major != '1' || (minor != '0' && minor != '1'))
         return reject(fail(505, "HTTP version not supported"));
@@ -353,62 +291,45 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
     // field-line CRLF ... CRLF
     std::size_t fields = 0;
     for (;;) {
-        if (i == limit)
-            return need_more();
+        if (i == limit) return need_more();
         if (p[i] == '\r') {
-            if (i + 1 == limit)
-                return need_more();
-            if (p[i + 1] != '\n')
-                return reject(fail(400, "bare CR ending the head"));
+            if (i + 1 == limit) return need_more();
+            if (p[i + 1] != '\n') return reject(fail(400, "bare CR ending the head"));
             out.end = i + 2;
             return out;
         }
-        if (p[i] == '\n')
-            return reject(fail(400, "bare LF in head"));
+        if (p[i] == '\n') return reject(fail(400, "bare LF in head"));
         // Also covers whitespace before the first field (RFC 9112 2.2 allows rejecting it).
-        if (p[i] == ' ' || p[i] == '\t')
-            return reject(fail(400, "obsolete line folding"));
-        if (++fields > limits.max_headers)
-            return reject(fail(431, "too many header fields"));
+        if (p[i] == ' ' || p[i] == '\t') return reject(fail(400, "obsolete line folding"));
+        if (++fields > limits.max_headers) return reject(fail(431, "too many header fields"));
 
         const std::size_t name_begin = i;
-        while (i < limit && is_tchar(p[i]))
-            ++i;
-        if (i == limit)
-            return need_more();
+        while (i < limit && is_tchar(p[i])) ++i;
+        if (i == limit) return need_more();
         if (p[i] != ':') {
             if (p[i] == ' ' || p[i] == '\t')
                 return reject(fail(400, "whitespace between field name and colon"));
             return reject(fail(400, "invalid byte in field name"));
         }
-        if (i == name_begin)
-            return reject(fail(400, "empty field name"));
+        if (i == name_begin) return reject(fail(400, "empty field name"));
         ++i;
 
-        while (i < limit && is_value_byte(p[i]))
-            ++i;
-        if (i == limit)
-            return need_more();
-        if (p[i] == '\n')
-            return reject(fail(400, "bare LF in field line"));
-        if (p[i] != '\r')
-            return reject(fail(400, "control byte in field value"));
-        if (i + 1 == limit)
-            return need_more();
-        if (p[i + 1] != '\n')
-            return reject(fail(400, "bare CR in field line"));
+        while (i < limit && is_value_byte(p[i])) ++i;
+        if (i == limit) return need_more();
+        if (p[i] == '\n') return reject(fail(400, "bare LF in field line"));
+        if (p[i] != '\r') return reject(fail(400, "control byte in field value"));
+        if (i + 1 == limit) return need_more();
+        if (p[i + 1] != '\n') return reject(fail(400, "bare CR in field line"));
         i += 2;
     }
 }
 
-framing_error check_request_fields(const http::request_header<>& req) noexcept
-{
+framing_error check_request_fields(const http::request_header<>& req) noexcept {
     // Refused whatever else the request holds: TRACE reflects credentials back, and
     // CONNECT would turn the gate into an open tunnel. Methods are case-sensitive, but
     // Django and Werkzeug upper-case them, so "trace" is TRACE to the apps behind them.
     const std::string_view method = req.method_string();
-    if (iequals(method, "TRACE") || iequals(method, "CONNECT"))
-        return fail(405, "method not allowed");
+    if (iequals(method, "TRACE") || iequals(method, "CONNECT")) return fail(405, "method not allowed");
 
     const bool http11 = req.version() == 11;
     std::size_t host_count = 0;
@@ -432,9 +353,7 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
             ++cl_count;
             cl_value = f.value();
             break;
-        case http::field::transfer_encoding:
-            te.add_field(f.value());
-            break;
+        case http::field::transfer_encoding: te.add_field(f.value()); break;
         case http::field::expect:
             ++expect_count;
             expect = f.value();
@@ -449,43 +368,31 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
             ++ws_key_count;
             ws_key = f.value();
             break;
-        default:
-            break;
+        default: break;
         }
     }
 
     // Framing first: these are the desync shapes.
-    if (cl_count > 1)
-        return fail(400, "more than one Content-Length field");
+    if (cl_count > 1) return fail(400, "more than one Content-Length field");
     std::uint64_t length = 0;
-    if (cl_count == 1 && !parse_content_length(cl_value, length))
-        return fail(400, "invalid Content-Length");
+    if (cl_count == 1 && !parse_content_length(cl_value, length)) return fail(400, "invalid Content-Length");
     if (te.present) {
-        if (!http11)
-            return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-        if (cl_count != 0)
-            return fail(400, "both Content-Length and Transfer-Encoding");
-        if (te.malformed)
-            return fail(400, "malformed Transfer-Encoding");
+        if (!http11) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (cl_count != 0) return fail(400, "both Content-Length and Transfer-Encoding");
+        if (te.malformed) return fail(400, "malformed Transfer-Encoding");
         if (te.chunked_count == 0 || !te.chunked_last)
             return fail(400, "Transfer-Encoding does not end in chunked");
-        if (te.chunked_count > 1)
-            return fail(400, "chunked applied more than once");
-        if (te.other_before_chunked)
-            return fail(501, "transfer coding not implemented");
+        if (te.chunked_count > 1) return fail(400, "chunked applied more than once");
+        if (te.other_before_chunked) return fail(501, "transfer coding not implemented");
     }
 
-    if (host_count > 1)
-        return fail(400, "more than one Host field");
-    if (host_count == 0 && http11)
-        return fail(400, "missing Host");
-    if (host_count == 1 && !is_valid_host(host))
-        return fail(400, "invalid Host");
+    if (host_count > 1) return fail(400, "more than one Host field");
+    if (host_count == 0 && http11) return fail(400, "missing Host");
+    if (host_count == 1 && !is_valid_host(host)) return fail(400, "invalid Host");
 
     const std::string_view target = req.target();
     if (target == "*") {
-        if (method != "OPTIONS")
-            return fail(400, "asterisk-form only with OPTIONS");
+        if (method != "OPTIONS") return fail(400, "asterisk-form only with OPTIONS");
     } else if (target.empty() || target.front() != '/') {
         std::string_view rest;
         if (istarts_with(target, "http://"))
@@ -496,8 +403,7 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
             return fail(400, "invalid request-target form");
         // authority ends where path-abempty or the query begins.
         const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-        if (!is_valid_host(authority))
-            return fail(400, "invalid authority in absolute-form");
+        if (!is_valid_host(authority)) return fail(400, "invalid authority in absolute-form");
         // RFC 9112 3.2.2 lets a server ignore Host here; refusing a mismatch instead
         // means the policy and the app can never see two different hosts.
         if (host_count == 1 && !iequals(authority, host))
@@ -514,16 +420,13 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept
     // one: refused here, as HAProxy does, rather than left to an upstream that might
     // switch protocols on anything. Without Connection: upgrade, or in HTTP/1.0, the
     // Upgrade field is dropped and the request is an ordinary one.
-    if (http11 && connection_upgrade && upgrade_websocket
-        && (ws_key_count != 1 || !is_websocket_key(ws_key)))
+    if (http11 && connection_upgrade && upgrade_websocket && (ws_key_count != 1 || !is_websocket_key(ws_key)))
         return fail(400, "WebSocket upgrade without a valid Sec-WebSocket-Key");
     return ok;
 }
 
-framing_error check_chunk_size(std::uint64_t size) noexcept
-{
-    if (size > max_length)
-        return fail(400, "chunk size over 63 bits");
+framing_error check_chunk_size(std::uint64_t size) noexcept {
+    if (size > max_length) return fail(400, "chunk size over 63 bits");
     return ok;
 }
 
@@ -539,47 +442,36 @@ constexpr std::array<http::field, 10> trailer_refused{
 };
 static_assert(std::tuple_size_v<decltype(trailer_baseline::counts)> == trailer_refused.size());
 
-constexpr int trailer_refused_index(http::field f) noexcept
-{
+constexpr int trailer_refused_index(http::field f) noexcept {
     for (std::size_t i = 0; i < trailer_refused.size(); ++i)
-        if (trailer_refused[i] == f)
-            return static_cast<int>(i);
+        if (trailer_refused[i] == f) return static_cast<int>(i);
     return -1;
 }
 
 }  // namespace
 
-framing_error check_trailers(const http::request_header<>& req,
-                             std::size_t head_field_count) noexcept
-{
+framing_error check_trailers(const http::request_header<>& req, std::size_t head_field_count) noexcept {
     std::size_t index = 0;
     for (const auto& f : req) {
-        if (index++ < head_field_count)
-            continue;
-        if (trailer_refused_index(f.name()) >= 0)
-            return fail(400, "framing or routing field in trailers");
+        if (index++ < head_field_count) continue;
+        if (trailer_refused_index(f.name()) >= 0) return fail(400, "framing or routing field in trailers");
     }
     return ok;
 }
 
-trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexcept
-{
+trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexcept {
     trailer_baseline out;
     for (const auto& f : head)
-        if (const int i = trailer_refused_index(f.name()); i >= 0)
-            ++out.counts[static_cast<std::size_t>(i)];
+        if (const int i = trailer_refused_index(f.name()); i >= 0) ++out.counts[static_cast<std::size_t>(i)];
     return out;
 }
 
-framing_error check_trailers(const http::request_header<>& req,
-                             const trailer_baseline& head) noexcept
-{
+framing_error check_trailers(const http::request_header<>& req, const trailer_baseline& head) noexcept {
     // Counts, not positions: a field of a name the head already had sits among the
     // head fields, so only "more than before" shows it came in the trailers.
     const trailer_baseline now = take_trailer_baseline(req);
     for (std::size_t i = 0; i < now.counts.size(); ++i)
-        if (now.counts[i] > head.counts[i])
-            return fail(400, "framing or routing field in trailers");
+        if (now.counts[i] > head.counts[i]) return fail(400, "framing or routing field in trailers");
     return ok;
 }
 
@@ -588,29 +480,24 @@ namespace {
 // Beast maps a name to a known field only on an exact, case-insensitive match, and no
 // registered field name holds '_' (framing_test checks every one), so only unknown
 // fields need their name read.
-bool has_underscore(const http::fields::value_type& f) noexcept
-{
+bool has_underscore(const http::fields::value_type& f) noexcept {
     return f.name() == http::field::unknown && f.name_string().find('_') != std::string_view::npos;
 }
 
 // '_' and '-' alike, ASCII case ignored: how a CGI gateway folds names into HTTP_*.
-constexpr bool same_cgi_name(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
+constexpr bool same_cgi_name(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
         const char x = a[i] == '_' ? '-' : ascii_lower(a[i]);
         const char y = b[i] == '_' ? '-' : ascii_lower(b[i]);
-        if (x != y)
-            return false;
+        if (x != y) return false;
     }
     return true;
 }
 
 }  // namespace
 
-underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept
-{
+underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept {
     underscore_result out;
     for (auto it = req.begin(); it != req.end();) {
         if (!has_underscore(*it)) {
@@ -631,16 +518,13 @@ underscore_result apply_underscore_policy(http::request_header<>& req, underscor
     return out;
 }
 
-std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept
-{
+std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept {
     for (const auto& f : req)
-        if (has_underscore(f) && same_cgi_name(f.name_string(), name))
-            return f.value();
+        if (has_underscore(f) && same_cgi_name(f.name_string(), name)) return f.value();
     return {};
 }
 
-framing_error check_response_fields(const http::response_header<>& res) noexcept
-{
+framing_error check_response_fields(const http::response_header<>& res) noexcept {
     bool have_length = false;
     std::uint64_t length = 0;
     te_summary te;
@@ -649,8 +533,7 @@ framing_error check_response_fields(const http::response_header<>& res) noexcept
             te.add_field(f.value());
             continue;
         }
-        if (f.name() != http::field::content_length)
-            continue;
+        if (f.name() != http::field::content_length) continue;
         // Upstreams do repeat an identical length ("5, 5" or two fields); that is still
         // one length and safe to relay. Anything else is not.
         list_walker values(f.value());
@@ -659,26 +542,20 @@ framing_error check_response_fields(const http::response_header<>& res) noexcept
         while (values.next(item)) {
             any = true;
             std::uint64_t v = 0;
-            if (!parse_content_length(item, v))
-                return fail(502, "invalid Content-Length from upstream");
-            if (have_length && v != length)
-                return fail(502, "conflicting Content-Length from upstream");
+            if (!parse_content_length(item, v)) return fail(502, "invalid Content-Length from upstream");
+            if (have_length && v != length) return fail(502, "conflicting Content-Length from upstream");
             have_length = true;
             length = v;
         }
-        if (!any)
-            return fail(502, "empty Content-Length from upstream");
+        if (!any) return fail(502, "empty Content-Length from upstream");
     }
     if (te.present) {
-        if (have_length)
-            return fail(502, "both Content-Length and Transfer-Encoding from upstream");
+        if (have_length) return fail(502, "both Content-Length and Transfer-Encoding from upstream");
         // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-        if (res.version() != 11)
-            return fail(502, "Transfer-Encoding in an HTTP/1.0 response");
+        if (res.version() != 11) return fail(502, "Transfer-Encoding in an HTTP/1.0 response");
         // Another coding under chunked could not be relayed either: the client is sent
         // the decoded chunks with a fresh Transfer-Encoding.
-        if (!te.only_chunked())
-            return fail(502, "Transfer-Encoding other than chunked from upstream");
+        if (!te.only_chunked()) return fail(502, "Transfer-Encoding other than chunked from upstream");
     }
     return ok;
 }

@@ -33,8 +33,8 @@ struct head_limits {
 // Result of looking for the end of a request head in the bytes received so far.
 struct head_scan {
     std::size_t skip = 0;  // leading empty lines (CRLF) to discard before the request line
-    std::size_t end = 0;   // offset just past the blank line ending the head; 0: not complete
-    framing_error error;   // set as soon as the bytes so far are already invalid
+    std::size_t end = 0;  // offset just past the blank line ending the head; 0: not complete
+    framing_error error;  // set as soon as the bytes so far are already invalid
 };
 
 // Incremental and pure: call again with more bytes when end == 0 and no error.
@@ -79,8 +79,7 @@ framing_error check_chunk_size(std::uint64_t size) noexcept;
 // to the last field of the same name, not at the end, so a trailer "Host" lands among
 // the head fields. This overload checks only the fields past head_field_count and so
 // misses a refused trailer whose name the head already had; prefer the one below.
-framing_error check_trailers(const http::request_header<>& req,
-                             std::size_t head_field_count) noexcept;
+framing_error check_trailers(const http::request_header<>& req, std::size_t head_field_count) noexcept;
 
 // How many of each field check_trailers refuses the head holds. Take it once the head
 // is final (after any change the caller makes to those
@@ -92,14 +91,13 @@ trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexc
 
 // After a chunked body: refuses (400) when the trailers added any of the fields listed
 // above, whatever their position.
-framing_error check_trailers(const http::request_header<>& req,
-                             const trailer_baseline& head) noexcept;
+framing_error check_trailers(const http::request_header<>& req, const trailer_baseline& head) noexcept;
 
 // What apply_underscore_policy found, and did.
 struct underscore_result {
-    framing_error error;     // reject: 400; the request must not be forwarded
+    framing_error error;  // reject: 400; the request must not be forwarded
     std::size_t fields = 0;  // fields named with '_': erased (drop), left in place (forward);
-                             // reject stops at the first, so 0 or 1
+        // reject stops at the first, so 0 or 1
 };
 
 // forwarding.underscores_in_headers, in one pass over the field names. Call it once the

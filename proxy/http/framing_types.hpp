@@ -11,8 +11,8 @@ namespace maintgate {
 // "X_Forwarded_For" and "X-Forwarded-For" become the same variable: a client can
 // shadow a field the proxy sets or checks. The proxy only manages the '-' spelling.
 enum class underscores_policy : std::uint8_t {
-    drop,     // remove such fields, silently (nginx's default, underscores_in_headers off)
-    reject,   // answer 400; the request never reaches the upstream
+    drop,  // remove such fields, silently (nginx's default, underscores_in_headers off)
+    reject,  // answer 400; the request never reaches the upstream
     forward,  // pass them unchanged (HAProxy's default); the app must tell them apart
 };
 

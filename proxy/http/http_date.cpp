@@ -18,8 +18,8 @@ std::string_view date_field() noexcept {
         static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
         int n = std::snprintf(line, sizeof line, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                              days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-                              tm.tm_hour, tm.tm_min, tm.tm_sec);
+                              days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                              tm.tm_min, tm.tm_sec);
         length = n > 0 ? static_cast<std::size_t>(n) : 0;
         cached_second = now;
     }

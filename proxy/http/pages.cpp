@@ -5,8 +5,8 @@
 namespace maintgate {
 namespace {
 
-constexpr std::array<std::string_view, 8> placeholders = {"mode",        "reason",  "until",   "until_iso",
-                                                          "retry_after", "refresh", "until_in", "status_path"};
+constexpr std::array<std::string_view, 8> placeholders = {
+    "mode", "reason", "until", "until_iso", "retry_after", "refresh", "until_in", "status_path"};
 constexpr std::array<std::string_view, 2> blocks = {"reason", "until"};
 
 bool is_one_of(std::string_view name, auto const& list) {
@@ -90,12 +90,14 @@ std::optional<template_error> validate_template(std::string_view text) {
             if (!tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '/')) {
                 auto name = tag.substr(1);
                 if (!is_one_of(name, blocks)) {
-                    problem = error_at(text, at, "unknown block {{" + std::string(tag) +
-                                                     "}}; blocks are {{#reason}} and {{#until}} (or {{^...}})");
+                    problem = error_at(text, at,
+                                       "unknown block {{" + std::string(tag) +
+                                           "}}; blocks are {{#reason}} and {{#until}} (or {{^...}})");
                 } else if (tag[0] != '/') {
                     if (!open_block.empty())
-                        problem = error_at(text, at, "blocks cannot be nested: {{" + std::string(tag) +
-                                                         "}} inside {{#" + std::string(open_block) + "}}");
+                        problem = error_at(text, at,
+                                           "blocks cannot be nested: {{" + std::string(tag) +
+                                               "}} inside {{#" + std::string(open_block) + "}}");
                     open_block = name;
                     open_at = at;
                 } else if (open_block != name) {
@@ -104,10 +106,11 @@ std::optional<template_error> validate_template(std::string_view text) {
                     open_block = {};
                 }
             } else if (!is_one_of(tag, placeholders)) {
-                problem = error_at(text, at,
-                                   "unknown placeholder {{" + std::string(tag) +
-                                       "}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, "
-                                       "status_path");
+                problem =
+                    error_at(text, at,
+                             "unknown placeholder {{" + std::string(tag) +
+                                 "}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, "
+                                 "status_path");
             }
         });
     if (result) return result;
@@ -133,7 +136,10 @@ std::string render_template(std::string_view text, const page_values& v) {
         return {};
     };
     walk(
-        text, [&](std::string_view t) { if (!skipping) out.append(t); },
+        text,
+        [&](std::string_view t) {
+            if (!skipping) out.append(t);
+        },
         [&](std::string_view tag, std::size_t) {
             if (tag.size() > 1 && (tag[0] == '#' || tag[0] == '^')) {
                 auto name = tag.substr(1);

@@ -10,13 +10,13 @@ namespace maintgate {
 
 // Values substituted into a template. Text values are HTML-escaped on the way in.
 struct page_values {
-    std::string_view mode;       // "maintenance" or "read-only"
-    std::string_view reason;     // may be empty
-    std::string_view until;      // human form ("2026-11-22 03:00 UTC"), may be empty
+    std::string_view mode;  // "maintenance" or "read-only"
+    std::string_view reason;  // may be empty
+    std::string_view until;  // human form ("2026-11-22 03:00 UTC"), may be empty
     std::string_view until_iso;  // ISO 8601, may be empty
     std::int64_t retry_after = 0;  // seconds
-    std::int64_t refresh = 0;      // seconds until the page reloads itself
-    std::string_view until_in;     // "in 45 min" at render time, may be empty
+    std::int64_t refresh = 0;  // seconds until the page reloads itself
+    std::string_view until_in;  // "in 45 min" at render time, may be empty
     std::string_view status_path;  // the public status endpoint ("/.well-known/maintgate")
 };
 
@@ -25,7 +25,7 @@ struct page_values {
 std::string until_in_words(std::int64_t seconds);
 
 struct template_error {
-    std::uint32_t line = 0;    // 1-based
+    std::uint32_t line = 0;  // 1-based
     std::uint32_t column = 0;  // 1-based
     std::string message;
 };

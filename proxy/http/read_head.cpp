@@ -30,8 +30,8 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         idle_ = true;
         const auto now = std::chrono::steady_clock::now();
         const auto idle_deadline = now + cfg_->timeouts.keepalive;
-        auto [ec, n] = co_await read_client(buf_.prepare(read_chunk),
-                                            is_tls ? idle_deadline : std::min(idle_deadline, now + idle_release));
+        auto [ec, n] = co_await read_client(
+            buf_.prepare(read_chunk), is_tls ? idle_deadline : std::min(idle_deadline, now + idle_release));
         if constexpr (!is_tls) {
             if (ec == beast::error::timeout && std::chrono::steady_clock::now() < idle_deadline) {
                 // Idle for a while: wait holding no buffer (see the file's comment).
@@ -64,8 +64,7 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     head_scan scan;
     for (;;) {
         auto data = buf_.data();
-        scan = scan_request_head(
-            std::string_view(static_cast<const char*>(data.data()), data.size()), hl);
+        scan = scan_request_head(std::string_view(static_cast<const char*>(data.data()), data.size()), hl);
         if (scan.error) co_return co_await reply(scan.error.status, scan.error.detail);
         if (scan.end) break;
         std::size_t room = buf_.max_size() - buf_.size();
@@ -92,7 +91,8 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     auto head = buf_.data();
     std::size_t used = req_->put(net::buffer(head.data(), scan.end - scan.skip), ec);
     // Beast checks a declared Content-Length against body_limit while parsing the head.
-    if (ec == http::error::body_limit) co_return co_await reply(413, "declared body larger than max_body_size");
+    if (ec == http::error::body_limit)
+        co_return co_await reply(413, "declared body larger than max_body_size");
     if (ec || !req_->is_header_done()) co_return co_await reply(400, "request head rejected by parser");
     buf_.consume(used);
     req_->eager(true);
@@ -101,7 +101,6 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     if (auto bad = check_request_fields(req)) co_return co_await reply(bad.status, bad.detail);
     co_return step::next_request;
 }
-
 
 template net::awaitable<session_base::step> client_session<beast::tcp_stream>::read_head();
 template net::awaitable<session_base::step> client_session<tls_client_stream>::read_head();

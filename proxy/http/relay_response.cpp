@@ -24,8 +24,8 @@
 namespace maintgate::proxy {
 
 template <class Stream>
-net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_response_head(
-    upstream_conn& conn, bool stop_at_100) {
+net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_response_head(upstream_conn& conn,
+                                                                                        bool stop_at_100) {
     for (;;) {
         res_.emplace();
         res_->header_limit(response_header_limit);
@@ -52,7 +52,7 @@ net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_respon
 
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::relay_response(upstream_conn_ptr conn,
-                                                                   bool request_complete) {
+                                                                          bool request_complete) {
     auto& res = res_->get();
     if (auto bad = check_response_fields(res)) {
         spdlog::warn("upstream response refused: {}", bad.detail);
@@ -135,10 +135,13 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     co_return step::next_request;
 }
 
-
-template net::awaitable<std::tuple<bool, error_code>> client_session<beast::tcp_stream>::read_response_head(upstream_conn&, bool);
-template net::awaitable<std::tuple<bool, error_code>> client_session<tls_client_stream>::read_response_head(upstream_conn&, bool);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::relay_response(upstream_conn_ptr, bool);
-template net::awaitable<session_base::step> client_session<tls_client_stream>::relay_response(upstream_conn_ptr, bool);
+template net::awaitable<std::tuple<bool, error_code>> client_session<beast::tcp_stream>::read_response_head(
+    upstream_conn&, bool);
+template net::awaitable<std::tuple<bool, error_code>> client_session<tls_client_stream>::read_response_head(
+    upstream_conn&, bool);
+template net::awaitable<session_base::step> client_session<beast::tcp_stream>::relay_response(
+    upstream_conn_ptr, bool);
+template net::awaitable<session_base::step> client_session<tls_client_stream>::relay_response(
+    upstream_conn_ptr, bool);
 
 }  // namespace maintgate::proxy

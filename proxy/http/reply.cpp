@@ -31,8 +31,8 @@ net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status
     auto parts = local_reply(status);
     // hsts_field() is empty on plain HTTP.
     std::array<net::const_buffer, 5> bufs{net::buffer(parts.head), net::buffer(date_field()),
-                                          net::buffer(mode_field(gate_->record.mode)), net::buffer(hsts_field()),
-                                          net::buffer(parts.rest)};
+                                          net::buffer(mode_field(gate_->record.mode)),
+                                          net::buffer(hsts_field()), net::buffer(parts.rest)};
     co_await send_client(bufs);
     answered_ = true;
     co_return step::linger_close;
@@ -40,7 +40,7 @@ net::awaitable<session_base::step> client_session<Stream>::reply(unsigned status
 
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::reply_upstream_error(unsigned status,
-                                                                         const char* detail) {
+                                                                                const char* detail) {
     ctx_.stats().upstream_errors.inc();
     if (!cfg_->gate.upstream_down_page) co_return co_await reply(status, detail);
     spdlog::debug("{}; serving the maintenance page", detail);
@@ -59,16 +59,15 @@ net::awaitable<session_base::step> client_session<Stream>::gate_reply(const poli
     case policy::verdict::refuse_write:
         ctx_.stats().refused_writes.inc();
         co_return co_await write_rendered(hold->refusal[fmt], 503);
-    case policy::verdict::maintenance:
-        co_return co_await write_rendered(hold->page[fmt], 503);
-    case policy::verdict::status:
-        co_return co_await write_rendered(hold->status, 200);
+    case policy::verdict::maintenance: co_return co_await write_rendered(hold->page[fmt], 503);
+    case policy::verdict::status: co_return co_await write_rendered(hold->status, 200);
     case policy::verdict::grant_bypass: {
         // The secret URL: a signed, expiring cookie, then back to the app. Rare, so the
         // response is built here.
         const auto& g = cfg_->gate.policy;
         auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
         rendered_reply r;
         r.head = "HTTP/1.1 302 Found\r\nLocation: /\r\nSet-Cookie: " + g.bypass_cookie + "=" +
                  g.signer.make_cookie_value(now + g.bypass_cookie_ttl.count()) +
@@ -80,26 +79,27 @@ net::awaitable<session_base::step> client_session<Stream>::gate_reply(const poli
         co_return co_await write_rendered(r, 302);
     }
     case policy::verdict::deny_method:
-    case policy::verdict::forward:
-        break;
+    case policy::verdict::forward: break;
     }
     co_return co_await reply(405, "method refused");
 }
 
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::write_rendered(const rendered_reply& r,
-                                                                   unsigned status) {
+                                                                          unsigned status) {
     status_ = status;
     // Answer first, then read what is left of the body, as nginx does: the client gets
     // its refusal at once, and a modest body is drained so the connection stays usable.
     bool drain = !req_->is_done();
     bool keep = client_keep_alive_ && !ctx_.stopping() && (!drain || drainable());
-    std::string_view connection = !keep ? "Connection: close\r\n"
+    std::string_view connection = !keep                   ? "Connection: close\r\n"
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    std::array<net::const_buffer, 6> bufs{net::buffer(r.head), net::buffer(date_field()),
-                                          net::buffer(hsts_field()), net::buffer(connection),
+    std::array<net::const_buffer, 6> bufs{net::buffer(r.head),
+                                          net::buffer(date_field()),
+                                          net::buffer(hsts_field()),
+                                          net::buffer(connection),
                                           net::buffer(std::string_view("\r\n")),
                                           net::buffer(r.body.data(), with_body ? r.body.size() : 0)};
     const error_code ec = co_await send_client(bufs);
@@ -139,7 +139,6 @@ net::awaitable<bool> client_session<Stream>::discard_body() {
     co_return true;
 }
 
-
 template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::fail_upstream(const upstream_failure& f) {
     if (const char* what = log_word_for(f.where)) log_upstream_error(what, f.ec);
@@ -148,17 +147,25 @@ net::awaitable<session_base::step> client_session<Stream>::fail_upstream(const u
 
 template net::awaitable<session_base::step> client_session<beast::tcp_stream>::reply(unsigned, const char*);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::reply(unsigned, const char*);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::reply_upstream_error(unsigned, const char*);
-template net::awaitable<session_base::step> client_session<tls_client_stream>::reply_upstream_error(unsigned, const char*);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::gate_reply(const policy::decision&);
-template net::awaitable<session_base::step> client_session<tls_client_stream>::gate_reply(const policy::decision&);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::write_rendered(const rendered_reply&, unsigned);
-template net::awaitable<session_base::step> client_session<tls_client_stream>::write_rendered(const rendered_reply&, unsigned);
+template net::awaitable<session_base::step> client_session<beast::tcp_stream>::reply_upstream_error(
+    unsigned, const char*);
+template net::awaitable<session_base::step> client_session<tls_client_stream>::reply_upstream_error(
+    unsigned, const char*);
+template net::awaitable<session_base::step> client_session<beast::tcp_stream>::gate_reply(
+    const policy::decision&);
+template net::awaitable<session_base::step> client_session<tls_client_stream>::gate_reply(
+    const policy::decision&);
+template net::awaitable<session_base::step> client_session<beast::tcp_stream>::write_rendered(
+    const rendered_reply&, unsigned);
+template net::awaitable<session_base::step> client_session<tls_client_stream>::write_rendered(
+    const rendered_reply&, unsigned);
 template bool client_session<beast::tcp_stream>::drainable() const noexcept;
 template bool client_session<tls_client_stream>::drainable() const noexcept;
 template net::awaitable<bool> client_session<beast::tcp_stream>::discard_body();
 template net::awaitable<bool> client_session<tls_client_stream>::discard_body();
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::fail_upstream(const upstream_failure&);
-template net::awaitable<session_base::step> client_session<tls_client_stream>::fail_upstream(const upstream_failure&);
+template net::awaitable<session_base::step> client_session<beast::tcp_stream>::fail_upstream(
+    const upstream_failure&);
+template net::awaitable<session_base::step> client_session<tls_client_stream>::fail_upstream(
+    const upstream_failure&);
 
 }  // namespace maintgate::proxy

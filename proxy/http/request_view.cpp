@@ -23,8 +23,9 @@ policy::request_view make_request_view(const http::request_header<>& req, const 
         if (f.underscore_fields != 0 && f.underscores == underscores_policy::forward) {
             for (std::string_view name : method_override_fields) {
                 const std::string_view alias = find_underscore_alias(req, name);
-                if (!alias.empty() && (rv.method_override.empty() ||
-                                       policy::classify_method(rv.method_override) == policy::method_class::read))
+                if (!alias.empty() &&
+                    (rv.method_override.empty() ||
+                     policy::classify_method(rv.method_override) == policy::method_class::read))
                     rv.method_override = alias;
             }
         }

@@ -25,8 +25,8 @@ struct view_facts {
     std::int64_t now = 0;
     underscores_policy underscores = underscores_policy::drop;  // forwarding.underscores_in_headers
     std::size_t underscore_fields = 0;  // underscore_result::fields of apply_underscore_policy
-    std::string_view bypass_header;     // gate.policy.bypass_header (lower-case name)
-    bool has_rules = false;             // gate.policy.rules is not empty
+    std::string_view bypass_header;  // gate.policy.bypass_header (lower-case name)
+    bool has_rules = false;  // gate.policy.rules is not empty
 };
 
 // The fields apps read a method override from (policy::request_view::method_override),

@@ -40,8 +40,8 @@ inline bool is_timeout(const error_code& ec) noexcept { return ec == beast::erro
 // an idle connection.
 inline bool nothing_came_back(const error_code& ec, bool got_some) noexcept {
     if (got_some) return false;
-    return ec == http::error::end_of_stream || ec == net::error::connection_reset ||
-           ec == net::error::eof || ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
+    return ec == http::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof ||
+           ec == net::error::broken_pipe || ec == ssl::error::stream_truncated;
 }
 
 inline policy::ip_address to_ip(const tcp::endpoint& ep) noexcept {
@@ -125,7 +125,8 @@ inline void client_session<Stream>::end_in_flight() noexcept {
     case in_flight::write:
         // The time first, then the count: whoever sees the count drop sees this time.
         st.last_write_done_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch()).count(),
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count(),
                                     std::memory_order_release);
         st.writes_finished.inc();
         break;
@@ -197,8 +198,8 @@ net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read
 }
 
 template <class Stream>
-net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_upstream(upstream_conn& conn,
-                                                                                         net::mutable_buffer b) {
+net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_upstream(
+    upstream_conn& conn, net::mutable_buffer b) {
     if (conn.stream.is_tls()) {
         arm(conn.stream.socket(), cfg_->upstream.response_timeout);
         auto [ec, n] = co_await conn.stream.async_read_some(b, use_tuple);
@@ -252,8 +253,8 @@ net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* co
         const std::size_t room = std::min(b.max_size() - b.size(), read_chunk);
         if (room == 0) co_return http::error::buffer_overflow;
         auto [ec, n] = conn ? co_await read_upstream(*conn, b.prepare(room))
-                            : co_await read_client(b.prepare(room),
-                                                   std::chrono::steady_clock::now() + cfg_->timeouts.body_idle);
+                            : co_await read_client(b.prepare(room), std::chrono::steady_clock::now() +
+                                                                        cfg_->timeouts.body_idle);
         b.commit(n);
         if (ec == net::error::eof) {
             // What the parser has may be complete only at the end of the stream (a body
@@ -266,6 +267,5 @@ net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* co
         if (ec) co_return ec;
     }
 }
-
 
 }  // namespace maintgate::proxy

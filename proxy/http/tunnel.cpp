@@ -43,7 +43,8 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
         finish(step::close);  // out of flight before the 503 goes out; logged after it
         refresh_gate();
         const auto fmt = static_cast<std::size_t>(policy::choose_format(req_->get()[http::field::accept]));
-        if (gate_->record.mode == policy::mode::maintenance) co_return co_await write_rendered(gate_->page[fmt], 503);
+        if (gate_->record.mode == policy::mode::maintenance)
+            co_return co_await write_rendered(gate_->page[fmt], 503);
         ctx_.stats().refused_writes.inc();
         co_return co_await write_rendered(gate_->refusal[fmt], 503);
     }
@@ -132,7 +133,6 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
     buf_.clear();
     co_return step::close;
 }
-
 
 template net::awaitable<session_base::step> client_session<beast::tcp_stream>::tunnel(upstream_conn_ptr);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::tunnel(upstream_conn_ptr);

@@ -13,12 +13,12 @@
 namespace maintgate::proxy {
 
 enum class upstream_phase : std::uint8_t {
-    connect,        // no connection (refused, unreachable, connect_timeout)
+    connect,  // no connection (refused, unreachable, connect_timeout)
     tls_handshake,  // connected, but the TLS handshake failed (not timed out); the pool logged why
-    send_head,      // the head, sent alone ahead of an Expect: 100-continue body
-    send_body,      // the head with the body, or a piece of the body
-    read_head,      // the response head (or an interim response) did not come
-    read_body,      // the response body broke off before any byte reached the client
+    send_head,  // the head, sent alone ahead of an Expect: 100-continue body
+    send_body,  // the head with the body, or a piece of the body
+    read_head,  // the response head (or an interim response) did not come
+    read_body,  // the response body broke off before any byte reached the client
 };
 
 struct upstream_failure {

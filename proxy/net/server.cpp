@@ -30,8 +30,8 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 // kernel picks), the others reuse its actual port, so every worker listens on the
 // same socket address and the kernel balances between them. Returns the port bound, or
 // nothing on failure (logged).
-std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>& workers, const listener_config& l,
-                                           std::size_t index) {
+std::optional<std::uint16_t> bind_listener(std::vector<std::unique_ptr<worker>>& workers,
+                                           const listener_config& l, std::size_t index) {
     error_code ec;
     auto address = net::ip::make_address(l.host, ec);
     if (ec) {
@@ -110,7 +110,8 @@ int run_server(std::shared_ptr<const config> cfg) {
             spdlog::error("TLS: {} error(s); not starting", report.errors.size());
             return 1;
         }
-        for (const auto& e : report.expired) spdlog::error("{}; serving it anyway (clients will refuse it)", e);
+        for (const auto& e : report.expired)
+            spdlog::error("{}; serving it anyway (clients will refuse it)", e);
         for (const auto& w : report.warnings) spdlog::warn("{}", w);
         cfg = std::move(with_tls);
     }
@@ -173,7 +174,8 @@ int run_server(std::shared_ptr<const config> cfg) {
             return 1;
         }
     } else {
-        spdlog::warn("no [admin] socket configured: the mode can change only through the state file and a restart");
+        spdlog::warn(
+            "no [admin] socket configured: the mode can change only through the state file and a restart");
     }
     if (cfg->gate.audit_log.empty())
         spdlog::warn("no audit_log configured ([gate] audit_log): mode changes are logged but not audited");

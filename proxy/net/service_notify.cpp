@@ -19,17 +19,15 @@ constexpr std::chrono::seconds status_period{1};
 
 service_notifier::service_notifier(net::io_context& admin_ioc, std::vector<worker*> workers,
                                    std::function<std::string()> status)
-    : ioc_(admin_ioc),
-      workers_(std::move(workers)),
-      status_(std::move(status)),
-      status_timer_(admin_ioc),
+    : ioc_(admin_ioc), workers_(std::move(workers)), status_(std::move(status)), status_timer_(admin_ioc),
       watchdog_timer_(admin_ioc),
       answered_(std::make_shared<std::vector<std::atomic<std::uint64_t>>>(workers_.size())) {
     const char* socket = std::getenv("NOTIFY_SOCKET");
     enabled_ = socket != nullptr && *socket != '\0';
     std::uint64_t usec = 0;
     // Also checks WATCHDOG_PID: a watchdog meant for another process is not ours.
-    if (enabled_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
+    if (enabled_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+        watchdog_ = std::chrono::microseconds(usec);
 }
 
 void service_notifier::send(const std::string& state) const noexcept {
@@ -121,7 +119,8 @@ void service_notifier::watchdog_tick() {
         // from when it was first asked, not from the latest tick.
         ++probe_;
         for (std::size_t i = 0; i < workers_.size(); ++i)
-            net::post(workers_[i]->ioc(), [a = answered_, i, p = probe_] { (*a)[i].store(p, std::memory_order_release); });
+            net::post(workers_[i]->ioc(),
+                      [a = answered_, i, p = probe_] { (*a)[i].store(p, std::memory_order_release); });
     }
     arm_watchdog_timer();
 }

@@ -24,7 +24,8 @@ class service_notifier {
 public:
     // `status` gives the STATUS= text (the mode); it is read on the admin thread, once
     // a second, and sent when it changed.
-    service_notifier(net::io_context& admin_ioc, std::vector<worker*> workers, std::function<std::string()> status);
+    service_notifier(net::io_context& admin_ioc, std::vector<worker*> workers,
+                     std::function<std::string()> status);
 
     // Whether NOTIFY_SOCKET was set at start-up.
     bool enabled() const noexcept { return enabled_; }

@@ -20,12 +20,13 @@ namespace maintgate {
 
 // X(member, metric name, HELP text): plain counters, each exported as its own counter
 // family, in this order, after maintgate_in_flight_requests.
-#define MAINTGATE_WORKER_COUNTERS(X)                                                                    \
-    X(refused_writes, "maintgate_refused_writes_total", "Writes and held webhooks refused with 503.")   \
-    X(upstream_responses, "maintgate_upstream_responses_total", "Final responses relayed from the upstream.") \
-    X(upstream_5xx, "maintgate_upstream_5xx_responses_total",                                           \
-      "Final responses from the upstream with a 5xx status.")                                           \
-    X(upstream_errors, "maintgate_upstream_errors_total",                                               \
+#define MAINTGATE_WORKER_COUNTERS(X)                                                                  \
+    X(refused_writes, "maintgate_refused_writes_total", "Writes and held webhooks refused with 503.") \
+    X(upstream_responses, "maintgate_upstream_responses_total",                                       \
+      "Final responses relayed from the upstream.")                                                   \
+    X(upstream_5xx, "maintgate_upstream_5xx_responses_total",                                         \
+      "Final responses from the upstream with a 5xx status.")                                         \
+    X(upstream_errors, "maintgate_upstream_errors_total",                                             \
       "Requests answered locally with 502 or 504 because the upstream failed.")
 
 // X(label, prefix): forwarded requests in flight, counted from the decision to forward
@@ -39,7 +40,9 @@ namespace maintgate {
 // A counter with one writer thread.
 class counter {
 public:
-    void inc(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
+    void inc(std::uint64_t n = 1) noexcept {
+        v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+    }
     std::uint64_t get() const noexcept { return v_.load(std::memory_order_acquire); }
 
 private:
@@ -91,9 +94,9 @@ inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexc
     for (const worker_stats* w : all) {
         for (std::size_t m = 0; m < mode_count; ++m)
             for (std::size_t v = 0; v < verdict_count; ++v) t.decisions[m][v] += w->decisions[m][v].get();
-        // finished before started: a request that starts between the two reads makes the
-        // in-flight count too high, never too low.
-#define MAINTGATE_X(label, prefix)                   \
+                // finished before started: a request that starts between the two reads makes the
+                // in-flight count too high, never too low.
+#define MAINTGATE_X(label, prefix)                     \
     t.prefix##_finished += w->prefix##_finished.get(); \
     t.prefix##_started += w->prefix##_started.get();
         MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)

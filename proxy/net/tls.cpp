@@ -99,7 +99,8 @@ std::string format_date(sys_time t) {
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
 }
 
@@ -142,7 +143,8 @@ bool name_matches(std::string_view pattern, std::string_view name) noexcept {
     // "*.example.com" covers exactly one more label: "a.example.com", not "a.b.example.com".
     if (!pattern.starts_with("*.")) return false;
     const auto dot = name.find('.');
-    return dot != std::string_view::npos && dot > 0 && policy::iequals(name.substr(dot + 1), pattern.substr(2));
+    return dot != std::string_view::npos && dot > 0 &&
+           policy::iequals(name.substr(dot + 1), pattern.substr(2));
 }
 
 bool is_ip_literal(const std::string& s) {
@@ -276,7 +278,8 @@ struct tls_builder {
         auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
         SSL_CTX* h = ctx->native_handle();
         if (SSL_CTX_set_min_proto_version(h, l.tls_min_version) != 1) {
-            error(c.where, what + ".tls_min_version: OpenSSL refuses TLS " + tls_version_name(l.tls_min_version));
+            error(c.where,
+                  what + ".tls_min_version: OpenSSL refuses TLS " + tls_version_name(l.tls_min_version));
             return nullptr;
         }
         // No compression (CRIME) and no renegotiation (a cheap way to make a server do
@@ -306,12 +309,14 @@ struct tls_builder {
             return nullptr;
         }
         if (SSL_CTX_use_certificate_chain_file(h, c.cert.c_str()) != 1) {
-            error(c.where, what + ".tls_cert: " + quoted(c.cert) + " is not a PEM certificate chain: " + openssl_errors());
+            error(c.where, what + ".tls_cert: " + quoted(c.cert) +
+                               " is not a PEM certificate chain: " + openssl_errors());
             return nullptr;
         }
         password_asked = false;
         const auto mismatch = [&] {
-            error(c.where, what + ": the key " + quoted(c.key) + " does not belong to the certificate " + quoted(c.cert));
+            error(c.where, what + ": the key " + quoted(c.key) + " does not belong to the certificate " +
+                               quoted(c.cert));
         };
         if (SSL_CTX_use_PrivateKey_file(h, c.key.c_str(), SSL_FILETYPE_PEM) != 1) {
             // OpenSSL checks the key against the certificate as it loads it.
@@ -320,9 +325,10 @@ struct tls_builder {
             if (key_mismatch)
                 mismatch();
             else if (password_asked)
-                error(c.where, what + ".tls_key: " + quoted(c.key) +
-                                   " is encrypted; maintgate needs it without a passphrase (openssl pkey -in KEY -out "
-                                   "PLAIN, then chmod 600)");
+                error(c.where,
+                      what + ".tls_key: " + quoted(c.key) +
+                          " is encrypted; maintgate needs it without a passphrase (openssl pkey -in KEY -out "
+                          "PLAIN, then chmod 600)");
             else
                 error(c.where, what + ".tls_key: " + quoted(c.key) + " is not a PEM private key: " + why);
             return nullptr;
@@ -366,8 +372,9 @@ struct tls_builder {
             const std::string sni_what = what + ".sni[" + std::to_string(i) + "]";
             auto ctx = server_context(l, l.sni[i], sni_what, *s->keys_, s->certs_[i + 1]);
             if (ctx && s->certs_[i + 1].names.empty())
-                error(l.sni[i].where, sni_what + ": the certificate names no DNS name for SNI to match; give "
-                                                 "server_names");
+                error(l.sni[i].where, sni_what +
+                                          ": the certificate names no DNS name for SNI to match; give "
+                                          "server_names");
             s->sni_.push_back(std::move(ctx));
         }
         if (report.errors.size() != errors_before) return nullptr;
@@ -395,7 +402,8 @@ struct tls_builder {
             SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
             if (!u.tls_ca_file.empty()) {
                 if (auto why = unreadable(u.tls_ca_file); !why.empty()) {
-                    error(u.tls_where, "upstream.tls_ca_file: cannot read " + quoted(u.tls_ca_file) + ": " + why);
+                    error(u.tls_where,
+                          "upstream.tls_ca_file: cannot read " + quoted(u.tls_ca_file) + ": " + why);
                     return nullptr;
                 }
                 if (SSL_CTX_load_verify_locations(h, u.tls_ca_file.c_str(), nullptr) != 1) {
@@ -409,8 +417,9 @@ struct tls_builder {
             }
         } else {
             SSL_CTX_set_verify(h, SSL_VERIFY_NONE, nullptr);
-            report.warnings.push_back(u.tls_where + ": upstream.tls_verify = false: the upstream's certificate is "
-                                                    "not checked, so anyone on the path can pose as it");
+            report.warnings.push_back(u.tls_where +
+                                      ": upstream.tls_verify = false: the upstream's certificate is "
+                                      "not checked, so anyone on the path can pose as it");
         }
         return c;
     }
@@ -431,8 +440,8 @@ bool tls_client::prepare(SSL* ssl) const noexcept {
 std::string tls_client::describe_failure(SSL* ssl, const error_code& ec) const {
     const long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (verify_ && v != X509_V_OK)
-        return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v) + " (expected name " +
-               quoted(name_) + ")";
+        return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v) +
+               " (expected name " + quoted(name_) + ")";
     return ec.message();
 }
 
@@ -461,19 +470,22 @@ tls_report build_tls(config& cfg, const config* previous, bool with_upstream, sy
                 for (const auto& n : c.names) s += (s.empty() ? "" : ", ") + n;
                 return s;
             }();
-            const std::string head = c.where + ": " + c.what + ": certificate " + quoted(c.file) + " (" + names + ")";
+            const std::string head =
+                c.where + ": " + c.what + ": certificate " + quoted(c.file) + " (" + names + ")";
             if (now >= c.not_after) {
                 report.expired.push_back(head + " expired on " + format_date(c.not_after));
             } else if (now < c.not_before) {
                 report.expired.push_back(head + " is not valid before " + format_date(c.not_before));
             } else if (c.not_after - now < warn_within) {
-                const auto days = std::chrono::duration_cast<std::chrono::hours>(c.not_after - now).count() / 24;
+                const auto days =
+                    std::chrono::duration_cast<std::chrono::hours>(c.not_after - now).count() / 24;
                 report.warnings.push_back(head + " expires on " + format_date(c.not_after) + ", in " +
                                           std::to_string(days) + " day" + (days == 1 ? "" : "s"));
             }
         }
         if (!report.errors.empty()) return report;
-        for (std::size_t i = 0; i < cfg.listeners.size(); ++i) cfg.listeners[i].tls_context = std::move(servers[i]);
+        for (std::size_t i = 0; i < cfg.listeners.size(); ++i)
+            cfg.listeners[i].tls_context = std::move(servers[i]);
         if (with_upstream) cfg.upstream.tls_context = std::move(client);
     } catch (const std::exception& e) {
         // Allocation failure, or Asio's context constructor failing inside OpenSSL.

@@ -25,10 +25,10 @@ namespace ssl = boost::asio::ssl;
 // What one certificate says about itself, for check, the start-up log and the expiry
 // warnings.
 struct certificate_info {
-    std::string what;                // "listener[0]", "listener[0].sni[1]"
-    std::string file;                // the PEM chain it came from
-    std::string where;               // "file:line:column" of its config entry
-    std::string subject;             // one line, such as "CN=example.com"
+    std::string what;  // "listener[0]", "listener[0].sni[1]"
+    std::string file;  // the PEM chain it came from
+    std::string where;  // "file:line:column" of its config entry
+    std::string subject;  // one line, such as "CN=example.com"
     std::vector<std::string> names;  // the names SNI matches against, lower-case
     sys_time not_before{};
     sys_time not_after{};
@@ -101,7 +101,7 @@ private:
 
     std::unique_ptr<ssl::context> default_;
     std::vector<std::unique_ptr<ssl::context>> sni_;  // sni_[i] serves certs_[i + 1]
-    std::vector<certificate_info> certs_;             // [0]: the listener's own
+    std::vector<certificate_info> certs_;  // [0]: the listener's own
     std::shared_ptr<ticket_keys> keys_;
 };
 
@@ -134,10 +134,10 @@ private:
 };
 
 struct tls_report {
-    std::vector<std::string> errors;    // the config cannot be served (nothing was changed)
+    std::vector<std::string> errors;  // the config cannot be served (nothing was changed)
     std::vector<std::string> warnings;  // served, but an operator should look (expiry within 14 days)
-    std::vector<std::string> expired;   // expired or not yet valid: run and reload serve them and log
-                                        // an error, check refuses them
+    std::vector<std::string> expired;  // expired or not yet valid: run and reload serve them and log
+        // an error, check refuses them
     std::vector<certificate_info> certificates;
 };
 

@@ -15,8 +15,8 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
-net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(beast::tcp_stream& s,
-                                                                 const std::vector<tcp::endpoint>& endpoints) {
+net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(
+    beast::tcp_stream& s, const std::vector<tcp::endpoint>& endpoints) {
     error_code ec = net::error::host_not_found;
     for (const auto& ep : endpoints) {
         std::tie(ec) = co_await s.async_connect(ep, net::as_tuple(net::use_awaitable));
@@ -92,7 +92,8 @@ net::awaitable<std::tuple<error_code, upstream_conn_ptr, bool>> upstream_pool::c
         std::string detail;
         if (auto hec = co_await c->stream.handshake(detail)) {
             if (hec == beast::error::timeout) co_return std::tuple{hec, nullptr, false};
-            spdlog::warn("upstream {}: TLS handshake with {} failed: {}", cfg_.url, endpoint_text(ep), detail);
+            spdlog::warn("upstream {}: TLS handshake with {} failed: {}", cfg_.url, endpoint_text(ep),
+                         detail);
             co_return std::tuple{hec, nullptr, true};
         }
     }

@@ -86,13 +86,12 @@ using upstream_conn_ptr = std::unique_ptr<upstream_conn>;
 // (error::timeout past it). The error otherwise is the last address's. Unlike Asio's
 // range connect, which reports a socket it could not open (no descriptors left) as
 // "Operation canceled", this says what happened: the log is what an operator reads.
-net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(beast::tcp_stream& s,
-                                                                 const std::vector<tcp::endpoint>& endpoints);
+net::awaitable<std::tuple<error_code, tcp::endpoint>> connect_any(
+    beast::tcp_stream& s, const std::vector<tcp::endpoint>& endpoints);
 
 class upstream_pool {
 public:
-    upstream_pool(net::any_io_executor ex, const upstream_config& cfg,
-                  std::vector<tcp::endpoint> endpoints);
+    upstream_pool(net::any_io_executor ex, const upstream_config& cfg, std::vector<tcp::endpoint> endpoints);
 
     // The most recently used idle connection that is still open, or nullptr. Connections
     // idle past idle_timeout, closed by the upstream, or holding unexpected bytes are

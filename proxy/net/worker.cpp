@@ -15,7 +15,8 @@ namespace maintgate::proxy {
 
 worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
                std::shared_ptr<const gate_snapshot> gate)
-    : id_(id), ctx_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream), gate), connections_(connections) {}
+    : id_(id), ctx_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream), gate),
+      connections_(connections) {}
 
 void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
@@ -81,8 +82,10 @@ void worker_context::link(session_base* s) noexcept {
 }
 
 void worker_context::unlink(session_base* s) noexcept {
-    if (s->prev) s->prev->next = s->next;
-    else sessions_ = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        sessions_ = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
 }
@@ -109,8 +112,8 @@ public:
         if (ec) return;
         namespace ops = boost::asio::detail::socket_ops;
         auto& state = impl_.get_implementation().state_;
-        state = static_cast<ops::state_type>((state | ops::user_set_non_blocking | ops::internal_non_blocking) &
-                                             ~ops::possible_dup);
+        state = static_cast<ops::state_type>(
+            (state | ops::user_set_non_blocking | ops::internal_non_blocking) & ~ops::possible_dup);
     }
 };
 static_assert(BOOST_VERSION / 100 == 1081 || BOOST_VERSION / 100 >= 1082,
@@ -162,7 +165,8 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
             const int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK) {
                 accepted_in_a_row = 0;
-                auto [wec] = co_await acceptor.async_wait(tcp::acceptor::wait_read, net::as_tuple(net::use_awaitable));
+                auto [wec] =
+                    co_await acceptor.async_wait(tcp::acceptor::wait_read, net::as_tuple(net::use_awaitable));
                 if (ctx_.stopping_ || wec == net::error::operation_aborted) break;
                 continue;
             }
@@ -202,11 +206,13 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
         // certificate, while this one keeps its own to the end.
         if (auto tls = ctx_.gate_->cfg->listeners[listener].tls_context) {
             net::co_spawn(ioc_,
-                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener, std::move(tls), peer,
-                                                              connections_),
+                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener,
+                                                              std::move(tls), peer, connections_),
                           net::detached);
         } else {
-            net::co_spawn(ioc_, serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, peer, connections_),
+            net::co_spawn(ioc_,
+                          serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, peer,
+                                                              connections_),
                           net::detached);
         }
     }

@@ -24,8 +24,8 @@ class worker;
 
 class worker_context {
 public:
-    worker_context(net::any_io_executor ex, const upstream_config& upstream, std::vector<tcp::endpoint> endpoints,
-                   std::shared_ptr<const gate_snapshot> gate)
+    worker_context(net::any_io_executor ex, const upstream_config& upstream,
+                   std::vector<tcp::endpoint> endpoints, std::shared_ptr<const gate_snapshot> gate)
         : pool_(std::move(ex), upstream, std::move(endpoints)), gate_(std::move(gate)) {}
     worker_context(const worker_context&) = delete;
     worker_context& operator=(const worker_context&) = delete;

@@ -8,8 +8,7 @@ using namespace maintgate::policy;
 
 namespace {
 
-const char* name(body_format f)
-{
+const char* name(body_format f) {
     switch (f) {
     case body_format::html: return "html";
     case body_format::json: return "json";
@@ -20,8 +19,7 @@ const char* name(body_format f)
 
 }  // namespace
 
-TEST_CASE("accept: choose_format table", "[accept]")
-{
+TEST_CASE("accept: choose_format table", "[accept]") {
     using f = body_format;
     struct row {
         std::string_view accept;

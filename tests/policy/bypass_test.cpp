@@ -14,8 +14,7 @@ using namespace maintgate::policy;
 namespace {
 
 // HMAC-SHA256 by OpenSSL's own one-shot function, as the reference the signer must agree with.
-std::string reference_cookie(std::string_view secret, std::int64_t expiry)
-{
+std::string reference_cookie(std::string_view secret, std::int64_t expiry) {
     const std::string expiry_text = std::to_string(expiry);
     const std::string message = "maintgate-bypass:" + expiry_text;
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -36,8 +35,7 @@ constexpr std::int64_t now = 1'800'000'000;
 
 }  // namespace
 
-TEST_CASE("bypass: constant_time_equal", "[bypass]")
-{
+TEST_CASE("bypass: constant_time_equal", "[bypass]") {
     using namespace std::string_view_literals;
     struct row {
         std::string_view a, b;
@@ -65,8 +63,7 @@ TEST_CASE("bypass: constant_time_equal", "[bypass]")
     }
 }
 
-TEST_CASE("bypass: find_cookie", "[bypass]")
-{
+TEST_CASE("bypass: find_cookie", "[bypass]") {
     struct row {
         std::string_view header;
         std::string_view value;  // expected
@@ -100,8 +97,7 @@ TEST_CASE("bypass: find_cookie", "[bypass]")
     }
 }
 
-TEST_CASE("bypass: signer round trip and format", "[bypass]")
-{
+TEST_CASE("bypass: signer round trip and format", "[bypass]") {
     const bypass_signer s("s3cret");
     const std::string v = s.make_cookie_value(now + 3600);
     REQUIRE(v.size() == std::to_string(now + 3600).size() + 1 + 64);
@@ -115,8 +111,7 @@ TEST_CASE("bypass: signer round trip and format", "[bypass]")
     CHECK(v == reference_cookie("s3cret", now + 3600));
 }
 
-TEST_CASE("bypass: signer is HMAC-SHA256 for every key length", "[bypass]")
-{
+TEST_CASE("bypass: signer is HMAC-SHA256 for every key length", "[bypass]") {
     // Around the SHA-256 block size of 64 bytes, where HMAC hashes long keys first.
     for (std::size_t len : {0u, 1u, 32u, 63u, 64u, 65u, 100u, 200u, 1000u}) {
         std::string secret;
@@ -136,8 +131,7 @@ TEST_CASE("bypass: signer is HMAC-SHA256 for every key length", "[bypass]")
     }
 }
 
-TEST_CASE("bypass: expiry boundary", "[bypass]")
-{
+TEST_CASE("bypass: expiry boundary", "[bypass]") {
     const bypass_signer s("s3cret");
     const std::int64_t expiry = now + 10;
     const std::string v = s.make_cookie_value(expiry);
@@ -146,7 +140,8 @@ TEST_CASE("bypass: expiry boundary", "[bypass]")
         bool valid;
     };
     const row rows[] = {
-        {expiry - 10, true}, {expiry - 1, true}, {expiry, false}, {expiry + 1, false}, {expiry + 100000, false},
+        {expiry - 10, true}, {expiry - 1, true},       {expiry, false},
+        {expiry + 1, false}, {expiry + 100000, false},
     };
     for (const auto& r : rows) {
         INFO("now = expiry " << (r.at - expiry));
@@ -160,8 +155,7 @@ TEST_CASE("bypass: expiry boundary", "[bypass]")
     CHECK_FALSE(s.verify_cookie_value(far, max));
 }
 
-TEST_CASE("bypass: forged, altered and truncated values are refused", "[bypass]")
-{
+TEST_CASE("bypass: forged, altered and truncated values are refused", "[bypass]") {
     const bypass_signer s("s3cret");
     const std::int64_t expiry = now + 3600;
     const std::string v = s.make_cookie_value(expiry);
@@ -191,21 +185,21 @@ TEST_CASE("bypass: forged, altered and truncated values are refused", "[bypass]"
     const std::string bad[] = {
         "",
         ".",
-        v.substr(0, v.size() - 1),                 // truncated
-        v + "0",                                   // one digit too many
-        v + " ",                                   // trailing space
-        " " + v,                                   // leading space
-        expiry_text,                               // no MAC
-        expiry_text + ".",                         // empty MAC
-        "." + mac,                                 // no expiry
-        expiry_text + mac,                         // no dot
-        expiry_text + ".." + mac.substr(1),        // two dots
-        upper,                                     // upper-case hex
-        "0" + v,                                   // leading zero: same number, other text
+        v.substr(0, v.size() - 1),  // truncated
+        v + "0",  // one digit too many
+        v + " ",  // trailing space
+        " " + v,  // leading space
+        expiry_text,  // no MAC
+        expiry_text + ".",  // empty MAC
+        "." + mac,  // no expiry
+        expiry_text + mac,  // no dot
+        expiry_text + ".." + mac.substr(1),  // two dots
+        upper,  // upper-case hex
+        "0" + v,  // leading zero: same number, other text
         "00" + v,
-        "+" + v,                                   // explicit sign
-        std::to_string(expiry + 1) + "." + mac,    // other expiry, old MAC
-        "99999999999999999999." + mac,             // 20 digits: out of range
+        "+" + v,  // explicit sign
+        std::to_string(expiry + 1) + "." + mac,  // other expiry, old MAC
+        "99999999999999999999." + mac,  // 20 digits: out of range
         "1e9." + mac,
         "0x6b49d200." + mac,
         bypass_signer("s3cret2").make_cookie_value(expiry),  // another secret
@@ -218,8 +212,7 @@ TEST_CASE("bypass: forged, altered and truncated values are refused", "[bypass]"
     }
 }
 
-TEST_CASE("bypass: negative expiries are refused even when in the future", "[bypass]")
-{
+TEST_CASE("bypass: negative expiries are refused even when in the future", "[bypass]") {
     const bypass_signer s("s3cret");
     const std::string v = s.make_cookie_value(-5);
     CHECK(v == reference_cookie("s3cret", -5));
@@ -231,8 +224,7 @@ TEST_CASE("bypass: negative expiries are refused even when in the future", "[byp
     CHECK_FALSE(s.verify_cookie_value("-" + zero, -1));
 }
 
-TEST_CASE("bypass: a signer without a secret verifies nothing", "[bypass]")
-{
+TEST_CASE("bypass: a signer without a secret verifies nothing", "[bypass]") {
     const bypass_signer unkeyed;
     CHECK_FALSE(unkeyed.verify_cookie_value(bypass_signer("").make_cookie_value(now + 60), now));
     CHECK_FALSE(unkeyed.verify_cookie_value(bypass_signer("x").make_cookie_value(now + 60), now));

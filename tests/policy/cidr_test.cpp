@@ -8,15 +8,13 @@ using namespace maintgate::policy;
 
 namespace {
 
-ip_address ip(std::string_view text)
-{
+ip_address ip(std::string_view text) {
     const auto a = parse_ip(text);
     REQUIRE(a.has_value());
     return *a;
 }
 
-cidr net(std::string_view text)
-{
+cidr net(std::string_view text) {
     auto r = parse_cidr(text);
     INFO(text << ": " << r.error);
     REQUIRE(r.value.has_value());
@@ -26,8 +24,7 @@ cidr net(std::string_view text)
 
 }  // namespace
 
-TEST_CASE("parse_ip accepts literals and round-trips them through to_string", "[cidr]")
-{
+TEST_CASE("parse_ip accepts literals and round-trips them through to_string", "[cidr]") {
     struct row {
         std::string_view text;
         bool v4;
@@ -56,8 +53,7 @@ TEST_CASE("parse_ip accepts literals and round-trips them through to_string", "[
     CHECK(ip("192.0.2.1") == ip("::ffff:192.0.2.1"));
 }
 
-TEST_CASE("parse_ip rejects everything but a bare literal", "[cidr]")
-{
+TEST_CASE("parse_ip rejects everything but a bare literal", "[cidr]") {
     using namespace std::string_view_literals;
     const std::string_view rows[] = {
         ""sv,
@@ -86,8 +82,7 @@ TEST_CASE("parse_ip rejects everything but a bare literal", "[cidr]")
     }
 }
 
-TEST_CASE("ip_from_v4 and ip_from_v6 build the stored form", "[cidr]")
-{
+TEST_CASE("ip_from_v4 and ip_from_v6 build the stored form", "[cidr]") {
     CHECK(ip_from_v4(0xC0000201u) == ip("192.0.2.1"));
     CHECK(ip_from_v4(0xC0000201u).is_v4());
     const std::array<std::uint8_t, 16> v6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -98,8 +93,7 @@ TEST_CASE("ip_from_v4 and ip_from_v6 build the stored form", "[cidr]")
     CHECK(ip_from_v6(mapped).is_v4());
 }
 
-TEST_CASE("parse_cidr stores the prefix over 128 bits", "[cidr]")
-{
+TEST_CASE("parse_cidr stores the prefix over 128 bits", "[cidr]") {
     struct row {
         std::string_view text;
         unsigned prefix;
@@ -126,8 +120,7 @@ TEST_CASE("parse_cidr stores the prefix over 128 bits", "[cidr]")
     }
 }
 
-TEST_CASE("parse_cidr rejects garbage and host bits with a reason", "[cidr]")
-{
+TEST_CASE("parse_cidr rejects garbage and host bits with a reason", "[cidr]") {
     const std::string_view rows[] = {
         "",
         "/8",
@@ -141,9 +134,9 @@ TEST_CASE("parse_cidr rejects garbage and host bits with a reason", "[cidr]")
         "10.0.0.0/1000",
         "10.0.0.0/8/8",
         "2001:db8::/129",
-        "10.0.0.1/8",       // host bits set
-        "192.0.2.128/24",   // host bits set
-        "2001:db8::1/32",   // host bits set
+        "10.0.0.1/8",  // host bits set
+        "192.0.2.128/24",  // host bits set
+        "2001:db8::1/32",  // host bits set
         "2001:db8:8000::/31",
         "::1/0",
         "1.0.0.0/0",
@@ -161,8 +154,7 @@ TEST_CASE("parse_cidr rejects garbage and host bits with a reason", "[cidr]")
     CHECK(parse_cidr("2001:db8::1/32").error.find("2001:db8::/32") != std::string::npos);
 }
 
-TEST_CASE("cidr::contains", "[cidr]")
-{
+TEST_CASE("cidr::contains", "[cidr]") {
     struct row {
         std::string_view network;
         std::string_view address;
@@ -208,8 +200,7 @@ TEST_CASE("cidr::contains", "[cidr]")
     }
 }
 
-TEST_CASE("any_contains", "[cidr]")
-{
+TEST_CASE("any_contains", "[cidr]") {
     const std::vector<cidr> nets{net("10.0.0.0/8"), net("2001:db8::/32")};
     CHECK(any_contains(nets, ip("10.1.2.3")));
     CHECK(any_contains(nets, ip("2001:db8::5")));

@@ -14,8 +14,7 @@ using maintgate::test::allocations;
 
 namespace {
 
-path_regex rx(std::string_view pattern)
-{
+path_regex rx(std::string_view pattern) {
     auto r = path_regex::compile(pattern);
     INFO("pattern '" << std::string(pattern) << "': " << r.error << " at " << r.offset);
     REQUIRE(r.value.has_value());
@@ -25,8 +24,7 @@ path_regex rx(std::string_view pattern)
 
 }  // namespace
 
-TEST_CASE("path_regex search: table", "[path_regex]")
-{
+TEST_CASE("path_regex search: table", "[path_regex]") {
     struct row {
         std::string_view pattern;
         std::string_view subject;
@@ -72,7 +70,10 @@ TEST_CASE("path_regex search: table", "[path_regex]")
         {"a.c", "a\rc", false},
         {"^.*$", "any/thing", true},
         {"^.*$", "line\nbreak", false},
-        {"a.c", "a\xff" "c", true},
+        {"a.c",
+         "a\xff"
+         "c",
+         true},
         // Escapes.
         {"\\.json$", "/x.json", true},
         {"\\.json$", "/xjson", false},
@@ -174,7 +175,8 @@ TEST_CASE("path_regex search: table", "[path_regex]")
         {"^[0-9a-f]{8}-[0-9a-f]{4}$", "deadbeef-0123", true},
         {"^[0-9a-f]{8}-[0-9a-f]{4}$", "deadbeef-012", false},
         {"^a{32}$", std::string_view("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), true},
-        {"^(?:a{32}){2}$", std::string_view("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), true},
+        {"^(?:a{32}){2}$",
+         std::string_view("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), true},
         // Realistic gate rules.
         {"^/api/v[0-9]+/search$", "/api/v2/search", true},
         {"^/api/v[0-9]+/search$", "/api/v2/search/x", false},
@@ -206,8 +208,7 @@ TEST_CASE("path_regex search: table", "[path_regex]")
     }
 }
 
-TEST_CASE("path_regex compile errors name the problem and its offset", "[path_regex]")
-{
+TEST_CASE("path_regex compile errors name the problem and its offset", "[path_regex]") {
     struct row {
         std::string pattern;
         std::string_view error;
@@ -294,8 +295,7 @@ TEST_CASE("path_regex compile errors name the problem and its offset", "[path_re
     }
 }
 
-TEST_CASE("path_regex limits: largest accepted pattern and program", "[path_regex]")
-{
+TEST_CASE("path_regex limits: largest accepted pattern and program", "[path_regex]") {
     // 512 bytes is accepted.
     const auto long_ok = rx(std::string(512, 'a'));
     CHECK(long_ok.search(std::string(512, 'a')));
@@ -309,15 +309,13 @@ TEST_CASE("path_regex limits: largest accepted pattern and program", "[path_rege
     // Bounded repeat expansion is sized as documented.
     CHECK(rx("a").program_size() == 2);
     CHECK(rx("a{3}").program_size() == 4);
-    CHECK(rx("a{2,}").program_size() == 4);   // a a split match
+    CHECK(rx("a{2,}").program_size() == 4);  // a a split match
     CHECK(rx("a{1,3}").program_size() == 6);  // a (split a) (split a) match
-    CHECK(rx("a*").program_size() == 4);      // split a jump match
-    CHECK(rx("a|b").program_size() == 5);     // split a jump b match
+    CHECK(rx("a*").program_size() == 4);  // split a jump match
+    CHECK(rx("a|b").program_size() == 5);  // split a jump b match
 }
 
-TEST_CASE("path_regex runs in linear time on patterns that make backtrackers explode",
-          "[path_regex]")
-{
+TEST_CASE("path_regex runs in linear time on patterns that make backtrackers explode", "[path_regex]") {
     const std::string as(5000, 'a');
     struct row {
         std::string_view pattern;
@@ -348,8 +346,7 @@ TEST_CASE("path_regex runs in linear time on patterns that make backtrackers exp
     }
 }
 
-TEST_CASE("path_regex is copyable and movable, as config vectors need", "[path_regex]")
-{
+TEST_CASE("path_regex is copyable and movable, as config vectors need", "[path_regex]") {
     std::vector<path_regex> rules;
     rules.push_back(rx("^/api/"));
     rules.push_back(rx("\\.json$"));
@@ -367,14 +364,18 @@ TEST_CASE("path_regex is copyable and movable, as config vectors need", "[path_r
     CHECK(assigned.pattern() == "\\.json$");
 }
 
-TEST_CASE("path_regex search allocates nothing after warm-up", "[path_regex][alloc]")
-{
+TEST_CASE("path_regex search allocates nothing after warm-up", "[path_regex][alloc]") {
     // RE2 builds its DFA states on demand: the first searches allocate, and the states a
     // set of subjects needs exist after one pass over them.
     const std::string_view patterns[] = {
-        "^/api/v[0-9]+/search$",      "\\.(css|js|png|svg|woff2?)$", "(?:^|/)admin(?:/|$)",
-        "^(?:[^/]*/)*[^/]*\\.php$", "(.*a){20}",                     "^/hooks/(stripe|github)/[a-z0-9-]+$",
-        "\\s|\\x00|[^\\x20-\\x7e]", "",
+        "^/api/v[0-9]+/search$",
+        "\\.(css|js|png|svg|woff2?)$",
+        "(?:^|/)admin(?:/|$)",
+        "^(?:[^/]*/)*[^/]*\\.php$",
+        "(.*a){20}",
+        "^/hooks/(stripe|github)/[a-z0-9-]+$",
+        "\\s|\\x00|[^\\x20-\\x7e]",
+        "",
     };
     const std::string subjects[] = {
         "/",
@@ -393,14 +394,12 @@ TEST_CASE("path_regex search allocates nothing after warm-up", "[path_regex][all
         INFO("pattern '" << std::string(pattern) << "'");
         const path_regex r = rx(pattern);
         std::size_t before = allocations;
-        for (const auto& s : subjects)
-            (void)r.search(s);
+        for (const auto& s : subjects) (void)r.search(s);
         const std::size_t warm_up = allocations - before;
         before = allocations;
         std::size_t matches = 0;
         for (int round = 0; round < 200; ++round)
-            for (const auto& s : subjects)
-                matches += r.search(s) ? 1 : 0;
+            for (const auto& s : subjects) matches += r.search(s) ? 1 : 0;
         CHECK(allocations - before == 0);
         CHECK(matches % 200 == 0);  // the same answers every round
         warm_up_total += warm_up;
@@ -418,32 +417,25 @@ struct pattern_generator {
 
     int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); }
 
-    std::string alternation(int depth)
-    {
+    std::string alternation(int depth) {
         std::string out = concat(depth);
-        while (depth < 3 && pick(5) == 0)
-            out += "|" + concat(depth);
+        while (depth < 3 && pick(5) == 0) out += "|" + concat(depth);
         return out;
     }
 
-    std::string concat(int depth)
-    {
+    std::string concat(int depth) {
         std::string out;
         const int n = pick(10) == 0 ? 0 : 1 + pick(3);
-        for (int k = 0; k < n; ++k)
-            out += term(depth);
+        for (int k = 0; k < n; ++k) out += term(depth);
         return out;
     }
 
-    std::string term(int depth)
-    {
+    std::string term(int depth) {
         static const char* const literals[] = {"a", "b", "c", "/", "\\.", "\\-", "1"};
-        static const char* const classes[] = {"[ab]",  "[^a]", "[a-c]", "[/.]",  "[^/]",
-                                              "\\d",   "\\w",  "\\W",   "\\s",   "[\\d/]",
-                                              "[a\\-]"};
-        static const char* const quantifiers[] = {"*",     "+",     "?",     "{2}",  "{0,2}", "{1,3}",
-                                                  "{2,}",  "*?",    "+?",    "??",   "{0}",   "{1}",
-                                                  "{0,}", "{1,2}?"};
+        static const char* const classes[] = {"[ab]", "[^a]", "[a-c]", "[/.]",   "[^/]",  "\\d",
+                                              "\\w",  "\\W",  "\\s",   "[\\d/]", "[a\\-]"};
+        static const char* const quantifiers[] = {"*",  "+",  "?",  "{2}", "{0,2}", "{1,3}", "{2,}",
+                                                  "*?", "+?", "??", "{0}", "{1}",   "{0,}",  "{1,2}?"};
         const int kind = pick(depth < 3 ? 16 : 12);
         std::string atom;
         if (kind < 6)
@@ -456,27 +448,22 @@ struct pattern_generator {
             return pick(2) ? "^" : "$";  // anchors take no quantifier
         else
             atom = (pick(2) ? "(" : "(?:") + alternation(depth + 1) + ")";
-        if (pick(5) < 2)
-            atom += quantifiers[pick(std::size(quantifiers))];
+        if (pick(5) < 2) atom += quantifiers[pick(std::size(quantifiers))];
         return atom;
     }
 
-    std::string subject()
-    {
+    std::string subject() {
         static const char alphabet[] = "ab/.c1-";
         std::string out;
         const int n = pick(11);
-        for (int k = 0; k < n; ++k)
-            out += alphabet[pick(sizeof alphabet - 1)];
+        for (int k = 0; k < n; ++k) out += alphabet[pick(sizeof alphabet - 1)];
         return out;
     }
 };
 
 }  // namespace
 
-TEST_CASE("path_regex agrees with std::regex (ECMAScript, search) on generated cases",
-          "[path_regex]")
-{
+TEST_CASE("path_regex agrees with std::regex (ECMAScript, search) on generated cases", "[path_regex]") {
     pattern_generator gen{std::mt19937(20240601u)};
     int compared = 0;
     int matched = 0;

@@ -14,13 +14,11 @@ namespace {
 // nullopt is spelled "!" in the tables below: no path can be "!", since all start with '/'.
 constexpr std::string_view refused = "!";
 
-std::string normalise(std::string_view target, std::size_t cap = 256)
-{
+std::string normalise(std::string_view target, std::size_t cap = 256) {
     std::array<char, 256> buf{};
     REQUIRE(cap <= buf.size());
     const auto n = normalize_path(target, buf.data(), cap);
-    if (!n)
-        return std::string(refused);
+    if (!n) return std::string(refused);
     REQUIRE(*n <= cap);
     return std::string(buf.data(), *n);
 }
@@ -30,8 +28,7 @@ struct row {
     std::string_view expected;
 };
 
-void check_rows(std::initializer_list<row> rows)
-{
+void check_rows(std::initializer_list<row> rows) {
     for (const auto& r : rows) {
         INFO("target '" << std::string(r.target) << "'");
         CHECK(normalise(r.target) == r.expected);
@@ -40,8 +37,7 @@ void check_rows(std::initializer_list<row> rows)
 
 }  // namespace
 
-TEST_CASE("normalize_path leaves clean paths alone", "[path]")
-{
+TEST_CASE("normalize_path leaves clean paths alone", "[path]") {
     check_rows({
         {"/", "/"},
         {"/healthz", "/healthz"},
@@ -54,8 +50,7 @@ TEST_CASE("normalize_path leaves clean paths alone", "[path]")
     });
 }
 
-TEST_CASE("normalize_path defeats the attack shapes aimed at exception rules", "[path]")
-{
+TEST_CASE("normalize_path defeats the attack shapes aimed at exception rules", "[path]") {
     check_rows({
         // Each would match an exception for "/healthz" if compared raw; resolved, they
         // would be "/api/write", which a backend that resolves nothing does not see.
@@ -85,14 +80,13 @@ TEST_CASE("normalize_path defeats the attack shapes aimed at exception rules", "
         {"/%68ealthz", "/healthz"},
         {"/%68%65%61%6c%74%68%7a", "/healthz"},
         {"\\healthz", "!"},  // origin-form starts with '/'
-        {"//healthz", "!"},   // a network-path reference to some parsers: host "healthz"
+        {"//healthz", "!"},  // a network-path reference to some parsers: host "healthz"
         {"/\\healthz", "!"},
         {"///healthz//", "!"},
     });
 }
 
-TEST_CASE("normalize_path refuses dot segments instead of resolving them", "[path]")
-{
+TEST_CASE("normalize_path refuses dot segments instead of resolving them", "[path]") {
     // Backends disagree on dot segments (Tomcat and Apache resolve them; Express, Rack,
     // Werkzeug and Django route on the raw path), so no rule may depend on either reading.
     check_rows({
@@ -124,8 +118,7 @@ TEST_CASE("normalize_path refuses dot segments instead of resolving them", "[pat
     });
 }
 
-TEST_CASE("normalize_path refuses bad or ambiguous encodings", "[path]")
-{
+TEST_CASE("normalize_path refuses bad or ambiguous encodings", "[path]") {
     check_rows({
         // Invalid or truncated escapes.
         {"/a%", "!"},
@@ -164,14 +157,13 @@ TEST_CASE("normalize_path refuses bad or ambiguous encodings", "[path]")
     });
 }
 
-TEST_CASE("normalize_path keeps benign encodings", "[path]")
-{
+TEST_CASE("normalize_path keeps benign encodings", "[path]") {
     check_rows({
         {"/a%20b", "/a b"},
         {"/100%25", "/100%"},
         {"/100%25/x", "/100%/x"},
         {"/a%25zz", "/a%zz"},  // a decoded '%' without two hex digits after it is a byte
-        {"/a%3fb", "/a?b"},    // decoded '?' and '#' are data, not delimiters
+        {"/a%3fb", "/a?b"},  // decoded '?' and '#' are data, not delimiters
         {"/a%23b", "/a#b"},
         {"/caf%C3%A9", "/caf\xc3\xa9"},
         {"/a/;b", "/a/;b"},
@@ -182,8 +174,7 @@ TEST_CASE("normalize_path keeps benign encodings", "[path]")
     });
 }
 
-TEST_CASE("normalize_path strips the query and the fragment", "[path]")
-{
+TEST_CASE("normalize_path strips the query and the fragment", "[path]") {
     check_rows({
         {"/search?q=../../x", "/search"},
         {"/search?", "/search"},
@@ -191,13 +182,12 @@ TEST_CASE("normalize_path strips the query and the fragment", "[path]")
         {"/page#frag", "/page"},
         {"/?", "/"},
         {"/a?b/../../..", "/a"},
-        {"/a?%zz", "/a"},   // the query is not our business
+        {"/a?%zz", "/a"},  // the query is not our business
         {"/a%3f/..?b", "!"},  // the decoded '?' is data: "a?" then a dot segment
     });
 }
 
-TEST_CASE("normalize_path takes the path of an absolute-form target", "[path]")
-{
+TEST_CASE("normalize_path takes the path of an absolute-form target", "[path]") {
     check_rows({
         {"http://example.com/healthz", "/healthz"},
         {"https://example.com:8443/a/b?x", "/a/b"},
@@ -224,8 +214,7 @@ TEST_CASE("normalize_path takes the path of an absolute-form target", "[path]")
     });
 }
 
-TEST_CASE("normalize_path honours out_cap exactly", "[path]")
-{
+TEST_CASE("normalize_path honours out_cap exactly", "[path]") {
     // The result alone must fit, not the raw target nor an intermediate form.
     CHECK(normalise("/healthz", 8) == "/healthz");
     CHECK(normalise("/healthz", 7) == refused);
@@ -254,8 +243,7 @@ TEST_CASE("normalize_path honours out_cap exactly", "[path]")
     CHECK(std::string_view(buf.data() + 4, 12) == "############");
 }
 
-TEST_CASE("path_has_prefix matches at segment boundaries", "[path]")
-{
+TEST_CASE("path_has_prefix matches at segment boundaries", "[path]") {
     struct prefix_row {
         std::string_view path;
         std::string_view prefix;
@@ -291,15 +279,21 @@ TEST_CASE("path_has_prefix matches at segment boundaries", "[path]")
     }
 }
 
-TEST_CASE("normalised attack paths miss the exception they aim at", "[path]")
-{
+TEST_CASE("normalised attack paths miss the exception they aim at", "[path]") {
     // The two functions together, as the gate uses them.
     const std::string_view attacks[] = {
-        "/healthz/../api/write",     "/healthz/%2e%2e/api/write", "/healthz/..%2fapi/write",
-        "/healthz\\..\\api\\write",  "/healthz/..;/api/write",    "/healthz/%252e%252e/api/write",
-        "/healthz%2f..%2fapi/write", "/healthzz",                 "/healthz.evil",
+        "/healthz/../api/write",
+        "/healthz/%2e%2e/api/write",
+        "/healthz/..%2fapi/write",
+        "/healthz\\..\\api\\write",
+        "/healthz/..;/api/write",
+        "/healthz/%252e%252e/api/write",
+        "/healthz%2f..%2fapi/write",
+        "/healthzz",
+        "/healthz.evil",
         // Write routes that would resolve into the exception.
-        "/api/write/../../healthz",  "/api/write/%2e%2e/%2e%2e/healthz/live",
+        "/api/write/../../healthz",
+        "/api/write/%2e%2e/%2e%2e/healthz/live",
         "/x/../healthz/live",
     };
     for (auto t : attacks) {

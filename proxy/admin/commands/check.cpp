@@ -12,8 +12,9 @@ namespace {
 void render_check(std::string& out, const admin_reply& r, sys_time) {
     const auto& checks = get_array(r.body, "checks");
     if (!get_bool(r.body, "ok")) {
-        auto failed = std::count_if(checks.begin(), checks.end(),
-                                    [](const boost::json::value& v) { return !get_bool(v.get_object(), "ok"); });
+        auto failed = std::count_if(checks.begin(), checks.end(), [](const boost::json::value& v) {
+            return !get_bool(v.get_object(), "ok");
+        });
         out += "error: " + std::to_string(failed) + " check(s) failed\n";
     }
     probes_text(out, checks, "");

@@ -15,9 +15,9 @@ void render_freeze(std::string& out, const admin_reply& r, sys_time) {
     }
     out += "frozen: no write in flight (" + std::to_string(get_uint(o, "waited_for")) + " drained in " +
            std::to_string(get_uint(o, "waited_ms")) + " ms)\n";
-    out += is_null(o, "write_boundary")
-               ? std::string("write boundary: no write since start-up\n")
-               : "write boundary " + std::string(get_str(o, "write_boundary")) + " (the last write finished then)\n";
+    out += is_null(o, "write_boundary") ? std::string("write boundary: no write since start-up\n")
+                                        : "write boundary " + std::string(get_str(o, "write_boundary")) +
+                                              " (the last write finished then)\n";
     out += "no write reaches the upstream until reopen reaches writes or set mode open\n";
 }
 
@@ -34,10 +34,11 @@ boost::asio::awaitable<admin_reply> run_freeze(admin_context& a, const admin::co
     o["waited_for"] = f.waited_for;
     o["pending"] = f.pending;
     o["waited_ms"] = std::int64_t(f.waited.count());
-    o["write_boundary"] = f.boundary_ms ? boost::json::value(format_iso8601_ms(f.boundary_ms)) : boost::json::value(nullptr);
+    o["write_boundary"] =
+        f.boundary_ms ? boost::json::value(format_iso8601_ms(f.boundary_ms)) : boost::json::value(nullptr);
     if (!f.ok)
-        o["error"] = "freeze timed out after " + format_duration(f.timeout) + ": " + std::to_string(f.pending) +
-                     " write(s) still in flight; writes stay refused";
+        o["error"] = "freeze timed out after " + format_duration(f.timeout) + ": " +
+                     std::to_string(f.pending) + " write(s) still in flight; writes stay refused";
     r.text = &render_freeze;
     co_return r;
 }

@@ -16,9 +16,12 @@ namespace js = boost::json;
 void render_history(std::string& out, const admin_reply& r, sys_time) {
     const auto& entries = get_array(r.body, "entries");
     for (const auto& e : entries)
-        out += format_audit_human(e.is_string() ? std::string_view(e.get_string()) : std::string_view(js::serialize(e))) + "\n";
+        out += format_audit_human(e.is_string() ? std::string_view(e.get_string())
+                                                : std::string_view(js::serialize(e))) +
+               "\n";
     if (entries.empty()) out = "no entries yet\n";
-    if (auto err = get_str(r.aside, "stopped_early"); !err.empty()) out += "(stopped early: " + std::string(err) + ")\n";
+    if (auto err = get_str(r.aside, "stopped_early"); !err.empty())
+        out += "(stopped early: " + std::string(err) + ")\n";
 }
 
 }  // namespace

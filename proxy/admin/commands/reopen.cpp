@@ -23,9 +23,12 @@ void render_reopen(std::string& out, const admin_reply& r, sys_time now) {
                std::string(get_str(o, "stage")) + "\n";
         return;
     }
-    out += "stage " + std::string(get_str(o, "stage")) + " (was " + std::string(get_str(o, "from")) + ")\n" + steps;
-    if (get_bool(o, "fenced")) out += "the write fence stays up until reopen reaches writes or set mode open\n";
-    if (auto w = get_time(r.aside, "watch_until")) out += "watching the upstream 5xx rate until " + when(*w, now) + "\n";
+    out += "stage " + std::string(get_str(o, "stage")) + " (was " + std::string(get_str(o, "from")) + ")\n" +
+           steps;
+    if (get_bool(o, "fenced"))
+        out += "the write fence stays up until reopen reaches writes or set mode open\n";
+    if (auto w = get_time(r.aside, "watch_until"))
+        out += "watching the upstream 5xx rate until " + when(*w, now) + "\n";
 }
 
 void render_reopen_status(std::string& out, const admin_reply& r, sys_time now) {
@@ -45,7 +48,8 @@ void render_reopen_status(std::string& out, const admin_reply& r, sys_time now) 
     }
     out += "stages      " + stages + "\n";
     out += "this stage  " + std::to_string(get_uint(o, "upstream_responses")) + " upstream response(s), " +
-           std::to_string(get_uint(o, "upstream_5xx")) + " 5xx (" + percent(get_double(o, "error_rate")) + ")\n";
+           std::to_string(get_uint(o, "upstream_5xx")) + " 5xx (" + percent(get_double(o, "error_rate")) +
+           ")\n";
     if (auto w = get_time(aside, "watch_until")) out += "watch       until " + when(*w, now) + "\n";
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
     if (auto at = get_time(aside, "last_checks_at")) {

@@ -32,7 +32,7 @@ struct admin_reply;
 using text_renderer = void (*)(std::string& out, const admin_reply& r, sys_time now);
 
 struct admin_reply {
-    boost::json::object body;   // the JSON reply as sent: "ok" first, "error" when false
+    boost::json::object body;  // the JSON reply as sent: "ok" first, "error" when false
     boost::json::object aside;  // facts only the text shows (exact times, config limits); never sent
     text_renderer text = nullptr;
 };

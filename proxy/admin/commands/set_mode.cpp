@@ -9,11 +9,13 @@ namespace {
 
 void render_set_mode(std::string& out, const admin_reply& r, sys_time now) {
     const auto& o = r.body;
-    out += "mode " + std::string(get_str(o, "mode")) + " (was " + std::string(get_str(o, "previous_stage")) + ")";
+    out += "mode " + std::string(get_str(o, "mode")) + " (was " + std::string(get_str(o, "previous_stage")) +
+           ")";
     if (auto reason = get_str(o, "reason"); !reason.empty()) out += ": " + one_line(reason);
     out += '\n';
     if (auto until = get_time(r.aside, "until")) out += "expected end " + when(*until, now) + "\n";
-    if (get_bool(o, "fenced")) out += "the write fence stays up until reopen reaches writes or set mode open\n";
+    if (get_bool(o, "fenced"))
+        out += "the write fence stays up until reopen reaches writes or set mode open\n";
 }
 
 }  // namespace

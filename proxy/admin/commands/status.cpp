@@ -48,18 +48,22 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
     if (!is_null(o, "upstream")) {
         const auto& up = get_obj(o, "upstream");
         out += "upstream    " + std::string(get_bool(up, "healthy") ? "healthy" : "UNHEALTHY") + ": " +
-               one_line(get_str(up, "detail")) + " (checked " + relative(*get_time(aside, "checked"), now) + ")\n";
+               one_line(get_str(up, "detail")) + " (checked " + relative(*get_time(aside, "checked"), now) +
+               ")\n";
     } else {
         out += std::string("upstream    ") +
-               (get_bool(aside, "health_configured") ? "not checked yet" : "no health check configured ([health_check])") +
+               (get_bool(aside, "health_configured") ? "not checked yet"
+                                                     : "no health check configured ([health_check])") +
                "\n";
     }
     out += "this stage  " + std::to_string(get_uint(sc, "requests")) + " request(s), " +
            std::to_string(get_uint(sc, "upstream_responses")) + " upstream response(s), " +
-           std::to_string(get_uint(sc, "upstream_5xx")) + " 5xx (" + percent(get_double(sc, "error_rate")) + ")\n";
+           std::to_string(get_uint(sc, "upstream_5xx")) + " 5xx (" + percent(get_double(sc, "error_rate")) +
+           ")\n";
     if (auto w = get_time(aside, "watch_until"))
-        out += "watch       until " + when(*w, now) + ": steps back above " + percent(get_double(aside, "max_error_rate")) +
-               " 5xx after " + std::to_string(get_uint(aside, "min_requests")) + " responses\n";
+        out += "watch       until " + when(*w, now) + ": steps back above " +
+               percent(get_double(aside, "max_error_rate")) + " 5xx after " +
+               std::to_string(get_uint(aside, "min_requests")) + " responses\n";
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
     if (auto s = get_str(o, "in_progress"); !s.empty()) out += "in progress " + std::string(s) + "\n";
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
@@ -88,11 +92,13 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
     o["until"] = iso_or_null(rec.until);
     o["in_flight"] = js::object{{"reads", t.reads_in_flight()}, {"writes", t.writes_in_flight()}};
     o["refused_writes"] = t.refused_writes;
-    o["last_write_boundary"] = boundary && *boundary ? js::value(format_iso8601_ms(*boundary)) : js::value(nullptr);
+    o["last_write_boundary"] =
+        boundary && *boundary ? js::value(format_iso8601_ms(*boundary)) : js::value(nullptr);
     o["last_write_completed"] =
         t.last_write_done_ms ? js::value(format_iso8601_ms(t.last_write_done_ms)) : js::value(nullptr);
     if (h.last)
-        o["upstream"] = js::object{{"healthy", h.last->ok}, {"detail", h.last->detail}, {"checked", iso_or_null(h.at)}};
+        o["upstream"] =
+            js::object{{"healthy", h.last->ok}, {"detail", h.last->detail}, {"checked", iso_or_null(h.at)}};
     else
         o["upstream"] = nullptr;
     o["stage_counters"] = js::object{{"since", format_iso8601(rec.since)},

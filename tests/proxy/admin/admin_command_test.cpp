@@ -28,36 +28,30 @@ using policy::stage;
 
 namespace {
 
-sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s)
-{
+sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s) {
     return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s};
 }
 
 // Every case parses against this instant unless it says otherwise.
 const sys_time now = at(2026, 11, 22, 3, 0, 0);
 
-std::vector<std::string> texts(const split_result& s)
-{
+std::vector<std::string> texts(const split_result& s) {
     std::vector<std::string> out;
-    for (const auto& w : s.words)
-        out.push_back(w.text);
+    for (const auto& w : s.words) out.push_back(w.text);
     return out;
 }
 
-std::string join_quoted(const std::vector<std::string>& argv)
-{
+std::string join_quoted(const std::vector<std::string>& argv) {
     std::string line;
     for (const auto& a : argv) {
-        if (!line.empty())
-            line += ' ';
+        if (!line.empty()) line += ' ';
         line += quote_arg(a);
     }
     return line;
 }
 
 // Every field parse_command fills, so "the same command" is checked in full.
-void require_same(const command& a, const command& b)
-{
+void require_same(const command& a, const command& b) {
     CHECK(a.what == b.what);
     CHECK(a.json == b.json);
     CHECK(a.force == b.force);
@@ -78,8 +72,7 @@ struct good_case {
 
 }  // namespace
 
-TEST_CASE("commands without arguments and their canonical text", "[admin_command]")
-{
+TEST_CASE("commands without arguments and their canonical text", "[admin_command]") {
     const good_case cases[] = {
         {"help", verb::help, "help"},
         {"status", verb::status, "status"},
@@ -106,8 +99,7 @@ TEST_CASE("commands without arguments and their canonical text", "[admin_command
     }
 }
 
-TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_command]")
-{
+TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_command]") {
     struct set_case {
         std::string line;
         mode m;
@@ -122,12 +114,13 @@ TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_comma
         {"set mode \"read-only\"", mode::read_only, "", std::nullopt, "set mode read-only"},
         {"set mode maintenance reason schema migration", mode::maintenance, "schema migration", std::nullopt,
          "set mode maintenance reason \"schema migration\""},
-        {"set mode maintenance reason   schema\t migration ", mode::maintenance, "schema migration", std::nullopt,
-         "set mode maintenance reason \"schema migration\""},
-        {"set mode maintenance reason \"schema  migration\"", mode::maintenance, "schema  migration", std::nullopt,
-         "set mode maintenance reason \"schema  migration\""},
+        {"set mode maintenance reason   schema\t migration ", mode::maintenance, "schema migration",
+         std::nullopt, "set mode maintenance reason \"schema migration\""},
+        {"set mode maintenance reason \"schema  migration\"", mode::maintenance, "schema  migration",
+         std::nullopt, "set mode maintenance reason \"schema  migration\""},
         {"set mode maintenance reason \"schema migration\" for 45m", mode::maintenance, "schema migration",
-         at(2026, 11, 22, 3, 45, 0), "set mode maintenance reason \"schema migration\" until 2026-11-22T03:45:00Z"},
+         at(2026, 11, 22, 3, 45, 0),
+         "set mode maintenance reason \"schema migration\" until 2026-11-22T03:45:00Z"},
         {"set mode read-only for 1h30m reason backup", mode::read_only, "backup", at(2026, 11, 22, 4, 30, 0),
          "set mode read-only reason \"backup\" until 2026-11-22T04:30:00Z"},
         {"set mode read-only for 30d", mode::read_only, "", at(2026, 12, 22, 3, 0, 0),
@@ -153,7 +146,8 @@ TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_comma
          "set mode maintenance until 2026-11-23T00:00:00Z"},
         // A quoted keyword is reason text; a bare one ends the reason.
         {"set mode read-only reason \"waiting for db\" until 04:00", mode::read_only, "waiting for db",
-         at(2026, 11, 22, 4, 0, 0), "set mode read-only reason \"waiting for db\" until 2026-11-22T04:00:00Z"},
+         at(2026, 11, 22, 4, 0, 0),
+         "set mode read-only reason \"waiting for db\" until 2026-11-22T04:00:00Z"},
         {"set mode read-only reason waiting \"for\" db", mode::read_only, "waiting for db", std::nullopt,
          "set mode read-only reason \"waiting for db\""},
         {"set mode read-only reason \"for\"", mode::read_only, "for", std::nullopt,
@@ -166,13 +160,14 @@ TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_comma
          std::nullopt, "set mode read-only reason \"say \\\"hi\\\" and C:\\\\\""},
         {"set mode read-only reason 'single \"quoted\"'", mode::read_only, "single \"quoted\"", std::nullopt,
          "set mode read-only reason \"single \\\"quoted\\\"\""},
-        {"set mode maintenance reason mise à jour 日本 🚧", mode::maintenance, "mise à jour 日本 🚧", std::nullopt,
-         "set mode maintenance reason \"mise à jour 日本 🚧\""},
+        {"set mode maintenance reason mise à jour 日本 🚧", mode::maintenance, "mise à jour 日本 🚧",
+         std::nullopt, "set mode maintenance reason \"mise à jour 日本 🚧\""},
         {"set mode maintenance reason upgrade --json for 10m", mode::maintenance, "upgrade",
          at(2026, 11, 22, 3, 10, 0), "set mode maintenance reason \"upgrade\" until 2026-11-22T03:10:00Z"},
         {"json set mode open", mode::open, "", std::nullopt, "set mode open"},
-        {"set mode open reason " + std::string(max_reason_bytes, 'r'), mode::open, std::string(max_reason_bytes, 'r'),
-         std::nullopt, "set mode open reason \"" + std::string(max_reason_bytes, 'r') + "\""},
+        {"set mode open reason " + std::string(max_reason_bytes, 'r'), mode::open,
+         std::string(max_reason_bytes, 'r'), std::nullopt,
+         "set mode open reason \"" + std::string(max_reason_bytes, 'r') + "\""},
     };
     for (const auto& c : cases) {
         INFO("line: " << c.line);
@@ -190,8 +185,7 @@ TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_comma
     }
 }
 
-TEST_CASE("set mode for: rounded up to the second, still after now", "[admin_command]")
-{
+TEST_CASE("set mode for: rounded up to the second, still after now", "[admin_command]") {
     const sys_time odd = at(2026, 11, 22, 3, 0, 0) + milliseconds(250);
     struct rounding_case {
         const char* line;
@@ -221,10 +215,8 @@ TEST_CASE("set mode for: rounded up to the second, still after now", "[admin_com
     CHECK_FALSE(parse_command("set mode maintenance until 2026-11-22T03:00:00Z", odd).cmd);
 }
 
-TEST_CASE("freeze, reopen and history", "[admin_command]")
-{
-    SECTION("freeze")
-    {
+TEST_CASE("freeze, reopen and history", "[admin_command]") {
+    SECTION("freeze") {
         struct freeze_case {
             const char* line;
             std::optional<duration> timeout;
@@ -248,8 +240,7 @@ TEST_CASE("freeze, reopen and history", "[admin_command]")
             CHECK(r.cmd->text == c.text);
         }
     }
-    SECTION("reopen")
-    {
+    SECTION("reopen") {
         struct reopen_case {
             const char* line;
             std::optional<stage> to;
@@ -279,8 +270,7 @@ TEST_CASE("freeze, reopen and history", "[admin_command]")
             CHECK(r.cmd->text == c.text);
         }
     }
-    SECTION("history")
-    {
+    SECTION("history") {
         struct history_case {
             const char* line;
             std::size_t count;
@@ -305,8 +295,7 @@ TEST_CASE("freeze, reopen and history", "[admin_command]")
     }
 }
 
-TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]")
-{
+TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]") {
     struct bad_case {
         std::string line;
         std::vector<std::string> says;  // each must appear in the message
@@ -329,14 +318,16 @@ TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]"
         {"status\n\n", {"control byte 0x0a", "column 7"}},
         {"status\r\r\n", {"control byte 0x0d", "column 7"}},
         {"set mode open reason \xff", {"invalid UTF-8", "column 22"}},
-        {"set mode open reason \xc0\xaf", {"invalid UTF-8", "column 22"}},          // overlong "/"
-        {"set mode open reason \xed\xa0\x80", {"invalid UTF-8", "column 22"}},      // a surrogate
+        {"set mode open reason \xc0\xaf", {"invalid UTF-8", "column 22"}},  // overlong "/"
+        {"set mode open reason \xed\xa0\x80", {"invalid UTF-8", "column 22"}},  // a surrogate
         {"set mode open reason \xf4\x90\x80\x80", {"invalid UTF-8", "column 22"}},  // past U+10FFFF
-        {"set mode open reason \xe2\x82", {"invalid UTF-8", "column 22"}},          // cut short
+        {"set mode open reason \xe2\x82", {"invalid UTF-8", "column 22"}},  // cut short
         {long_line, {"4097 bytes", "at most 4096"}},
         // Commands.
-        {"stats", {"unknown command 'stats'", "commands: help, status, set mode, freeze, reopen, reopen status, "
-                                              "check, history, reload"}},
+        {"stats",
+         {"unknown command 'stats'",
+          "commands: help, status, set mode, freeze, reopen, reopen status, "
+          "check, history, reload"}},
         {"STATUS", {"unknown command 'STATUS'"}},
         {"\"status\"", {"unknown command 'status'", "quoted words are never keywords"}},
         {"json json", {"unknown command 'json'"}},
@@ -381,7 +372,8 @@ TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]"
         {"set mode open until 2026-11-22T04:00:00", {"is not a time"}},
         {"set mode open until 2026-11-22 04:00", {"until '2026-11-22' is not a time"}},
         {"set mode open until 2026-02-30T04:00Z", {"until '2026-02-30T04:00Z' is not a time"}},
-        {"set mode open until 2026-11-22T02:59:59Z", {"until 2026-11-22T02:59:59Z is not after now (2026-11-22T03:00:00Z)"}},
+        {"set mode open until 2026-11-22T02:59:59Z",
+         {"until 2026-11-22T02:59:59Z is not after now (2026-11-22T03:00:00Z)"}},
         {"set mode open until 2026-11-22T03:00:00Z", {"is not after now"}},
         {"set mode open until 2026-11-22T03:00Z", {"is not after now"}},
         {"set mode open for soon", {"for 'soon' is not a duration", "like 90s, 45m or 1h30m"}},
@@ -405,7 +397,8 @@ TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]"
         {"freeze timeout 30s extra", {"freeze: unexpected 'extra' after the timeout"}},
         // reopen.
         {"reopen to", {"reopen to needs a stage: maintenance, operators, read-only, writes or open"}},
-        {"reopen to closed", {"unknown stage 'closed'; expected maintenance, operators, read-only, writes or open"}},
+        {"reopen to closed",
+         {"unknown stage 'closed'; expected maintenance, operators, read-only, writes or open"}},
         {"reopen to read_only", {"unknown stage 'read_only'"}},
         {"reopen to open to writes", {"'to' given twice"}},
         {"reopen --force force", {"'force' given twice"}},
@@ -442,8 +435,7 @@ TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]"
     }
 }
 
-TEST_CASE("the reply format is known even for bad lines", "[admin_command]")
-{
+TEST_CASE("the reply format is known even for bad lines", "[admin_command]") {
     struct json_case {
         std::string line;
         bool json;
@@ -479,13 +471,11 @@ TEST_CASE("the reply format is known even for bad lines", "[admin_command]")
         CHECK(r.json == c.json);
         CHECK(bool(r.cmd) == c.valid);
         CHECK(wants_json(c.line) == c.json);
-        if (r.cmd)
-            CHECK(r.cmd->json == c.json);
+        if (r.cmd) CHECK(r.cmd->json == c.json);
     }
 }
 
-TEST_CASE("line terminators and the length limit", "[admin_command]")
-{
+TEST_CASE("line terminators and the length limit", "[admin_command]") {
     for (const char* line : {"status", "status\n", "status\r\n", "status\r", "status \r\n"}) {
         INFO("line: " << line);
         const auto r = parse_command(line, now);
@@ -509,8 +499,7 @@ TEST_CASE("line terminators and the length limit", "[admin_command]")
     CHECK(over.error.find("4097 bytes") != std::string::npos);
 }
 
-TEST_CASE("the canonical text parses back to the same command", "[admin_command]")
-{
+TEST_CASE("the canonical text parses back to the same command", "[admin_command]") {
     const char* lines[] = {
         "help",
         "status --json",
@@ -542,8 +531,7 @@ TEST_CASE("the canonical text parses back to the same command", "[admin_command]
     }
 }
 
-TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
-{
+TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]") {
     const std::vector<std::string> hostile = {
         "",
         "plain",
@@ -574,8 +562,7 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
         "🚧 maintenance 🚧",
         "\xc3\xa9\"\xc3\xa9",
     };
-    SECTION("each word alone")
-    {
+    SECTION("each word alone") {
         for (const auto& h : hostile) {
             INFO("word: [" << h << "] quoted: [" << quote_arg(h) << "]");
             const auto s = split_words(quote_arg(h));
@@ -584,8 +571,7 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
             CHECK(s.words[0].text == h);
         }
     }
-    SECTION("all of them on one line, through join_command too")
-    {
+    SECTION("all of them on one line, through join_command too") {
         std::vector<std::string> argv = {"set", "mode", "open", "reason"};
         argv.insert(argv.end(), hostile.begin(), hostile.end());
         const auto s = split_words(join_quoted(argv));
@@ -601,12 +587,12 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
         CHECK(j2.line == join_quoted(argv) + " --json");
         CHECK(parse_command(j2.line, now).json);
     }
-    SECTION("as a reason, through parse_command")
-    {
+    SECTION("as a reason, through parse_command") {
         for (const auto& h : hostile) {
             // Keywords are meant to stay keywords when ctl passes them bare; blank
             // reasons are refused.
-            if (h == "--json" || h == "for" || h == "reason" || h.find_first_not_of(" \t") == std::string::npos)
+            if (h == "--json" || h == "for" || h == "reason" ||
+                h.find_first_not_of(" \t") == std::string::npos)
                 continue;
             const std::string line = "set mode read-only reason " + quote_arg(h) + " for 10m";
             INFO("line: " << line);
@@ -616,16 +602,15 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
             CHECK(r.cmd->until == now + minutes(10));
         }
     }
-    SECTION("random words from the hostile alphabet")
-    {
-        const std::vector<std::string> alphabet = {"a", "Z", "0", " ", "\t", "\"", "'", "\\", "é", "日", "🚧", "-", "="};
+    SECTION("random words from the hostile alphabet") {
+        const std::vector<std::string> alphabet = {"a",  "Z", "0",  " ", "\t", "\"", "'",
+                                                   "\\", "é", "日", "🚧", "-",  "="};
         std::mt19937 rng(20261122);
         for (int round = 0; round < 2000; ++round) {
             std::vector<std::string> argv(1 + rng() % 5);
             for (auto& w : argv) {
                 const std::size_t len = rng() % 8;
-                for (std::size_t i = 0; i < len; ++i)
-                    w += alphabet[rng() % alphabet.size()];
+                for (std::size_t i = 0; i < len; ++i) w += alphabet[rng() % alphabet.size()];
             }
             const std::string line = join_quoted(argv);
             INFO("line: [" << line << "]");
@@ -634,8 +619,7 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
             REQUIRE(texts(s) == argv);
         }
     }
-    SECTION("bare only when it is safe")
-    {
+    SECTION("bare only when it is safe") {
         CHECK(quote_arg("status") == "status");
         CHECK(quote_arg("read-only") == "read-only");
         CHECK(quote_arg("2026-11-22T04:00Z") == "2026-11-22T04:00Z");
@@ -649,8 +633,7 @@ TEST_CASE("quote_arg: the words ctl sends come back exactly", "[admin_command]")
     }
 }
 
-TEST_CASE("split_words: quotes, escapes and literal words", "[admin_command]")
-{
+TEST_CASE("split_words: quotes, escapes and literal words", "[admin_command]") {
     struct split_case {
         const char* line;
         std::vector<std::string> words;
@@ -673,13 +656,11 @@ TEST_CASE("split_words: quotes, escapes and literal words", "[admin_command]")
         REQUIRE(s.error.empty());
         CHECK(texts(s) == c.words);
         REQUIRE(s.words.size() == c.literal.size());
-        for (std::size_t i = 0; i < c.literal.size(); ++i)
-            CHECK(s.words[i].literal == c.literal[i]);
+        for (std::size_t i = 0; i < c.literal.size(); ++i) CHECK(s.words[i].literal == c.literal[i]);
     }
 }
 
-TEST_CASE("join_command refuses what a line cannot carry", "[admin_command]")
-{
+TEST_CASE("join_command refuses what a line cannot carry", "[admin_command]") {
     const std::string_view with_newline[] = {"set", "mode", "open", "reason", "two\nlines"};
     const auto a = join_command(with_newline, false);
     CHECK(a.line.empty());
@@ -713,8 +694,7 @@ TEST_CASE("join_command refuses what a line cannot carry", "[admin_command]")
     CHECK(join_command({}, true).line == "--json");
 }
 
-TEST_CASE("help is generated from the one command table", "[admin_command]")
-{
+TEST_CASE("help is generated from the one command table", "[admin_command]") {
     const auto table = command_table();
     REQUIRE(table.size() == 9);
     const std::string help = help_text();
@@ -726,8 +706,7 @@ TEST_CASE("help is generated from the one command table", "[admin_command]")
         lines.push_back(help.substr(start, end - start));
         start = end + 1;
     }
-    for (const auto& l : lines)
-        CHECK_FALSE(l.empty());  // an empty line would end the text reply early
+    for (const auto& l : lines) CHECK_FALSE(l.empty());  // an empty line would end the text reply early
 
     std::set<verb> verbs;
     std::set<std::string_view> words;
@@ -742,7 +721,8 @@ TEST_CASE("help is generated from the one command table", "[admin_command]")
         // Its usage line, marked when it changes state, and its summary.
         std::size_t usage_line = lines.size();
         for (std::size_t i = 0; i < lines.size(); ++i) {
-            if (lines[i].substr(2) == c.usage || lines[i].substr(2, c.usage.size() + 1) == std::string(c.usage) + " ") {
+            if (lines[i].substr(2) == c.usage ||
+                lines[i].substr(2, c.usage.size() + 1) == std::string(c.usage) + " ") {
                 usage_line = i;
                 break;
             }
@@ -754,8 +734,7 @@ TEST_CASE("help is generated from the one command table", "[admin_command]")
         REQUIRE(summary_line < lines.size());
         const auto col = lines[summary_line].find(c.summary);
         REQUIRE(col != std::string::npos);
-        if (summary_column)
-            CHECK(col == *summary_column);  // aligned
+        if (summary_column) CHECK(col == *summary_column);  // aligned
         summary_column = col;
 
         // The entry's words select it (set mode needs its mode).

@@ -24,29 +24,24 @@ using namespace std::chrono;
 
 namespace {
 
-
-void write_file(const std::string& path, std::string_view text)
-{
+void write_file(const std::string& path, std::string_view text) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << text;
     REQUIRE(f.good());
 }
 
-std::string read_file(const std::string& path)
-{
+std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::stringstream s;
     s << f.rdbuf();
     return s.str();
 }
 
-maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0)
-{
+maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0) {
     return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
 }
 
-audit_entry sample_entry()
-{
+audit_entry sample_entry() {
     audit_entry e;
     e.time = at(2026, 11, 22, 3, 10, 0, 123);
     e.uid = 1000;
@@ -62,8 +57,7 @@ audit_entry sample_entry()
     return e;
 }
 
-std::vector<std::string> split_lines(const std::string& text)
-{
+std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> out;
     std::size_t pos = 0;
     while (pos < text.size()) {
@@ -84,8 +78,7 @@ struct umask_guard {
 
 }  // namespace
 
-TEST_CASE("audit: the line has every field, in order", "[audit]")
-{
+TEST_CASE("audit: the line has every field, in order", "[audit]") {
     CHECK(audit_line(sample_entry()) ==
           "{\"time\":\"2026-11-22T03:10:00.123Z\",\"uid\":1000,\"pid\":4242,"
           "\"actor\":\"uid 1000 pid 4242\","
@@ -111,17 +104,17 @@ TEST_CASE("audit: the line has every field, in order", "[audit]")
     CHECK(line.find("\"detail\":\"5xx rate 0.31 over 120 responses\"}") != std::string::npos);
 }
 
-TEST_CASE("audit: times carry milliseconds, truncated, in UTC", "[audit]")
-{
+TEST_CASE("audit: times carry milliseconds, truncated, in UTC", "[audit]") {
     CHECK(format_iso8601_ms(at(2026, 11, 22, 3, 10, 0, 123)) == "2026-11-22T03:10:00.123Z");
     CHECK(format_iso8601_ms(at(2026, 11, 22, 3, 10, 0)) == "2026-11-22T03:10:00.000Z");
-    CHECK(format_iso8601_ms(at(2024, 2, 29, 23, 59, 59, 999) + microseconds{999}) == "2024-02-29T23:59:59.999Z");
+    CHECK(format_iso8601_ms(at(2024, 2, 29, 23, 59, 59, 999) + microseconds{999}) ==
+          "2024-02-29T23:59:59.999Z");
     CHECK(format_iso8601_ms(at(1970, 1, 1, 0, 0, 0, 7)) == "1970-01-01T00:00:00.007Z");
 }
 
-TEST_CASE("audit: hostile text stays inside its field", "[audit]")
-{
-    const std::string hostile = "x\",\"outcome\":\"forged\"}\n{\"a\":\"b\\\r\t\x01\x1b[2J\x7f caf\xc3\xa9 \xf0\x9f\x9a\xa7";
+TEST_CASE("audit: hostile text stays inside its field", "[audit]") {
+    const std::string hostile =
+        "x\",\"outcome\":\"forged\"}\n{\"a\":\"b\\\r\t\x01\x1b[2J\x7f caf\xc3\xa9 \xf0\x9f\x9a\xa7";
     audit_entry e = sample_entry();
     e.reason = hostile;
     e.command = "set mode maintenance reason " + hostile;
@@ -154,15 +147,14 @@ TEST_CASE("audit: hostile text stays inside its field", "[audit]")
     CHECK(obj->at("uid").as_int64() == 1000);
 }
 
-TEST_CASE("audit: append creates the file 0640 and appends", "[audit]")
-{
+TEST_CASE("audit: append creates the file 0640 and appends", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
     umask_guard mask(022);
 
     audit_entry first = sample_entry();
     REQUIRE(append_audit(path, first) == "");
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0640);
     CHECK(read_file(path) == audit_line(first) + "\n");
@@ -182,8 +174,7 @@ TEST_CASE("audit: append creates the file 0640 and appends", "[audit]")
     CHECK(split_lines(read_file(path)).size() == 3);
 }
 
-TEST_CASE("audit: an entry after a line without a newline starts a line of its own", "[audit]")
-{
+TEST_CASE("audit: an entry after a line without a newline starts a line of its own", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
     write_file(path, "first\nhalf a li");
@@ -196,8 +187,7 @@ TEST_CASE("audit: an entry after a line without a newline starts a line of its o
     CHECK(tail.lines == std::vector<std::string>{"half a li", audit_line(e)});
 }
 
-TEST_CASE("audit: a path that cannot be written gives an error and writes nothing", "[audit]")
-{
+TEST_CASE("audit: a path that cannot be written gives an error and writes nothing", "[audit]") {
     temp_dir dir;
     // A regular file where a folder should be: fails for root too.
     const auto blocker = dir.file("not-a-folder");
@@ -226,8 +216,7 @@ TEST_CASE("audit: a path that cannot be written gives an error and writes nothin
     }
 }
 
-TEST_CASE("audit: a short write is cut back, so the next line does not glue onto it", "[audit]")
-{
+TEST_CASE("audit: a short write is cut back, so the next line does not glue onto it", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
     audit_entry e = sample_entry();
@@ -236,7 +225,7 @@ TEST_CASE("audit: a short write is cut back, so the next line does not glue onto
 
     // A file size limit just past the current end makes write(2) store 10 bytes and stop
     // there: the partial write this guards against, on demand.
-    struct rlimit old{};
+    struct rlimit old {};
     REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
     if (old.rlim_max != RLIM_INFINITY && old.rlim_max < before.size() + 10) {
         WARN("RLIMIT_FSIZE hard limit too low to run this test");
@@ -264,26 +253,22 @@ TEST_CASE("audit: a short write is cut back, so the next line does not glue onto
     CHECK(read_file(path) == before + audit_line(e) + "\n");
 }
 
-TEST_CASE("audit: tail returns the last lines, oldest first", "[audit]")
-{
+TEST_CASE("audit: tail returns the last lines, oldest first", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
 
-    SECTION("a missing file is no lines and no error")
-    {
+    SECTION("a missing file is no lines and no error") {
         const auto t = read_audit_tail(path, 10);
         CHECK(t.lines.empty());
         CHECK(t.error == "");
     }
-    SECTION("an empty file")
-    {
+    SECTION("an empty file") {
         write_file(path, "");
         const auto t = read_audit_tail(path, 10);
         CHECK(t.lines.empty());
         CHECK(t.error == "");
     }
-    SECTION("n larger, equal, smaller, zero")
-    {
+    SECTION("n larger, equal, smaller, zero") {
         write_file(path, "one\ntwo\nthree\n");
         CHECK(read_audit_tail(path, 10).lines == std::vector<std::string>{"one", "two", "three"});
         CHECK(read_audit_tail(path, 3).lines == std::vector<std::string>{"one", "two", "three"});
@@ -291,22 +276,19 @@ TEST_CASE("audit: tail returns the last lines, oldest first", "[audit]")
         CHECK(read_audit_tail(path, 1).lines == std::vector<std::string>{"three"});
         CHECK(read_audit_tail(path, 0).lines.empty());
     }
-    SECTION("without a trailing newline the last line still counts")
-    {
+    SECTION("without a trailing newline the last line still counts") {
         write_file(path, "one\ntwo\nthree");
         CHECK(read_audit_tail(path, 2).lines == std::vector<std::string>{"two", "three"});
         CHECK(read_audit_tail(path, 5).lines == std::vector<std::string>{"one", "two", "three"});
         write_file(path, "only");
         CHECK(read_audit_tail(path, 5).lines == std::vector<std::string>{"only"});
     }
-    SECTION("empty lines are not entries")
-    {
+    SECTION("empty lines are not entries") {
         write_file(path, "\n\none\n\n\ntwo\n\n");
         CHECK(read_audit_tail(path, 2).lines == std::vector<std::string>{"one", "two"});
         CHECK(read_audit_tail(path, 1).lines == std::vector<std::string>{"two"});
     }
-    SECTION("lines written by append_audit read back as they were")
-    {
+    SECTION("lines written by append_audit read back as they were") {
         std::vector<std::string> expect;
         for (int i = 0; i < 5; ++i) {
             audit_entry e = sample_entry();
@@ -317,16 +299,14 @@ TEST_CASE("audit: tail returns the last lines, oldest first", "[audit]")
         CHECK(read_audit_tail(path, 5).lines == expect);
         CHECK(read_audit_tail(path, 2).lines == std::vector<std::string>(expect.end() - 2, expect.end()));
     }
-    SECTION("a folder is an error")
-    {
+    SECTION("a folder is an error") {
         const auto t = read_audit_tail(dir.path.string(), 3);
         CHECK(t.lines.empty());
         CHECK(t.error != "");
     }
 }
 
-TEST_CASE("audit: tail of a big file, lines across block boundaries", "[audit]")
-{
+TEST_CASE("audit: tail of a big file, lines across block boundaries", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
     // 10,000 lines of uneven length (some longer than a 64 KiB block), so block boundaries
@@ -356,8 +336,7 @@ TEST_CASE("audit: tail of a big file, lines across block boundaries", "[audit]")
     }
 }
 
-TEST_CASE("audit: a line over 1 MiB stops the reading with an error", "[audit]")
-{
+TEST_CASE("audit: a line over 1 MiB stops the reading with an error", "[audit]") {
     temp_dir dir;
     const auto path = dir.file("audit.jsonl");
     write_file(path, "first\n" + std::string(2 * 1024 * 1024, 'x') + "\nlast\n");
@@ -369,8 +348,7 @@ TEST_CASE("audit: a line over 1 MiB stops the reading with an error", "[audit]")
     CHECK(three.error.find("a line longer than 1048576 bytes") != std::string::npos);
 }
 
-TEST_CASE("audit: human formatting", "[audit]")
-{
+TEST_CASE("audit: human formatting", "[audit]") {
     audit_entry e = sample_entry();
     CHECK(format_audit_human(audit_line(e)) ==
           "2026-11-22 03:10:00.123Z  uid 1000 pid 4242  set mode maintenance reason \"schema migration\"  "
@@ -396,9 +374,10 @@ TEST_CASE("audit: human formatting", "[audit]")
           "open/writes -> read-only/read-only  ok  (tab\\there)");
 
     // Without an actor, the peer ids stand in.
-    CHECK(format_audit_human("{\"time\":\"2026-11-22T03:10:00.123Z\",\"uid\":0,\"pid\":17,\"command\":\"reopen\","
-                             "\"old_mode\":\"maintenance\",\"new_mode\":\"maintenance\",\"old_stage\":\"maintenance\","
-                             "\"new_stage\":\"operators\",\"outcome\":\"refused\",\"detail\":\"health check failed\"}") ==
+    CHECK(format_audit_human(
+              "{\"time\":\"2026-11-22T03:10:00.123Z\",\"uid\":0,\"pid\":17,\"command\":\"reopen\","
+              "\"old_mode\":\"maintenance\",\"new_mode\":\"maintenance\",\"old_stage\":\"maintenance\","
+              "\"new_stage\":\"operators\",\"outcome\":\"refused\",\"detail\":\"health check failed\"}") ==
           "2026-11-22 03:10:00.123Z  uid 0 pid 17  reopen  maintenance/maintenance -> maintenance/operators  "
           "refused  (health check failed)");
 

@@ -27,22 +27,19 @@ struct parsed_head {
     std::multimap<std::string, std::string> fields;  // lower-case name -> value
 
     std::size_t count(const std::string& name) const { return fields.count(name); }
-    std::string get(const std::string& name) const
-    {
+    std::string get(const std::string& name) const {
         auto it = fields.find(name);
         return it == fields.end() ? std::string{} : it->second;
     }
 };
 
-std::string lower(std::string s)
-{
+std::string lower(std::string s) {
     for (auto& c : s)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return s;
 }
 
-parsed_head parse_head(const std::string& head)
-{
+parsed_head parse_head(const std::string& head) {
     parsed_head out;
     // Every line ends in CRLF, and the blank line is not there.
     REQUIRE(head.size() >= 2);
@@ -73,8 +70,7 @@ parsed_head parse_head(const std::string& head)
     return out;
 }
 
-gate_settings settings()
-{
+gate_settings settings() {
     gate_settings s;
     s.retry_after = minutes(10);
     s.maintenance_page = std::string(builtin_maintenance_page());
@@ -82,8 +78,7 @@ gate_settings settings()
     return s;
 }
 
-maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s)
-{
+maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s) {
     return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s};
 }
 
@@ -93,8 +88,7 @@ constexpr std::string_view content_types[] = {"text/html; charset=utf-8", "appli
                                               "text/plain; charset=utf-8"};
 
 // The checks every 503 reply shares.
-void check_503(const rendered_reply& r, const gate_record& rec, policy::body_format f, std::int64_t retry)
-{
+void check_503(const rendered_reply& r, const gate_record& rec, policy::body_format f, std::int64_t retry) {
     const auto h = parse_head(r.head);
     CHECK(h.status_line == "HTTP/1.1 503 Service Unavailable");
     CHECK(h.count("content-type") == 1);
@@ -117,8 +111,7 @@ void check_503(const rendered_reply& r, const gate_record& rec, policy::body_for
     CHECK(h.count("set-cookie") == 0);
 }
 
-boost::json::object parse_json(const std::string& body)
-{
+boost::json::object parse_json(const std::string& body) {
     std::string error;
     auto obj = json::parse_flat_object(body, error);
     INFO(body << " -> " << error);
@@ -126,8 +119,8 @@ boost::json::object parse_json(const std::string& body)
     return *obj;
 }
 
-void check_json_body(const std::string& body, std::string_view mode, const gate_record& rec, std::int64_t retry)
-{
+void check_json_body(const std::string& body, std::string_view mode, const gate_record& rec,
+                     std::int64_t retry) {
     const auto obj = parse_json(body);
     REQUIRE(obj.count("mode") == 1);
     REQUIRE(obj.at("mode").is_string());
@@ -147,9 +140,7 @@ void check_json_body(const std::string& body, std::string_view mode, const gate_
     }
 }
 
-
-std::string read_file(const fs::path& p)
-{
+std::string read_file(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     std::stringstream s;
     s << f.rdbuf();
@@ -158,8 +149,7 @@ std::string read_file(const fs::path& p)
 
 }  // namespace
 
-TEST_CASE("gate_state: retry_after_seconds", "[gate_state]")
-{
+TEST_CASE("gate_state: retry_after_seconds", "[gate_state]") {
     gate_settings s = settings();
     struct row {
         const char* what;
@@ -188,8 +178,7 @@ TEST_CASE("gate_state: retry_after_seconds", "[gate_state]")
     }
 }
 
-TEST_CASE("gate_state: render_snapshot replies, every mode and format", "[gate_state]")
-{
+TEST_CASE("gate_state: render_snapshot replies, every mode and format", "[gate_state]") {
     const gate_settings s = settings();
     struct row {
         policy::mode mode;
@@ -247,11 +236,13 @@ TEST_CASE("gate_state: render_snapshot replies, every mode and format", "[gate_s
             if (r.until && *r.until > now) CHECK(body.find(format_iso8601(*r.until)) != std::string::npos);
         }
         CHECK(snap->page[0].body.find("data-mode=\"maintenance\"") != std::string::npos);
-        CHECK(snap->refusal[0].body.find("data-mode=\"" + std::string(refusal_mode) + "\"") != std::string::npos);
+        CHECK(snap->refusal[0].body.find("data-mode=\"" + std::string(refusal_mode) + "\"") !=
+              std::string::npos);
 
         // Plain-text bodies.
         for (const rendered_reply* text : {&snap->refusal[2], &snap->page[2]}) {
-            CHECK(text->body.find("Retry after " + std::to_string(r.retry) + " seconds.") != std::string::npos);
+            CHECK(text->body.find("Retry after " + std::to_string(r.retry) + " seconds.") !=
+                  std::string::npos);
             if (!r.reason.empty()) CHECK(text->body.find(r.reason) != std::string::npos);
             CHECK(text->body.back() == '\n');
         }
@@ -272,8 +263,7 @@ TEST_CASE("gate_state: render_snapshot replies, every mode and format", "[gate_s
     }
 }
 
-TEST_CASE("gate_state: Retry-After counts down to until", "[gate_state]")
-{
+TEST_CASE("gate_state: Retry-After counts down to until", "[gate_state]") {
     const gate_settings s = settings();
     gate_record rec;
     rec.mode = policy::mode::maintenance;
@@ -289,8 +279,7 @@ TEST_CASE("gate_state: Retry-After counts down to until", "[gate_state]")
     CHECK(parse_head(late->page[0].head).get("retry-after") == "600");
 }
 
-TEST_CASE("gate_state: a reason cannot inject header lines", "[gate_state]")
-{
+TEST_CASE("gate_state: a reason cannot inject header lines", "[gate_state]") {
     gate_record rec;
     rec.mode = policy::mode::read_only;
     rec.reason = "x\r\nSet-Cookie: pwned=1\r\n\r\n<h1>";
@@ -302,13 +291,11 @@ TEST_CASE("gate_state: a reason cannot inject header lines", "[gate_state]")
     CHECK(std::string_view(parse_json(snap->refusal[1].body).at("reason").as_string()) == rec.reason);
 }
 
-TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
-{
+TEST_CASE("gate_state: restore_gate_record", "[gate_state]") {
     temp_dir dir;
     const std::string path = (dir.path / "state.json").string();
 
-    SECTION("no state_file: the initial mode, nothing written")
-    {
+    SECTION("no state_file: the initial mode, nothing written") {
         gate_settings s = settings();
         s.initial_mode = policy::mode::read_only;
         const auto before = system_clock::now();
@@ -318,8 +305,7 @@ TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
         CHECK(r.since >= before - seconds(1));
         CHECK(fs::is_empty(dir.path));
     }
-    SECTION("missing file: the initial mode, and the file is written")
-    {
+    SECTION("missing file: the initial mode, and the file is written") {
         for (auto m : {policy::mode::open, policy::mode::read_only, policy::mode::maintenance}) {
             INFO(policy::to_string(m));
             fs::remove(path);
@@ -337,8 +323,7 @@ TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
             CHECK_FALSE(fs::exists(path + ".tmp"));
         }
     }
-    SECTION("corrupt file: corrupt_state_mode, file left untouched")
-    {
+    SECTION("corrupt file: corrupt_state_mode, file left untouched") {
         const std::string garbage[] = {"{\"mode\":\"open\"", "{\"mode\":\"closed\"}",
                                        "{\"mode\":\"open\",\"until\":\"soon\"}", ""};
         for (const auto& g : garbage) {
@@ -360,8 +345,7 @@ TEST_CASE("gate_state: restore_gate_record", "[gate_state]")
             }
         }
     }
-    SECTION("valid file: its record")
-    {
+    SECTION("valid file: its record") {
         gate_record saved;
         saved.mode = policy::mode::maintenance;
         saved.stage = policy::stage::operators;

@@ -11,8 +11,7 @@ using namespace std::string_view_literals;
 
 namespace {
 
-std::string quoted(std::string_view s)
-{
+std::string quoted(std::string_view s) {
     // serialize_line's text for one string, less the object around it.
     const std::string line = json::serialize_line({{"k", s}});
     return line.substr(5, line.size() - 6);
@@ -20,8 +19,7 @@ std::string quoted(std::string_view s)
 
 }  // namespace
 
-TEST_CASE("json: serialize_line escapes strings", "[json]")
-{
+TEST_CASE("json: serialize_line escapes strings", "[json]") {
     struct row {
         std::string_view in;
         std::string_view out;
@@ -47,15 +45,13 @@ TEST_CASE("json: serialize_line escapes strings", "[json]")
     }
 }
 
-TEST_CASE("json: serialize_line writes doubles as people write them, not 5E-1", "[json]")
-{
+TEST_CASE("json: serialize_line writes doubles as people write them, not 5E-1", "[json]") {
     CHECK(json::serialize_line({{"r", 0.5}, {"z", 0.0}, {"n", 3}, {"a", boost::json::array{0.25, 1e-9}}}) ==
           R"({"r":0.5,"z":0,"n":3,"a":[0.25,1e-09]})");
     CHECK(json::serialize_line({{"o", boost::json::object{{"x", 2.5}}}}) == R"({"o":{"x":2.5}})");
 }
 
-TEST_CASE("json: serialize_line round-trips through parse_flat_object", "[json]")
-{
+TEST_CASE("json: serialize_line round-trips through parse_flat_object", "[json]") {
     std::string all;
     for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
     const std::string inputs[] = {"", "plain", "quote \" backslash \\ newline \n", all, "😀 €", "\\u0041"};
@@ -73,8 +69,7 @@ TEST_CASE("json: serialize_line round-trips through parse_flat_object", "[json]"
     }
 }
 
-TEST_CASE("json: serialize_line escapes every control byte and DEL, and nothing else", "[json]")
-{
+TEST_CASE("json: serialize_line escapes every control byte and DEL, and nothing else", "[json]") {
     struct row {
         std::string_view in;
         std::string_view out;
@@ -101,11 +96,11 @@ TEST_CASE("json: serialize_line escapes every control byte and DEL, and nothing 
         CHECK(json::serialize_line({{"k", r.in}}) == r.out);
     }
     // Keys are escaped the same way, and the order of insertion is kept.
-    CHECK(json::serialize_line({{"z\x7f\n", 1}, {"a", nullptr}, {"m", true}}) == R"({"z\u007f\n":1,"a":null,"m":true})");
+    CHECK(json::serialize_line({{"z\x7f\n", 1}, {"a", nullptr}, {"m", true}}) ==
+          R"({"z\u007f\n":1,"a":null,"m":true})");
 }
 
-TEST_CASE("json: parse_flat_object accepts flat objects", "[json]")
-{
+TEST_CASE("json: parse_flat_object accepts flat objects", "[json]") {
     std::string error;
     auto obj = json::parse_flat_object(
         R"( { "s" : "text", "n": 42, "neg": -1.5e3, "f": 0.25, "t": true, "fa": false, "nu": null, "e": "" } )",
@@ -148,11 +143,10 @@ TEST_CASE("json: parse_flat_object accepts flat objects", "[json]")
     CHECK(o->at("a").as_string() == "two");
 }
 
-TEST_CASE("json: parse_flat_object string escapes", "[json]")
-{
+TEST_CASE("json: parse_flat_object string escapes", "[json]") {
     struct row {
         std::string_view literal;  // the JSON string literal
-        std::string_view text;     // its value
+        std::string_view text;  // its value
     };
     const row rows[] = {
         {R"("\"\\\/")", "\"\\/"},
@@ -180,8 +174,7 @@ TEST_CASE("json: parse_flat_object string escapes", "[json]")
     CHECK(obj->count("key") == 1);
 }
 
-TEST_CASE("json: parse_flat_object rejects everything else with an error", "[json]")
-{
+TEST_CASE("json: parse_flat_object rejects everything else with an error", "[json]") {
     const std::string_view bad[] = {
         "",
         "   ",
@@ -248,11 +241,10 @@ TEST_CASE("json: parse_flat_object rejects everything else with an error", "[jso
     CHECK(error.empty());
 }
 
-TEST_CASE("json: parse_flat_object rejects malformed numbers", "[json]")
-{
+TEST_CASE("json: parse_flat_object rejects malformed numbers", "[json]") {
     // The file says "numbers": text that no JSON reader takes as a number is not one.
     const std::string_view bad[] = {
-        "{\"a\":-}", "{\"a\":1.2.3}", "{\"a\":1e}", "{\"a\":--1}", "{\"a\":1-2}",
+        "{\"a\":-}",  "{\"a\":1.2.3}", "{\"a\":1e}", "{\"a\":--1}", "{\"a\":1-2}",
         "{\"a\":1.}", "{\"a\":+1}",    "{\"a\":.5}", "{\"a\":1e+}", "{\"a\":01}",
     };
     for (auto b : bad) {
@@ -264,7 +256,7 @@ TEST_CASE("json: parse_flat_object rejects malformed numbers", "[json]")
         std::string_view text;
         double value;
     };
-    const good_row good[] = {{"0", 0},      {"-0", 0},      {"7", 7},           {"-12", -12},
+    const good_row good[] = {{"0", 0},       {"-0", 0},    {"7", 7},       {"-12", -12},
                              {"3.25", 3.25}, {"1e9", 1e9}, {"1E-9", 1e-9}, {"-2.5e+10", -2.5e10},
                              {"0.0", 0}};
     for (const auto& g : good) {
@@ -278,22 +270,22 @@ TEST_CASE("json: parse_flat_object rejects malformed numbers", "[json]")
     }
 }
 
-TEST_CASE("json: parse_flat_object rejects broken surrogates instead of writing invalid UTF-8", "[json]")
-{
+TEST_CASE("json: parse_flat_object rejects broken surrogates instead of writing invalid UTF-8", "[json]") {
     // A lone or mismatched surrogate has no UTF-8 form; turning it into bytes makes a
     // state file whose reason no longer round-trips as text.
     const std::string_view bad[] = {
-        R"({"a":"\ud800"})",         // lone high surrogate
-        R"({"a":"\udc00"})",         // lone low surrogate
-        R"({"a":"\ud800x"})",        // high surrogate followed by text
-        R"({"a":"\ud800\u0041"})",   // high surrogate followed by a non-surrogate escape
-        R"({"a":"\ud800\ud800"})",   // two high surrogates
-        R"({"a":"\ude00\ud83d"})",   // pair in the wrong order
+        R"({"a":"\ud800"})",  // lone high surrogate
+        R"({"a":"\udc00"})",  // lone low surrogate
+        R"({"a":"\ud800x"})",  // high surrogate followed by text
+        R"({"a":"\ud800\u0041"})",  // high surrogate followed by a non-surrogate escape
+        R"({"a":"\ud800\ud800"})",  // two high surrogates
+        R"({"a":"\ude00\ud83d"})",  // pair in the wrong order
     };
     for (auto b : bad) {
         std::string error;
         auto obj = json::parse_flat_object(b, error);
-        INFO(std::string(b) << " -> " << (obj ? "accepted as '" + std::string(obj->at("a").as_string()) + "'" : error));
+        INFO(std::string(b) << " -> "
+                            << (obj ? "accepted as '" + std::string(obj->at("a").as_string()) + "'" : error));
         CHECK_FALSE(obj.has_value());
     }
 }

@@ -32,8 +32,7 @@ std::size_t idx(policy::verdict v) { return static_cast<std::size_t>(v); }
 maintgate::sys_time from_unix_ms(std::int64_t ms) { return maintgate::sys_time{milliseconds{ms}}; }
 
 // A busy gate in read-only mode with every optional gauge known.
-metrics_view busy_view()
-{
+metrics_view busy_view() {
     metrics_view v;
     auto& d = v.totals.decisions;
     d[idx(policy::mode::open)][idx(policy::verdict::forward)] = 120;
@@ -134,27 +133,22 @@ const char* const busy_text =
     "# TYPE maintgate_connections gauge\n"
     "maintgate_connections 12\n";
 
-std::vector<std::string> lines_of(const std::string& text)
-{
+std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        out.push_back(line);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
     return out;
 }
 
-bool has_line(const std::string& text, const std::string& line)
-{
+bool has_line(const std::string& text, const std::string& line) {
     for (const auto& l : lines_of(text))
-        if (l == line)
-            return true;
+        if (l == line) return true;
     return false;
 }
 
 // The exposition format's structure: every sample belongs to the family whose HELP and
 // TYPE came just before it, each family appears once, and the text ends in a newline.
-void check_well_formed(const std::string& text)
-{
+void check_well_formed(const std::string& text) {
     REQUIRE(!text.empty());
     CHECK(text.back() == '\n');
     std::set<std::string> families;
@@ -173,8 +167,7 @@ void check_well_formed(const std::string& text)
             auto type = rest.substr(rest.find(' ') + 1);
             CHECK(name == help_for);
             CHECK((type == "counter" || type == "gauge"));
-            if (type == "counter")
-                CHECK(name.substr(name.size() - 6) == "_total");
+            if (type == "counter") CHECK(name.substr(name.size() - 6) == "_total");
             current = name;
             continue;
         }
@@ -188,15 +181,13 @@ void check_well_formed(const std::string& text)
 
 }  // namespace
 
-TEST_CASE("metrics: exact rendering of a busy gate", "[metrics]")
-{
+TEST_CASE("metrics: exact rendering of a busy gate", "[metrics]") {
     const auto text = render_metrics(busy_view());
     CHECK(text == busy_text);
     check_well_formed(text);
 }
 
-TEST_CASE("metrics: unknown gauges are omitted, every request series is present", "[metrics]")
-{
+TEST_CASE("metrics: unknown gauges are omitted, every request series is present", "[metrics]") {
     metrics_view v;  // open, nothing counted, nothing known
     const auto text = render_metrics(v);
     check_well_formed(text);
@@ -208,9 +199,10 @@ TEST_CASE("metrics: unknown gauges are omitted, every request series is present"
 
     std::size_t series = 0;
     for (const char* mode : {"open", "read-only", "maintenance"})
-        for (const char* decision : {"forward", "refuse-write", "maintenance", "status", "grant-bypass", "deny-method"}) {
-            const std::string line = std::string("maintgate_requests_total{mode=\"") + mode + "\",decision=\"" +
-                                     decision + "\"} 0";
+        for (const char* decision :
+             {"forward", "refuse-write", "maintenance", "status", "grant-bypass", "deny-method"}) {
+            const std::string line = std::string("maintgate_requests_total{mode=\"") + mode +
+                                     "\",decision=\"" + decision + "\"} 0";
             INFO(line);
             CHECK(has_line(text, line));
             ++series;
@@ -218,8 +210,7 @@ TEST_CASE("metrics: unknown gauges are omitted, every request series is present"
     CHECK(series == 18);
     std::size_t request_lines = 0;
     for (const auto& l : lines_of(text))
-        if (l.rfind("maintgate_requests_total{", 0) == 0)
-            ++request_lines;
+        if (l.rfind("maintgate_requests_total{", 0) == 0) ++request_lines;
     CHECK(request_lines == 18);
 
     CHECK(has_line(text, "maintgate_mode{mode=\"open\"} 1"));
@@ -239,8 +230,7 @@ TEST_CASE("metrics: unknown gauges are omitted, every request series is present"
     CHECK(has_line(render_metrics(v), "maintgate_last_write_completed_timestamp_seconds 0.005"));
 }
 
-TEST_CASE("metrics: a maintenance gate in the operators stage", "[metrics]")
-{
+TEST_CASE("metrics: a maintenance gate in the operators stage", "[metrics]") {
     metrics_view v;
     v.mode = policy::mode::maintenance;
     v.stage = policy::stage::operators;
@@ -268,15 +258,13 @@ struct client {
         int status = 0;
         std::map<std::string, std::string> fields;  // lower-case names
         std::string body;
-        std::string field(const std::string& name) const
-        {
+        std::string field(const std::string& name) const {
             auto it = fields.find(name);
             return it == fields.end() ? std::string{} : it->second;
         }
     };
 
-    explicit client(const tcp::endpoint& ep)
-    {
+    explicit client(const tcp::endpoint& ep) {
         fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         REQUIRE(fd >= 0);
         timeval tv{5, 0};
@@ -287,49 +275,40 @@ struct client {
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         connected = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     }
-    ~client()
-    {
-        if (fd >= 0)
-            ::close(fd);
+    ~client() {
+        if (fd >= 0) ::close(fd);
     }
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
     bool connected = false;
 
-    bool send(std::string_view s)
-    {
+    bool send(std::string_view s) {
         while (!s.empty()) {
             ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-            if (n <= 0)
-                return false;
+            if (n <= 0) return false;
             s.remove_prefix(static_cast<std::size_t>(n));
         }
         return true;
     }
 
-    bool fill()
-    {
+    bool fill() {
         char buf[16384];
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            return false;
+        if (n <= 0) return false;
         pending.append(buf, static_cast<std::size_t>(n));
         return true;
     }
 
     // One response; the body is read only when with_body (not after HEAD).
-    std::optional<response> read(bool with_body = true)
-    {
+    std::optional<response> read(bool with_body = true) {
         std::size_t end;
         while ((end = pending.find("\r\n\r\n")) == std::string::npos)
-            if (!fill())
-                return std::nullopt;
+            if (!fill()) return std::nullopt;
         response r;
         std::string head = pending.substr(0, end + 2);
         pending.erase(0, end + 4);
-        if (head.rfind("HTTP/1.1 ", 0) != 0)
-            return std::nullopt;
+        if (head.rfind("HTTP/1.1 ", 0) != 0) return std::nullopt;
         r.status = std::stoi(head.substr(9, 3));
         std::size_t pos = head.find("\r\n") + 2;
         while (pos < head.size()) {
@@ -337,16 +316,14 @@ struct client {
             auto line = head.substr(pos, eol - pos);
             auto colon = line.find(':');
             std::string name = line.substr(0, colon);
-            for (auto& c : name)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             r.fields[name] = line.substr(colon + 2);
             pos = eol + 2;
         }
         if (with_body) {
             std::size_t length = std::stoul(r.field("content-length"));
             while (pending.size() < length)
-                if (!fill())
-                    return std::nullopt;
+                if (!fill()) return std::nullopt;
             r.body = pending.substr(0, length);
             pending.erase(0, length);
         }
@@ -355,10 +332,8 @@ struct client {
 
     // True when the server closed the connection (EOF or reset) before sending anything
     // more; false on data or when the receive timeout ran out.
-    bool closed()
-    {
-        if (!pending.empty())
-            return false;
+    bool closed() {
+        if (!pending.empty()) return false;
         char c;
         ssize_t n = ::recv(fd, &c, 1, 0);
         return n == 0 || (n < 0 && errno == ECONNRESET);
@@ -376,27 +351,24 @@ struct server {
     std::thread thread;
 
     explicit server(milliseconds idle = seconds(10))
-        : listener(ioc,
-                   [this] {
-                       ++scrapes;
-                       std::lock_guard lock(mutex);
-                       return view;
-                   },
-                   idle)
-    {
+        : listener(
+              ioc,
+              [this] {
+                  ++scrapes;
+                  std::lock_guard lock(mutex);
+                  return view;
+              },
+              idle) {
         REQUIRE(listener.listen("127.0.0.1", 0) == "");
         REQUIRE(listener.local_endpoint().port() != 0);
         listener.start();
         thread = std::thread([this] { ioc.run(); });
     }
-    ~server()
-    {
+    ~server() {
         listener.stop();
-        if (thread.joinable())
-            thread.join();
+        if (thread.joinable()) thread.join();
     }
-    void set_view(const metrics_view& v)
-    {
+    void set_view(const metrics_view& v) {
         std::lock_guard lock(mutex);
         view = v;
     }
@@ -407,8 +379,7 @@ const std::string get_metrics = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 
 }  // namespace
 
-TEST_CASE("metrics listener: GET /metrics serves the rendering, fresh each time", "[metrics]")
-{
+TEST_CASE("metrics listener: GET /metrics serves the rendering, fresh each time", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -436,8 +407,7 @@ TEST_CASE("metrics listener: GET /metrics serves the rendering, fresh each time"
     CHECK(s.scrapes == 2);
 }
 
-TEST_CASE("metrics listener: HEAD has the length and no body", "[metrics]")
-{
+TEST_CASE("metrics listener: HEAD has the length and no body", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -455,8 +425,7 @@ TEST_CASE("metrics listener: HEAD has the length and no body", "[metrics]")
     CHECK(r->body == busy_text);
 }
 
-TEST_CASE("metrics listener: other paths 404, other methods 405, the connection stays", "[metrics]")
-{
+TEST_CASE("metrics listener: other paths 404, other methods 405, the connection stays", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -483,8 +452,7 @@ TEST_CASE("metrics listener: other paths 404, other methods 405, the connection 
     CHECK(s.scrapes == 1);  // no snapshot for the refused requests
 }
 
-TEST_CASE("metrics listener: two requests on one keep-alive connection, sent together", "[metrics]")
-{
+TEST_CASE("metrics listener: two requests on one keep-alive connection, sent together", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -502,8 +470,7 @@ TEST_CASE("metrics listener: two requests on one keep-alive connection, sent tog
     CHECK(d->body == busy_text);
 }
 
-TEST_CASE("metrics listener: an over-long head is answered 431 and closed", "[metrics]")
-{
+TEST_CASE("metrics listener: an over-long head is answered 431 and closed", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -523,11 +490,9 @@ TEST_CASE("metrics listener: an over-long head is answered 431 and closed", "[me
     CHECK(r->status == 200);
 }
 
-TEST_CASE("metrics listener: request bodies are refused with 413 and a close", "[metrics]")
-{
+TEST_CASE("metrics listener: request bodies are refused with 413 and a close", "[metrics]") {
     server s;
-    SECTION("Content-Length")
-    {
+    SECTION("Content-Length") {
         client c(s.endpoint());
         REQUIRE(c.connected);
         REQUIRE(c.send("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"));
@@ -537,11 +502,11 @@ TEST_CASE("metrics listener: request bodies are refused with 413 and a close", "
         CHECK(r->field("connection") == "close");
         CHECK(c.closed());
     }
-    SECTION("chunked")
-    {
+    SECTION("chunked") {
         client c(s.endpoint());
         REQUIRE(c.connected);
-        REQUIRE(c.send("POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+        REQUIRE(c.send(
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
         auto r = c.read();
         REQUIRE(r);
         CHECK(r->status == 413);
@@ -550,8 +515,7 @@ TEST_CASE("metrics listener: request bodies are refused with 413 and a close", "
     CHECK(s.scrapes == 0);
 }
 
-TEST_CASE("metrics listener: a malformed head is answered 400 and closed", "[metrics]")
-{
+TEST_CASE("metrics listener: a malformed head is answered 400 and closed", "[metrics]") {
     server s;
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -562,8 +526,7 @@ TEST_CASE("metrics listener: a malformed head is answered 400 and closed", "[met
     CHECK(c.closed());
 }
 
-TEST_CASE("metrics listener: HTTP/1.0 closes unless it asks for keep-alive", "[metrics]")
-{
+TEST_CASE("metrics listener: HTTP/1.0 closes unless it asks for keep-alive", "[metrics]") {
     server s;
     {
         client c(s.endpoint());
@@ -591,8 +554,7 @@ TEST_CASE("metrics listener: HTTP/1.0 closes unless it asks for keep-alive", "[m
     }
 }
 
-TEST_CASE("metrics listener: an idle connection is closed after the idle timeout", "[metrics]")
-{
+TEST_CASE("metrics listener: an idle connection is closed after the idle timeout", "[metrics]") {
     server s(milliseconds(200));
     client c(s.endpoint());
     REQUIRE(c.connected);
@@ -611,8 +573,7 @@ TEST_CASE("metrics listener: an idle connection is closed after the idle timeout
     CHECK(slow.closed());
 }
 
-TEST_CASE("metrics listener: past 64 connections a new one is closed; a freed slot is usable", "[metrics]")
-{
+TEST_CASE("metrics listener: past 64 connections a new one is closed; a freed slot is usable", "[metrics]") {
     server s;
     std::vector<std::unique_ptr<client>> clients;
     for (std::size_t i = 0; i < metrics_listener::max_connections; ++i) {
@@ -640,14 +601,12 @@ TEST_CASE("metrics listener: past 64 connections a new one is closed; a freed sl
             auto r = again.read();
             served = r && r->status == 200;
         }
-        if (!served)
-            std::this_thread::sleep_for(milliseconds(20));
+        if (!served) std::this_thread::sleep_for(milliseconds(20));
     }
     CHECK(served);
 }
 
-TEST_CASE("metrics listener: stop closes the acceptor and open connections", "[metrics]")
-{
+TEST_CASE("metrics listener: stop closes the acceptor and open connections", "[metrics]") {
     server s;
     const auto ep = s.endpoint();
     client c(ep);
@@ -657,13 +616,12 @@ TEST_CASE("metrics listener: stop closes the acceptor and open connections", "[m
 
     s.listener.stop();  // from another thread than the io_context's
     CHECK(c.closed());
-    s.thread.join();    // nothing left to run: every coroutine has finished
+    s.thread.join();  // nothing left to run: every coroutine has finished
     client late(ep);
     CHECK(!late.connected);
 }
 
-TEST_CASE("metrics listener: destroyed while connections are open, from another thread", "[metrics]")
-{
+TEST_CASE("metrics listener: destroyed while connections are open, from another thread", "[metrics]") {
     net::io_context ioc;
     auto listener = std::make_unique<metrics_listener>(ioc, [] { return busy_view(); });
     REQUIRE(listener->listen("127.0.0.1", 0) == "");
@@ -688,8 +646,7 @@ TEST_CASE("metrics listener: destroyed while connections are open, from another 
     CHECK(!late.connected);
 }
 
-TEST_CASE("metrics listener: listen reports what failed", "[metrics]")
-{
+TEST_CASE("metrics listener: listen reports what failed", "[metrics]") {
     net::io_context ioc;
     metrics_listener a(ioc, [] { return metrics_view{}; });
     REQUIRE(a.listen("127.0.0.1", 0) == "");

@@ -34,8 +34,8 @@ action reply(std::string bytes) { return {action::reply, std::move(bytes)}; }
 action reply_and_hold(std::string bytes) { return {action::reply_and_hold, std::move(bytes)}; }
 
 std::string response(unsigned status, std::string_view body, std::string_view extra = {}) {
-    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
-           std::string(extra) + "\r\n" + std::string(body);
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n" + std::string(extra) + "\r\n" + std::string(body);
 }
 
 // A small upstream on 127.0.0.1:0: reads each request with Beast, records it, and acts
@@ -166,8 +166,7 @@ bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind
 
 }  // namespace
 
-TEST_CASE("probe: the expected status passes, with a short detail", "[probe]")
-{
+TEST_CASE("probe: the expected status passes, with a short detail", "[probe]") {
     const auto run = probe(get("/healthz"), [](const request&) { return reply(response(200, "ok")); });
     const auto& r = run.result;
     CHECK(r.ok);
@@ -182,8 +181,7 @@ TEST_CASE("probe: the expected status passes, with a short detail", "[probe]")
     CHECK(run.requests[0].target() == "/healthz");
 }
 
-TEST_CASE("probe: a configured name is kept, and any expected status is honoured", "[probe]")
-{
+TEST_CASE("probe: a configured name is kept, and any expected status is honoured", "[probe]") {
     check_request c = get("/gone");
     c.name = "old page is gone";
     c.expect_status = 404;
@@ -194,8 +192,7 @@ TEST_CASE("probe: a configured name is kept, and any expected status is honoured
     CHECK(starts_with(r.detail, "404 in "));
 }
 
-TEST_CASE("probe: a wrong status fails and says what came", "[probe]")
-{
+TEST_CASE("probe: a wrong status fails and says what came", "[probe]") {
     const auto r = probe(get("/"), [](const request&) { return reply(response(503, "down")); }).result;
     CHECK_FALSE(r.ok);
     CHECK(r.status == 503);
@@ -208,44 +205,40 @@ TEST_CASE("probe: a wrong status fails and says what came", "[probe]")
     CHECK(r2.detail == "expected 204, got 200");
 }
 
-TEST_CASE("probe: body_contains looks in the body", "[probe]")
-{
+TEST_CASE("probe: body_contains looks in the body", "[probe]") {
     check_request c = get("/");
     c.body_contains = "Welcome";
 
-    SECTION("found, with Content-Length")
-    {
-        const auto r = probe(c, [](const request&) { return reply(response(200, "<h1>Welcome home</h1>")); }).result;
+    SECTION("found, with Content-Length") {
+        const auto r =
+            probe(c, [](const request&) { return reply(response(200, "<h1>Welcome home</h1>")); }).result;
         CHECK(r.ok);
         CHECK(starts_with(r.detail, "200 in "));
     }
-    SECTION("found in a chunked body, across chunks")
-    {
-        const std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                    "4\r\nWelc\r\n3\r\nome\r\n0\r\n\r\n";
+    SECTION("found in a chunked body, across chunks") {
+        const std::string chunked =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "4\r\nWelc\r\n3\r\nome\r\n0\r\n\r\n";
         const auto r = probe(c, [&](const request&) { return reply(chunked); }).result;
         CHECK(r.ok);
     }
-    SECTION("found in a body that ends when the connection closes")
-    {
-        const auto r = probe(c, [](const request&) { return reply("HTTP/1.1 200 OK\r\n\r\nWelcome"); }).result;
+    SECTION("found in a body that ends when the connection closes") {
+        const auto r =
+            probe(c, [](const request&) { return reply("HTTP/1.1 200 OK\r\n\r\nWelcome"); }).result;
         CHECK(r.ok);
     }
-    SECTION("missing")
-    {
+    SECTION("missing") {
         const auto r = probe(c, [](const request&) { return reply(response(200, "<h1>Error</h1>")); }).result;
         CHECK_FALSE(r.ok);
         CHECK(r.status == 200);
         CHECK(r.detail == "body does not contain \"Welcome\"");
     }
-    SECTION("the status is judged first")
-    {
+    SECTION("the status is judged first") {
         const auto r = probe(c, [](const request&) { return reply(response(500, "Welcome")); }).result;
         CHECK_FALSE(r.ok);
         CHECK(r.detail == "expected 200, got 500");
     }
-    SECTION("only the first 1 MiB is searched")
-    {
+    SECTION("only the first 1 MiB is searched") {
         const std::string early = "Welcome" + std::string(3 * 1024 * 1024, 'x');
         CHECK(probe(c, [&](const request&) { return reply(response(200, early)); }).result.ok);
 
@@ -254,14 +247,12 @@ TEST_CASE("probe: body_contains looks in the body", "[probe]")
         CHECK_FALSE(r.ok);
         CHECK(r.detail == "body does not contain \"Welcome\" (in its first 1 MiB)");
     }
-    SECTION("the marker is shown escaped")
-    {
+    SECTION("the marker is shown escaped") {
         c.body_contains = "say \"hi\"\n";
         const auto r = probe(c, [](const request&) { return reply(response(200, "nothing")); }).result;
         CHECK(r.detail == "body does not contain \"say \\\"hi\\\"\\x0a\"");
     }
-    SECTION("a truncated body is a bad response, even past the marker")
-    {
+    SECTION("a truncated body is a bad response, even past the marker") {
         const auto r = probe(c, [](const request&) {
                            return reply("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nWelcome");
                        }).result;
@@ -271,8 +262,7 @@ TEST_CASE("probe: body_contains looks in the body", "[probe]")
     }
 }
 
-TEST_CASE("probe: without body_contains the body is never read", "[probe]")
-{
+TEST_CASE("probe: without body_contains the body is never read", "[probe]") {
     // The upstream announces 1 GiB, sends none of it and keeps the connection open: a probe
     // that waited for the body would time out.
     const auto r = probe(get("/"), [](const request&) {
@@ -283,13 +273,11 @@ TEST_CASE("probe: without body_contains the body is never read", "[probe]")
     CHECK(r.elapsed < std::chrono::seconds(4));
 }
 
-TEST_CASE("probe: HEAD does not wait for the body its Content-Length describes", "[probe]")
-{
+TEST_CASE("probe: HEAD does not wait for the body its Content-Length describes", "[probe]") {
     check_request c = get("/");
     c.method = "HEAD";
-    const auto run = probe(c, [](const request&) {
-        return reply_and_hold("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
-    });
+    const auto run = probe(
+        c, [](const request&) { return reply_and_hold("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"); });
     CHECK(run.result.ok);
     CHECK(run.result.name == "HEAD /");
     CHECK(run.result.elapsed < std::chrono::seconds(4));
@@ -299,25 +287,23 @@ TEST_CASE("probe: HEAD does not wait for the body its Content-Length describes",
     // The config refuses body_contains with HEAD, but a caller building its own check gets
     // a prompt answer too, not a wait for 5000 bytes that never come.
     c.body_contains = "x";
-    const auto with_marker = probe(c, [](const request&) {
-        return reply_and_hold("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
-    });
+    const auto with_marker = probe(
+        c, [](const request&) { return reply_and_hold("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"); });
     CHECK(with_marker.result.detail == "body does not contain \"x\"");
     CHECK(with_marker.result.elapsed < std::chrono::seconds(4));
 }
 
-TEST_CASE("probe: interim 1xx responses come before the answer", "[probe]")
-{
-    const auto r = probe(get("/"), [](const request&) {
-                       return reply("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" +
-                                    response(200, "ok"));
-                   }).result;
+TEST_CASE("probe: interim 1xx responses come before the answer", "[probe]") {
+    const auto r =
+        probe(get("/"), [](const request&) {
+            return reply("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" +
+                         response(200, "ok"));
+        }).result;
     CHECK(r.ok);
     CHECK(r.status == 200);
 }
 
-TEST_CASE("probe: an upstream that never answers times out at check.timeout", "[probe]")
-{
+TEST_CASE("probe: an upstream that never answers times out at check.timeout", "[probe]") {
     check_request c = get("/slow");
     c.timeout = std::chrono::milliseconds(300);
     const auto r = probe(c, [](const request&) { return action{action::hang, {}}; }).result;
@@ -339,16 +325,14 @@ TEST_CASE("probe: an upstream that never answers times out at check.timeout", "[
     CHECK(slow.elapsed < std::chrono::seconds(2));
 }
 
-TEST_CASE("probe: an upstream that closes without answering", "[probe]")
-{
+TEST_CASE("probe: an upstream that closes without answering", "[probe]") {
     const auto r = probe(get("/"), [](const request&) { return action{action::close, {}}; }).result;
     CHECK_FALSE(r.ok);
     CHECK(r.status == 0);
     CHECK(r.detail == "closed without a response");
 }
 
-TEST_CASE("probe: garbage is a bad response", "[probe]")
-{
+TEST_CASE("probe: garbage is a bad response", "[probe]") {
     for (const std::string garbage : {"SSH-2.0-OpenSSH_9.2\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
                                       "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"}) {
         INFO(garbage);
@@ -360,28 +344,25 @@ TEST_CASE("probe: garbage is a bad response", "[probe]")
     }
 }
 
-TEST_CASE("probe: connection failures", "[probe]")
-{
+TEST_CASE("probe: connection failures", "[probe]") {
     net::io_context ioc;
     const tcp::endpoint refused = refused_endpoint(ioc);
 
-    SECTION("a refused port")
-    {
+    SECTION("a refused port") {
         fake_upstream up(ioc, [](const request&) { return reply(response(200, "")); });
         const auto r = run(ioc, up, run_probe(get("/"), {refused}, upstream_at(refused)));
         CHECK_FALSE(r.ok);
         CHECK(r.status == 0);
         CHECK(r.detail == "connect: Connection refused");
     }
-    SECTION("endpoints are tried in order; the first that accepts is used")
-    {
+    SECTION("endpoints are tried in order; the first that accepts is used") {
         fake_upstream up(ioc, [](const request&) { return reply(response(200, "")); });
-        const auto r = run(ioc, up, run_probe(get("/"), {refused, up.endpoint()}, upstream_at(up.endpoint())));
+        const auto r =
+            run(ioc, up, run_probe(get("/"), {refused, up.endpoint()}, upstream_at(up.endpoint())));
         CHECK(r.ok);
         CHECK(up.requests().size() == 1);
     }
-    SECTION("no endpoint at all")
-    {
+    SECTION("no endpoint at all") {
         fake_upstream up(ioc, [](const request&) { return reply(response(200, "")); });
         const auto r = run(ioc, up, run_probe(get("/"), {}, upstream_config{}));
         CHECK_FALSE(r.ok);
@@ -390,12 +371,10 @@ TEST_CASE("probe: connection failures", "[probe]")
     }
 }
 
-TEST_CASE("probe: the Host field", "[probe]")
-{
+TEST_CASE("probe: the Host field", "[probe]") {
     const auto ok = [](const request&) { return reply(response(200, "")); };
 
-    SECTION("check.host first")
-    {
+    SECTION("check.host first") {
         check_request c = get("/");
         c.host = "check.example";
         upstream_config u;
@@ -404,16 +383,14 @@ TEST_CASE("probe: the Host field", "[probe]")
         REQUIRE(run.requests.size() == 1);
         CHECK(run.requests[0][http::field::host] == "check.example");
     }
-    SECTION("then upstream.host_header")
-    {
+    SECTION("then upstream.host_header") {
         upstream_config u;
         u.host_header = "app.example";
         const auto run = probe(get("/"), ok, u);
         REQUIRE(run.requests.size() == 1);
         CHECK(run.requests[0][http::field::host] == "app.example");
     }
-    SECTION("then the upstream's host:port")
-    {
+    SECTION("then the upstream's host:port") {
         upstream_config u;
         u.host = "app";
         u.port = 3000;
@@ -422,8 +399,7 @@ TEST_CASE("probe: the Host field", "[probe]")
         CHECK(run.requests[0][http::field::host] == "app:3000");
         CHECK(run.requests[0].count(http::field::host) == 1);
     }
-    SECTION("with brackets around an IPv6 address")
-    {
+    SECTION("with brackets around an IPv6 address") {
         upstream_config u;
         u.host = "::1";
         u.port = 8080;
@@ -433,12 +409,10 @@ TEST_CASE("probe: the Host field", "[probe]")
     }
 }
 
-TEST_CASE("probe: the method, target, headers and body arrive", "[probe]")
-{
+TEST_CASE("probe: the method, target, headers and body arrive", "[probe]") {
     const auto ok = [](const request&) { return reply(response(201, "")); };
 
-    SECTION("a POST with a body and headers")
-    {
+    SECTION("a POST with a body and headers") {
         check_request c = get("/api/search?q=1");
         c.method = "POST";
         c.expect_status = 201;
@@ -459,8 +433,7 @@ TEST_CASE("probe: the method, target, headers and body arrive", "[probe]")
         CHECK(req[http::field::user_agent] == "maintgate-check");
         CHECK(req[http::field::connection] == "close");
     }
-    SECTION("a GET without a body has no Content-Length; a bodiless POST has 0")
-    {
+    SECTION("a GET without a body has no Content-Length; a bodiless POST has 0") {
         const auto get_run = probe(get("/"), ok);
         REQUIRE(get_run.requests.size() == 1);
         CHECK(get_run.requests[0].count(http::field::content_length) == 0);
@@ -471,8 +444,7 @@ TEST_CASE("probe: the method, target, headers and body arrive", "[probe]")
         REQUIRE(post_run.requests.size() == 1);
         CHECK(post_run.requests[0][http::field::content_length] == "0");
     }
-    SECTION("a configured User-Agent replaces the default")
-    {
+    SECTION("a configured User-Agent replaces the default") {
         check_request c = get("/");
         c.headers = {{"user-agent", "uptime-robot"}};
         const auto run = probe(c, ok);
@@ -480,8 +452,7 @@ TEST_CASE("probe: the method, target, headers and body arrive", "[probe]")
         CHECK(run.requests[0].count(http::field::user_agent) == 1);
         CHECK(run.requests[0][http::field::user_agent] == "uptime-robot");
     }
-    SECTION("a method Beast does not know is sent as written")
-    {
+    SECTION("a method Beast does not know is sent as written") {
         check_request c = get("/");
         c.method = "PURGE";
         c.expect_status = 201;
@@ -492,8 +463,7 @@ TEST_CASE("probe: the method, target, headers and body arrive", "[probe]")
     }
 }
 
-TEST_CASE("run_checks: the health check, then every smoke check, all of them", "[probe]")
-{
+TEST_CASE("run_checks: the health check, then every smoke check, all of them", "[probe]") {
     reopen_config r;
     r.health = get("/healthz");
     check_request broken = get("/broken");
@@ -531,11 +501,11 @@ TEST_CASE("run_checks: the health check, then every smoke check, all of them", "
     CHECK(up.requests()[3].target() == "/home");
 }
 
-TEST_CASE("run_checks: nothing configured, nothing run", "[probe]")
-{
+TEST_CASE("run_checks: nothing configured, nothing run", "[probe]") {
     net::io_context ioc;
     fake_upstream up(ioc, [](const request&) { return reply(response(200, "")); });
-    const auto results = run(ioc, up, run_checks(reopen_config{}, {up.endpoint()}, upstream_at(up.endpoint())));
+    const auto results =
+        run(ioc, up, run_checks(reopen_config{}, {up.endpoint()}, upstream_at(up.endpoint())));
     CHECK(results.empty());
     CHECK(up.requests().empty());
 

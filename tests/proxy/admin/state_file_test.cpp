@@ -17,31 +17,26 @@ using namespace std::chrono;
 
 namespace {
 
-
-void write_file(const std::string& path, std::string_view text)
-{
+void write_file(const std::string& path, std::string_view text) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << text;
     REQUIRE(f.good());
 }
 
-std::string read_file(const std::string& path)
-{
+std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::stringstream s;
     s << f.rdbuf();
     return s.str();
 }
 
-maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s)
-{
+maintgate::sys_time at(int y, unsigned mo, unsigned d, int h, int mi, int s) {
     return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s};
 }
 
 }  // namespace
 
-TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
-{
+TEST_CASE("state_file: format and parse ISO 8601", "[state_file]") {
     struct row {
         maintgate::sys_time t;
         std::string_view text;
@@ -70,9 +65,9 @@ TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
     const std::string_view bad[] = {
         "",
         "2026-11-22",
-        "2026-11-22T03:00:00",       // no zone
-        "2026-11-22T03:00:00z",      // lower-case zone
-        "2026-11-22 03:00:00Z",      // space instead of T
+        "2026-11-22T03:00:00",  // no zone
+        "2026-11-22T03:00:00z",  // lower-case zone
+        "2026-11-22 03:00:00Z",  // space instead of T
         "2026-11-22t03:00:00Z",
         "2026-11-22T03:00:00+00:00",
         "2026-11-22T03:00:00.000Z",  // fractions
@@ -80,9 +75,9 @@ TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
         "2026-11-22T03:00:00ZZ",
         " 2026-11-22T03:00:00Z",
         "2026-11-22T03:00:00Z ",
-        "2026-13-01T00:00:00Z",      // month 13
-        "2026-00-10T00:00:00Z",      // month 0
-        "2026-02-29T00:00:00Z",      // not a leap year
+        "2026-13-01T00:00:00Z",  // month 13
+        "2026-00-10T00:00:00Z",  // month 0
+        "2026-02-29T00:00:00Z",  // not a leap year
         "2026-04-31T00:00:00Z",
         "2026-11-00T00:00:00Z",
         "2026-11-22T24:00:00Z",
@@ -94,7 +89,7 @@ TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
         "2026-11-22T0 :00:00Z",
         "2026/11/22T03:00:00Z",
         "tomorrow at nine, ok?",
-        "1010-01-01T00:00:00Z",      // would wrap the nanosecond clock (found by fuzzing)
+        "1010-01-01T00:00:00Z",  // would wrap the nanosecond clock (found by fuzzing)
         "1969-12-31T23:59:59Z",
         "2201-01-01T00:00:00Z",
         "9999-12-31T23:59:59Z",
@@ -105,8 +100,7 @@ TEST_CASE("state_file: format and parse ISO 8601", "[state_file]")
     }
 }
 
-TEST_CASE("state_file: save then load round-trips every field", "[state_file]")
-{
+TEST_CASE("state_file: save then load round-trips every field", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
 
@@ -157,8 +151,7 @@ TEST_CASE("state_file: save then load round-trips every field", "[state_file]")
     CHECK_FALSE(load_gate_record(path).record.until.has_value());
 }
 
-TEST_CASE("state_file: the saved file is one JSON line", "[state_file]")
-{
+TEST_CASE("state_file: the saved file is one JSON line", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
     gate_record r;
@@ -175,8 +168,7 @@ TEST_CASE("state_file: the saved file is one JSON line", "[state_file]")
     CHECK(text.find("\"since\":\"2026-01-01T00:00:00Z\"") != std::string::npos);
 }
 
-TEST_CASE("state_file: a missing file is missing, not corrupt", "[state_file]")
-{
+TEST_CASE("state_file: a missing file is missing, not corrupt", "[state_file]") {
     temp_dir dir;
     const auto r = load_gate_record(dir.file("nope.json"));
     CHECK(r.status == load_status::missing);
@@ -184,8 +176,7 @@ TEST_CASE("state_file: a missing file is missing, not corrupt", "[state_file]")
     CHECK(r2.status == load_status::missing);
 }
 
-TEST_CASE("state_file: corrupt files are corrupt, with a message", "[state_file]")
-{
+TEST_CASE("state_file: corrupt files are corrupt, with a message", "[state_file]") {
     struct row {
         const char* what;
         std::string_view text;
@@ -230,8 +221,7 @@ TEST_CASE("state_file: corrupt files are corrupt, with a message", "[state_file]
     CHECK_FALSE(folder.error.empty());
 }
 
-TEST_CASE("state_file: a minimal valid file loads", "[state_file]")
-{
+TEST_CASE("state_file: a minimal valid file loads", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
     write_file(path, " {\"mode\":\"read-only\", \"until\": null}\n");
@@ -246,8 +236,7 @@ TEST_CASE("state_file: a minimal valid file loads", "[state_file]")
     CHECK_FALSE(loaded.record.until.has_value());
 }
 
-TEST_CASE("state_file: saving into a missing folder fails and leaves nothing", "[state_file]")
-{
+TEST_CASE("state_file: saving into a missing folder fails and leaves nothing", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("missing/state.json");
     gate_record r;
@@ -260,8 +249,7 @@ TEST_CASE("state_file: saving into a missing folder fails and leaves nothing", "
     CHECK(dir.entries() == 0);
 }
 
-TEST_CASE("state_file: a failed rename removes the temp file", "[state_file]")
-{
+TEST_CASE("state_file: a failed rename removes the temp file", "[state_file]") {
     // The state path is a non-empty folder: the temp file is written, the rename fails.
     temp_dir dir;
     const std::string path = dir.file("state.json");
@@ -277,8 +265,8 @@ TEST_CASE("state_file: a failed rename removes the temp file", "[state_file]")
     CHECK(dir.entries() == 1);
 }
 
-TEST_CASE("state_file: staged, the old state stands until the commit, and a discard leaves it", "[state_file]")
-{
+TEST_CASE("state_file: staged, the old state stands until the commit, and a discard leaves it",
+          "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
     gate_record old_state;
@@ -295,14 +283,12 @@ TEST_CASE("state_file: staged, the old state stands until the commit, and a disc
     CHECK(read_file(path) == old_text);  // what a crash here would restart with
     CHECK(fs::exists(path + ".tmp"));
 
-    SECTION("discarded: as if never staged")
-    {
+    SECTION("discarded: as if never staged") {
         discard_gate_record(path);
         CHECK(read_file(path) == old_text);
         CHECK(dir.entries() == 1);
     }
-    SECTION("committed: the new state, and no temp file")
-    {
+    SECTION("committed: the new state, and no temp file") {
         const auto c = commit_gate_record(path);
         CHECK(c.error.empty());
         CHECK(c.not_durable.empty());
@@ -314,8 +300,7 @@ TEST_CASE("state_file: staged, the old state stands until the commit, and a disc
     }
 }
 
-TEST_CASE("state_file: a commit with nothing staged fails and changes nothing", "[state_file]")
-{
+TEST_CASE("state_file: a commit with nothing staged fails and changes nothing", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
     write_file(path, "kept");
@@ -326,8 +311,7 @@ TEST_CASE("state_file: a commit with nothing staged fails and changes nothing", 
     CHECK(dir.entries() == 1);
 }
 
-TEST_CASE("state_file: a stage that does not belong to the mode is saved as the mode's own", "[state_file]")
-{
+TEST_CASE("state_file: a stage that does not belong to the mode is saved as the mode's own", "[state_file]") {
     temp_dir dir;
     const std::string path = dir.file("state.json");
     gate_record r;
@@ -339,8 +323,7 @@ TEST_CASE("state_file: a stage that does not belong to the mode is saved as the 
     CHECK(loaded.record.stage == policy::stage::maintenance);
 }
 
-TEST_CASE("state_file: millisecond timestamps", "[state_file]")
-{
+TEST_CASE("state_file: millisecond timestamps", "[state_file]") {
     CHECK(format_iso8601_ms(0) == "1970-01-01T00:00:00.000Z");
     CHECK(format_iso8601_ms(1'795'000'000'123) == "2026-11-18T11:06:40.123Z");
     CHECK(format_iso8601_ms(1'795'000'000'007) == "2026-11-18T11:06:40.007Z");

@@ -8,8 +8,7 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("admin, health and smoke checks, reopen and audit_log: every key is read", "[config]")
-{
+TEST_CASE("admin, health and smoke checks, reopen and audit_log: every key is read", "[config]") {
     const config cfg = load_ok(base + R"([admin]
 socket = "/run/maintgate/admin.sock"
 socket_mode = "0660"
@@ -96,7 +95,8 @@ freeze_timeout = "1h"
     CHECK(search.expect_status == 201);
     CHECK(search.timeout.count() == 250);
     CHECK(search.body == "{\"q\":\"x\"}");
-    CHECK(search.headers == std::vector<std::pair<std::string, std::string>>{{"Content-Type", "application/json"}});
+    CHECK(search.headers ==
+          std::vector<std::pair<std::string, std::string>>{{"Content-Type", "application/json"}});
 
     CHECK(cfg.reopen.watch.count() == 300'000);
     CHECK(cfg.reopen.max_error_rate == 0.1);
@@ -104,8 +104,7 @@ freeze_timeout = "1h"
     CHECK(cfg.reopen.freeze_timeout.count() == 3'600'000);
 }
 
-TEST_CASE("admin: the values that are accepted", "[config]")
-{
+TEST_CASE("admin: the values that are accepted", "[config]") {
     const std::string admin = base + "[admin]\n";
     struct mode_case {
         const char* toml_value;
@@ -113,22 +112,24 @@ TEST_CASE("admin: the values that are accepted", "[config]")
     };
     // Read or execute for others grants nothing on a socket; only write lets them connect.
     const mode_case modes[] = {
-        {"\"0600\"", 0600}, {"\"600\"", 0600}, {"\"0o640\"", 0640}, {"\"0660\"", 0660},
-        {"\"0604\"", 0604}, {"\"0775\"", 0775}, {"\"0\"", 0},       {"0o600", 0600},
+        {"\"0600\"", 0600}, {"\"600\"", 0600},  {"\"0o640\"", 0640}, {"\"0660\"", 0660},
+        {"\"0604\"", 0604}, {"\"0775\"", 0775}, {"\"0\"", 0},        {"0o600", 0600},
     };
     for (const auto& c : modes) {
         INFO("socket_mode = " << c.toml_value);
         CHECK(load_ok(admin + "socket_mode = " + c.toml_value + "\n").admin.socket_mode == c.mode);
     }
-    for (const char* account : {"maintgate", "_maintgate", "www-data", "svc.web", "machine$", "0", "1000",
-                                "4294967294"}) {
+    for (const char* account :
+         {"maintgate", "_maintgate", "www-data", "svc.web", "machine$", "0", "1000", "4294967294"}) {
         INFO("account " << account);
-        const config cfg = load_ok(admin + "socket_owner = \"" + account + "\"\nsocket_group = \"" + account + "\"\n");
+        const config cfg =
+            load_ok(admin + "socket_owner = \"" + account + "\"\nsocket_group = \"" + account + "\"\n");
         CHECK(cfg.admin.socket_owner == account);
         CHECK(cfg.admin.socket_group == account);
     }
     // Empty means "none" or "the process's", as when the key is absent.
-    const config empty = load_ok(admin + "socket = \"\"\nsocket_owner = \"\"\nsocket_group = \"\"\nmetrics = \"\"\n");
+    const config empty =
+        load_ok(admin + "socket = \"\"\nsocket_owner = \"\"\nsocket_group = \"\"\nmetrics = \"\"\n");
     CHECK(empty.admin.socket.empty());
     CHECK(empty.admin.socket_owner.empty());
     CHECK(empty.admin.metrics.empty());
@@ -147,35 +148,39 @@ TEST_CASE("admin: the values that are accepted", "[config]")
     CHECK(zero.admin.metrics_port == 0);
 }
 
-TEST_CASE("admin: each mistake has its own message", "[config]")
-{
+TEST_CASE("admin: each mistake has its own message", "[config]") {
     const std::string admin = base + "[admin]\n";
     const std::string too_long = "/" + std::string(107, 's');
-    const std::string world = " lets every local user connect and change the mode; use \"0600\", or \"0660\" with "
-                              "socket_group";
+    const std::string world =
+        " lets every local user connect and change the mode; use \"0600\", or \"0660\" with "
+        "socket_group";
     const std::string octal = "write it as an octal string such as \"0600\" or \"0660\"";
-    const std::string special = " sets special bits (setuid, setgid, sticky), which mean nothing on a socket; use "
-                                "permission bits only, such as \"0600\"";
+    const std::string special =
+        " sets special bits (setuid, setgid, sticky), which mean nothing on a socket; use "
+        "permission bits only, such as \"0600\"";
     check_single_errors({
         {admin + "socket = 5\n",
          "t.toml:6:10: admin.socket: expected a Unix socket path such as \"/run/maintgate/admin.sock\", got "
          "integer 5"},
         {admin + "socket = \"/run/maintgate/\"\n",
          "t.toml:6:10: admin.socket: \"/run/maintgate/\" names a folder; give a file name"},
-        {admin + "socket = \"/run/a\\u0000b\"\n", "t.toml:6:10: admin.socket: \"/run/a\\x00b\" contains a NUL character"},
+        {admin + "socket = \"/run/a\\u0000b\"\n",
+         "t.toml:6:10: admin.socket: \"/run/a\\x00b\" contains a NUL character"},
         {admin + "socket = \"" + too_long + "\"\n",
-         "t.toml:6:10: admin.socket: \"" + too_long.substr(0, 80)
-             + "...\" is 108 bytes long; a Unix socket path can be at most 107 bytes"},
+         "t.toml:6:10: admin.socket: \"" + too_long.substr(0, 80) +
+             "...\" is 108 bytes long; a Unix socket path can be at most 107 bytes"},
         {admin + "socket_mode = \"0666\"\n", "t.toml:6:15: admin.socket_mode: \"0666\"" + world},
         {admin + "socket_mode = \"0602\"\n", "t.toml:6:15: admin.socket_mode: \"0602\"" + world},
         {admin + "socket_mode = \"777\"\n", "t.toml:6:15: admin.socket_mode: \"777\"" + world},
         {admin + "socket_mode = 0o666\n", "t.toml:6:15: admin.socket_mode: 0o666" + world},
         {admin + "socket_mode = \"rw-------\"\n",
          "t.toml:6:15: admin.socket_mode: \"rw-------\" is not an octal mode; " + octal},
-        {admin + "socket_mode = \"0680\"\n", "t.toml:6:15: admin.socket_mode: \"0680\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"0680\"\n",
+         "t.toml:6:15: admin.socket_mode: \"0680\" is not an octal mode; " + octal},
         {admin + "socket_mode = \"00600\"\n",
          "t.toml:6:15: admin.socket_mode: \"00600\" is not an octal mode; " + octal},
-        {admin + "socket_mode = \"\"\n", "t.toml:6:15: admin.socket_mode: \"\" is not an octal mode; " + octal},
+        {admin + "socket_mode = \"\"\n",
+         "t.toml:6:15: admin.socket_mode: \"\" is not an octal mode; " + octal},
         {admin + "socket_mode = \"4600\"\n", "t.toml:6:15: admin.socket_mode: \"4600\"" + special},
         {admin + "socket_mode = 0o1600\n", "t.toml:6:15: admin.socket_mode: 0o1600" + special},
         // A decimal 600 is 0o1130: refused rather than guessed at.
@@ -188,7 +193,8 @@ TEST_CASE("admin: each mistake has its own message", "[config]")
         {admin + "socket_owner = \"4294967295\"\n",
          "t.toml:6:16: admin.socket_owner: \"4294967295\" is not a user name or numeric uid"},
         {admin + "socket_owner = \"" + std::string(33, 'u') + "\"\n",
-         "t.toml:6:16: admin.socket_owner: \"" + std::string(33, 'u') + "\" is not a user name or numeric uid"},
+         "t.toml:6:16: admin.socket_owner: \"" + std::string(33, 'u') +
+             "\" is not a user name or numeric uid"},
         {admin + "socket_owner = 1000\n",
          "t.toml:6:16: admin.socket_owner: expected a user name or numeric uid, got integer 1000"},
         {admin + "socket_group = \"ops:wheel\"\n",
@@ -205,6 +211,7 @@ TEST_CASE("admin: each mistake has its own message", "[config]")
          "t.toml:6:11: admin.metrics: \"127.0.0.1:8080\" is already used by listener[0]"},
         {with_listener("[::1]:8080") + "[admin]\nmetrics = \"[0::1]:8080\"\n",
          "t.toml:6:11: admin.metrics: \"[0::1]:8080\" is already used by listener[0]"},
-        {"admin = \"/run/a.sock\"\n" + base, "t.toml:1:9: admin: expected a table ([admin]), got string \"/run/a.sock\""},
+        {"admin = \"/run/a.sock\"\n" + base,
+         "t.toml:1:9: admin: expected a table ([admin]), got string \"/run/a.sock\""},
     });
 }

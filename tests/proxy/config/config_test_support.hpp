@@ -21,42 +21,34 @@ inline constexpr const char* file_name = "t.toml";
 
 // Four lines that make a valid document; cases append to it, so an appended
 // section starts on line 5.
-inline const std::string base = "[[listener]]\n"
-                         "address = \"127.0.0.1:8080\"\n"
-                         "[upstream]\n"
-                         "url = \"http://127.0.0.1:3000\"\n";
+inline const std::string base =
+    "[[listener]]\n"
+    "address = \"127.0.0.1:8080\"\n"
+    "[upstream]\n"
+    "url = \"http://127.0.0.1:3000\"\n";
 
-inline load_result load(const std::string& text)
-{
-    return load_config_string(text, file_name);
-}
+inline load_result load(const std::string& text) { return load_config_string(text, file_name); }
 
-inline std::vector<std::string> messages(const load_result& result)
-{
+inline std::vector<std::string> messages(const load_result& result) {
     std::vector<std::string> out;
-    for (const auto& e : result.errors)
-        out.push_back(e.to_string());
+    for (const auto& e : result.errors) out.push_back(e.to_string());
     return out;
 }
 
 // The address sits on line 2, column 11.
-inline std::string with_listener(const std::string& address)
-{
+inline std::string with_listener(const std::string& address) {
     return "[[listener]]\naddress = \"" + address + "\"\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
 }
 
 // The URL sits on line 4, column 7.
-inline std::string with_upstream_url(const std::string& url)
-{
+inline std::string with_upstream_url(const std::string& url) {
     return "[[listener]]\naddress = \"127.0.0.1:8080\"\n[upstream]\nurl = \"" + url + "\"\n";
 }
 
-inline config load_ok(const std::string& text)
-{
+inline config load_ok(const std::string& text) {
     const auto result = load(text);
     INFO("document:\n" << text);
-    for (const auto& m : messages(result))
-        UNSCOPED_INFO(m);
+    for (const auto& m : messages(result)) UNSCOPED_INFO(m);
     REQUIRE(result.errors.empty());
     REQUIRE(result.cfg.has_value());
     return *result.cfg;
@@ -67,8 +59,7 @@ struct bad_case {
     std::string error;  // the one error expected, as to_string() renders it
 };
 
-inline void check_single_errors(const std::vector<bad_case>& cases)
-{
+inline void check_single_errors(const std::vector<bad_case>& cases) {
     for (const auto& c : cases) {
         INFO("document:\n" << c.document);
         const auto result = load(c.document);
@@ -79,8 +70,7 @@ inline void check_single_errors(const std::vector<bad_case>& cases)
 
 // The defaults documented in config.hpp, spelled out so a changed default is a
 // deliberate edit here too.
-inline void check_defaults_except_listeners_and_upstream_url(const config& cfg)
-{
+inline void check_defaults_except_listeners_and_upstream_url(const config& cfg) {
     const unsigned cores = std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
     CHECK(cfg.workers == cores);
 
@@ -148,8 +138,7 @@ inline void check_defaults_except_listeners_and_upstream_url(const config& cfg)
     CHECK(cfg.reopen.freeze_timeout.count() == 30'000);
 }
 
-inline void check_local_listener_and_demo_upstream(const config& cfg)
-{
+inline void check_local_listener_and_demo_upstream(const config& cfg) {
     REQUIRE(cfg.listeners.size() == 1);
     CHECK(cfg.listeners[0].address == "127.0.0.1:8080");
     CHECK(cfg.listeners[0].host == "127.0.0.1");

@@ -26,8 +26,7 @@ struct good_case {
 
 }  // namespace
 
-TEST_CASE("parse_duration accepts whole numbers with units, largest first", "[duration]")
-{
+TEST_CASE("parse_duration accepts whole numbers with units, largest first", "[duration]") {
     const good_case cases[] = {
         {"0s", 0},
         {"0ms", 0},
@@ -56,38 +55,37 @@ TEST_CASE("parse_duration accepts whole numbers with units, largest first", "[du
     }
 }
 
-TEST_CASE("parse_duration rejects everything else", "[duration]")
-{
+TEST_CASE("parse_duration rejects everything else", "[duration]") {
     const char* cases[] = {
-        "",                       // empty
-        "5",                      // no unit
-        "0",                      // no unit, even for zero
-        "5x",                     // unknown unit
-        "5S",                     // units are lower case
-        "5sec",                   // only the short units
-        "5us",                    // no sub-millisecond unit
-        "-5s",                    // no sign
-        "+5s",                    // no sign
-        " 5s",                    // no leading space
-        "5s ",                    // no trailing space
-        "5 s",                    // no space before the unit
-        "1h 30m",                 // no space between parts
-        "1.5s",                   // whole numbers only
-        ".5s",                    // whole numbers only
-        "s",                      // a unit needs a number
-        "ms",                     // a unit needs a number
-        "1h30",                   // every number needs a unit
-        "30m1h",                  // decreasing order
-        "1s1m",                   // decreasing order
-        "1m1m",                   // each unit at most once
-        "1ms1s",                  // "ms" is the smallest unit
-        "1ms1ms",                 // each unit at most once
-        "1hm",                    // a unit needs a number
+        "",  // empty
+        "5",  // no unit
+        "0",  // no unit, even for zero
+        "5x",  // unknown unit
+        "5S",  // units are lower case
+        "5sec",  // only the short units
+        "5us",  // no sub-millisecond unit
+        "-5s",  // no sign
+        "+5s",  // no sign
+        " 5s",  // no leading space
+        "5s ",  // no trailing space
+        "5 s",  // no space before the unit
+        "1h 30m",  // no space between parts
+        "1.5s",  // whole numbers only
+        ".5s",  // whole numbers only
+        "s",  // a unit needs a number
+        "ms",  // a unit needs a number
+        "1h30",  // every number needs a unit
+        "30m1h",  // decreasing order
+        "1s1m",  // decreasing order
+        "1m1m",  // each unit at most once
+        "1ms1s",  // "ms" is the smallest unit
+        "1ms1ms",  // each unit at most once
+        "1hm",  // a unit needs a number
         "9223372036854775808ms",  // one past the largest count
         "99999999999999999999s",  // the number itself overflows
-        "106751991168d",          // the product overflows
-        "106751991167d1d",        // a repeated unit, and too large anyway
-        "106751991167d23h59m59s", // the sum overflows
+        "106751991168d",  // the product overflows
+        "106751991167d1d",  // a repeated unit, and too large anyway
+        "106751991167d23h59m59s",  // the sum overflows
     };
     for (const char* text : cases) {
         INFO("input: \"" << text << "\"");
@@ -95,15 +93,13 @@ TEST_CASE("parse_duration rejects everything else", "[duration]")
     }
 }
 
-TEST_CASE("parse_duration does not stop at an embedded NUL", "[duration]")
-{
+TEST_CASE("parse_duration does not stop at an embedded NUL", "[duration]") {
     using namespace std::string_view_literals;
     CHECK_FALSE(parse_duration("5s\0"sv).has_value());
     CHECK_FALSE(parse_duration("5\0s"sv).has_value());
 }
 
-TEST_CASE("format_duration gives the canonical form", "[duration]")
-{
+TEST_CASE("format_duration gives the canonical form", "[duration]") {
     struct format_case {
         std::int64_t milliseconds;
         const char* text;
@@ -132,11 +128,10 @@ TEST_CASE("format_duration gives the canonical form", "[duration]")
     }
 }
 
-TEST_CASE("format_duration round-trips through parse_duration", "[duration]")
-{
+TEST_CASE("format_duration round-trips through parse_duration", "[duration]") {
     const std::int64_t values[] = {
-        0, 1, 7, 999, 1'000, 1'001, 59'999, 60'000, 61'001, 3'599'999, 3'600'000, 86'399'999,
-        86'400'000, 90'061'001, 123'456'789'012, max_ms - 1, max_ms,
+        0,         1,         7,          999,        1'000,      1'001,           59'999,     60'000, 61'001,
+        3'599'999, 3'600'000, 86'399'999, 86'400'000, 90'061'001, 123'456'789'012, max_ms - 1, max_ms,
     };
     for (const auto ms : values) {
         INFO("milliseconds: " << ms);

@@ -8,8 +8,7 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("forwarding: trusted proxies and via", "[config]")
-{
+TEST_CASE("forwarding: trusted proxies and via", "[config]") {
     const std::string forwarding = base + "[forwarding]\n";
     // The CIDR parser owns its wording; the config adds the key path and position.
     const std::string cidr_error = policy::parse_cidr("10.0.0.1/8").error;
@@ -24,13 +23,13 @@ TEST_CASE("forwarding: trusted proxies and via", "[config]")
         {forwarding + "trusted_proxies = \"10.0.0.0/8\"\n",
          "t.toml:6:19: forwarding.trusted_proxies: expected an array of strings such as [\"10.0.0.0/8\"], got string "
          "\"10.0.0.0/8\""},
-        {forwarding + "via = \"yes\"\n", "t.toml:6:7: forwarding.via: expected true or false, got string \"yes\""},
+        {forwarding + "via = \"yes\"\n",
+         "t.toml:6:7: forwarding.via: expected true or false, got string \"yes\""},
         {forwarding + "via = 1\n", "t.toml:6:7: forwarding.via: expected true or false, got integer 1"},
     });
 }
 
-TEST_CASE("forwarding.underscores_in_headers: each value, and each mistake", "[config]")
-{
+TEST_CASE("forwarding.underscores_in_headers: each value, and each mistake", "[config]") {
     const std::string forwarding = base + "[forwarding]\n";
     const struct {
         const char* text;

@@ -8,8 +8,7 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("body sizes that are accepted", "[config]")
-{
+TEST_CASE("body sizes that are accepted", "[config]") {
     struct size_case {
         const char* toml_value;
         std::uint64_t bytes;
@@ -37,11 +36,11 @@ TEST_CASE("body sizes that are accepted", "[config]")
     }
 }
 
-TEST_CASE("limits: ranges, the cross-field rule and sizes", "[config]")
-{
+TEST_CASE("limits: ranges, the cross-field rule and sizes", "[config]") {
     const std::string limits = base + "[limits]\n";
     check_single_errors({
-        {limits + "max_connections = 0\n", "t.toml:6:19: limits.max_connections: 0 is out of range (1-1000000)"},
+        {limits + "max_connections = 0\n",
+         "t.toml:6:19: limits.max_connections: 0 is out of range (1-1000000)"},
         {limits + "max_connections = 1000001\n",
          "t.toml:6:19: limits.max_connections: 1000001 is out of range (1-1000000)"},
         {limits + "max_header_size = 1023\n",
@@ -49,8 +48,10 @@ TEST_CASE("limits: ranges, the cross-field rule and sizes", "[config]")
         {limits + "max_header_size = 1048577\n",
          "t.toml:6:19: limits.max_header_size: 1048577 is out of range (1024-1048576)"},
         {limits + "max_headers = 0\n", "t.toml:6:15: limits.max_headers: 0 is out of range (1-10000)"},
-        {limits + "max_headers = 10001\n", "t.toml:6:15: limits.max_headers: 10001 is out of range (1-10000)"},
-        {limits + "max_headers = 1.5\n", "t.toml:6:15: limits.max_headers: expected an integer, got float 1.5"},
+        {limits + "max_headers = 10001\n",
+         "t.toml:6:15: limits.max_headers: 10001 is out of range (1-10000)"},
+        {limits + "max_headers = 1.5\n",
+         "t.toml:6:15: limits.max_headers: expected an integer, got float 1.5"},
         {limits + "max_uri_size = 15\n", "t.toml:6:16: limits.max_uri_size: 15 is out of range (16-16384)"},
         {limits + "max_header_size = 4096\nmax_uri_size = 8\n",
          "t.toml:7:16: limits.max_uri_size: 8 is out of range (16-4096)"},
@@ -69,19 +70,18 @@ TEST_CASE("limits: ranges, the cross-field rule and sizes", "[config]")
     // Two mistakes, two errors; the URI is then held to the absolute ceiling.
     const auto result = load(limits + "max_header_size = 100\nmax_uri_size = 2000000\n");
     CHECK(messages(result) == std::vector<std::string>{
-        "t.toml:6:19: limits.max_header_size: 100 is out of range (1024-1048576)",
-        "t.toml:7:16: limits.max_uri_size: 2000000 is out of range (16-1048576)",
-    });
+                                  "t.toml:6:19: limits.max_header_size: 100 is out of range (1024-1048576)",
+                                  "t.toml:7:16: limits.max_uri_size: 2000000 is out of range (16-1048576)",
+                              });
 }
 
-TEST_CASE("limits.max_body_size: what is not a size", "[config]")
-{
+TEST_CASE("limits.max_body_size: what is not a size", "[config]") {
     const std::string limits = base + "[limits]\n";
-    const std::string usage
-        = "is not a size; use a whole number of bytes, or a string with a unit k, M, G or T, such as \"64k\" or "
-          "\"10M\"";
-    const char* malformed[] = {"", "10 M", "10m", "10g", "1.5M", "M", "-1", "10MB ", " 10M", "10iB", "10Mi",
-                               "10kk", "0x10"};
+    const std::string usage =
+        "is not a size; use a whole number of bytes, or a string with a unit k, M, G or T, such as \"64k\" or "
+        "\"10M\"";
+    const char* malformed[] = {"",      "10 M", "10m",  "10g",  "1.5M", "M",   "-1",
+                               "10MB ", " 10M", "10iB", "10Mi", "10kk", "0x10"};
     for (const std::string text : malformed) {
         check_single_errors({
             {limits + "max_body_size = \"" + text + "\"\n",
@@ -89,7 +89,8 @@ TEST_CASE("limits.max_body_size: what is not a size", "[config]")
         });
     }
     check_single_errors({
-        {limits + "max_body_size = \"16777216T\"\n", "t.toml:6:17: limits.max_body_size: \"16777216T\" is too large"},
+        {limits + "max_body_size = \"16777216T\"\n",
+         "t.toml:6:17: limits.max_body_size: \"16777216T\" is too large"},
         {limits + "max_body_size = \"99999999999999999999\"\n",
          "t.toml:6:17: limits.max_body_size: \"99999999999999999999\" is too large"},
         {limits + "max_body_size = -1\n",

@@ -8,11 +8,12 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("listener addresses: each mistake has its own message", "[config]")
-{
+TEST_CASE("listener addresses: each mistake has its own message", "[config]") {
     check_single_errors({
-        {with_listener("127.0.0.1:70000"), "t.toml:2:11: listener[0].address: port 70000 is out of range (0-65535)"},
-        {with_listener("127.0.0.1:123456"), "t.toml:2:11: listener[0].address: port 123456 is out of range (0-65535)"},
+        {with_listener("127.0.0.1:70000"),
+         "t.toml:2:11: listener[0].address: port 70000 is out of range (0-65535)"},
+        {with_listener("127.0.0.1:123456"),
+         "t.toml:2:11: listener[0].address: port 123456 is out of range (0-65535)"},
         {with_listener("127.0.0.1"),
          "t.toml:2:11: listener[0].address: expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", "
          "got \"127.0.0.1\""},
@@ -36,7 +37,8 @@ TEST_CASE("listener addresses: each mistake has its own message", "[config]")
          "t.toml:2:11: listener[0].address: missing \"]\" after the IPv6 address in \"[::1:8080\""},
         {with_listener("[fe80::1%eth0]:80"),
          "t.toml:2:11: listener[0].address: \"fe80::1%eth0\" is not an IPv6 address"},
-        {with_listener("[127.0.0.1]:80"), "t.toml:2:11: listener[0].address: \"127.0.0.1\" is not an IPv6 address"},
+        {with_listener("[127.0.0.1]:80"),
+         "t.toml:2:11: listener[0].address: \"127.0.0.1\" is not an IPv6 address"},
         {"[[listener]]\naddress = 8080\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n",
          "t.toml:2:11: listener[0].address: expected a string such as \"127.0.0.1:8080\", got integer 8080"},
         {"[[listener]]\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n",
@@ -44,8 +46,7 @@ TEST_CASE("listener addresses: each mistake has its own message", "[config]")
     });
 }
 
-TEST_CASE("listeners: presence, shape and duplicates", "[config]")
-{
+TEST_CASE("listeners: presence, shape and duplicates", "[config]") {
     const std::string upstream = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
     check_single_errors({
         {upstream, "t.toml: at least one [[listener]] is required"},
@@ -56,25 +57,27 @@ TEST_CASE("listeners: presence, shape and duplicates", "[config]")
          "t.toml:1:12: listener: expected an array of tables ([[listener]]), got string \"127.0.0.1:8080\""},
         {"listener = [\"127.0.0.1:8080\"]\n" + upstream,
          "t.toml:1:13: listener[0]: expected a table ([[listener]]), got string \"127.0.0.1:8080\""},
-        {"[[listener]]\naddress = \"127.0.0.1:8080\"\n[[listener]]\naddress = \"127.0.0.1:8080\"\n" + upstream,
+        {"[[listener]]\naddress = \"127.0.0.1:8080\"\n[[listener]]\naddress = \"127.0.0.1:8080\"\n" +
+             upstream,
          "t.toml:4:11: listener[1].address: \"127.0.0.1:8080\" is already used by listener[0]"},
         // The same address however it is spelt.
         {"[[listener]]\naddress = \"[::1]:8080\"\n[[listener]]\naddress = \"[0:0::1]:8080\"\n" + upstream,
          "t.toml:4:11: listener[1].address: \"[0:0::1]:8080\" is already used by listener[0]"},
         {"[[listener]]\naddress = \"127.0.0.1:1\"\n[[listener]]\naddress = \"127.0.0.1:2\"\n"
-         "[[listener]]\naddress = \"127.0.0.1:1\"\n" + upstream,
+         "[[listener]]\naddress = \"127.0.0.1:1\"\n" +
+             upstream,
          "t.toml:6:11: listener[2].address: \"127.0.0.1:1\" is already used by listener[0]"},
     });
 
     // Different ports, or port 0 (the kernel picks a fresh one each time), are fine.
-    const config cfg = load_ok("[[listener]]\naddress = \"127.0.0.1:0\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n"
-                               "[[listener]]\naddress = \"127.0.0.1:1\"\n[[listener]]\naddress = \"[::1]:1\"\n"
-                               + upstream);
+    const config cfg = load_ok(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n"
+        "[[listener]]\naddress = \"127.0.0.1:1\"\n[[listener]]\naddress = \"[::1]:1\"\n" +
+        upstream);
     CHECK(cfg.listeners.size() == 4);
 }
 
-TEST_CASE("HTTPS listeners and redirects: every key is read", "[config][tls]")
-{
+TEST_CASE("HTTPS listeners and redirects: every key is read", "[config][tls]") {
     const config cfg = load_ok(R"([[listener]]
 address = "0.0.0.0:443"
 tls_cert = "/etc/maintgate/fullchain.pem"
@@ -132,7 +135,8 @@ tls_server_name = "app.example"
     CHECK_FALSE(cfg.listeners[1].https());
     CHECK(cfg.listeners[1].redirect_https);
     CHECK(cfg.listeners[1].redirect_to.empty());
-    CHECK(cfg.listeners[1].redirect_except == std::vector<std::string>{"/healthz", "/.well-known/acme-challenge/"});
+    CHECK(cfg.listeners[1].redirect_except ==
+          std::vector<std::string>{"/healthz", "/.well-known/acme-challenge/"});
     CHECK(cfg.listeners[2].redirect_https);
     CHECK(cfg.listeners[2].redirect_to == "https://www.example.com:8443");
     CHECK_FALSE(cfg.listeners[3].redirect_https);
@@ -145,12 +149,12 @@ tls_server_name = "app.example"
     CHECK(cfg.upstream.tls_where == "t.toml:33:7");
 }
 
-TEST_CASE("relative certificate paths are relative to the config's folder", "[config][tls]")
-{
-    const auto result = load_config_string("[[listener]]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c.pem\"\n"
-                                           "tls_key = \"/abs/k.pem\"\n[upstream]\nurl = \"https://app\"\n"
-                                           "tls_ca_file = \"ca/ca.pem\"\n",
-                                           "/etc/maintgate/maintgate.toml");
+TEST_CASE("relative certificate paths are relative to the config's folder", "[config][tls]") {
+    const auto result = load_config_string(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\ntls_cert = \"c.pem\"\n"
+        "tls_key = \"/abs/k.pem\"\n[upstream]\nurl = \"https://app\"\n"
+        "tls_ca_file = \"ca/ca.pem\"\n",
+        "/etc/maintgate/maintgate.toml");
     REQUIRE(result.cfg.has_value());
     CHECK(result.cfg->listeners[0].tls.cert == "/etc/maintgate/c.pem");
     CHECK(result.cfg->listeners[0].tls.key == "/abs/k.pem");
@@ -158,8 +162,7 @@ TEST_CASE("relative certificate paths are relative to the config's folder", "[co
     CHECK(result.cfg->upstream.tls_ca_file == "/etc/maintgate/ca/ca.pem");
 }
 
-TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]")
-{
+TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]") {
     const std::string up = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
     // The listener's own keys start on line 3.
     const auto listener = [&](const std::string& keys) {
@@ -171,7 +174,8 @@ TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]")
          "t.toml:3:12: listener[0].tls_cert: set tls_key too (the private key of this certificate)"},
         {listener("tls_key = \"k.pem\"\n"),
          "t.toml:3:11: listener[0].tls_key: set tls_cert too (the certificate chain this key belongs to)"},
-        {listener("tls_cert = \"\"\ntls_key = \"k.pem\"\n"), "t.toml:3:12: listener[0].tls_cert: must name a PEM file"},
+        {listener("tls_cert = \"\"\ntls_key = \"k.pem\"\n"),
+         "t.toml:3:12: listener[0].tls_cert: must name a PEM file"},
         {listener("tls_cert = \"certs/\"\ntls_key = \"k.pem\"\n"),
          "t.toml:3:12: listener[0].tls_cert: \"certs/\" names a folder; give a file name"},
         {listener("tls_cert = 1\ntls_key = \"k.pem\"\n"),
@@ -198,7 +202,8 @@ TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]")
          "t.toml:3:19: listener[0].tls_min_version: only an HTTPS listener takes this; give it tls_cert and tls_key"},
         {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\n"),
          "t.toml:5:1: missing required key \"tls_key\" in listener[0].sni[0]"},
-        {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nserver_names = [\"a b\"]\n"),
+        {listener(pair +
+                  "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nserver_names = [\"a b\"]\n"),
          "t.toml:8:17: listener[0].sni[0].server_names[0]: expected a DNS name such as \"example.com\" or "
          "\"*.example.com\", got string \"a b\""},
         {listener(pair + "[[listener.sni]]\ntls_cert = \"o.pem\"\ntls_key = \"o.key\"\nserver_names = []\n"),
@@ -211,10 +216,10 @@ TEST_CASE("HTTPS listeners: each mistake has its own message", "[config][tls]")
     });
 }
 
-TEST_CASE("redirects to HTTPS: each mistake has its own message", "[config][tls]")
-{
+TEST_CASE("redirects to HTTPS: each mistake has its own message", "[config][tls]") {
     const std::string up = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
-    const std::string https = "[[listener]]\naddress = \"127.0.0.1:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+    const std::string https =
+        "[[listener]]\naddress = \"127.0.0.1:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
     // The plain listener's own keys start on line 3.
     const auto plain = [&](const std::string& keys) {
         return "[[listener]]\naddress = \"127.0.0.1:8080\"\n" + keys + https + up;
@@ -251,6 +256,7 @@ TEST_CASE("redirects to HTTPS: each mistake has its own message", "[config][tls]
          "listener"},
     });
     // A URL makes no HTTPS listener necessary.
-    const config cfg = load_ok("[[listener]]\naddress = \"127.0.0.1:8080\"\nredirect_https = \"https://example.com\"\n" + up);
+    const config cfg = load_ok(
+        "[[listener]]\naddress = \"127.0.0.1:8080\"\nredirect_https = \"https://example.com\"\n" + up);
     CHECK(cfg.listeners[0].redirect_to == "https://example.com");
 }

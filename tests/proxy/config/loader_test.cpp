@@ -9,15 +9,13 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("config_error renders file:line:column", "[config]")
-{
+TEST_CASE("config_error renders file:line:column", "[config]") {
     CHECK(config_error{"a.toml", 3, 7, "boom"}.to_string() == "a.toml:3:7: boom");
     CHECK(config_error{"a.toml", 3, 0, "boom"}.to_string() == "a.toml:3: boom");
     CHECK(config_error{"a.toml", 0, 0, "boom"}.to_string() == "a.toml: boom");
 }
 
-TEST_CASE("a minimal document takes every default", "[config]")
-{
+TEST_CASE("a minimal document takes every default", "[config]") {
     const config cfg = load_ok(base);
     CHECK(cfg.source == file_name);
     check_local_listener_and_demo_upstream(cfg);
@@ -25,12 +23,10 @@ TEST_CASE("a minimal document takes every default", "[config]")
     CHECK(cfg.admin.socket.empty());
 }
 
-TEST_CASE("the embedded default loads and is the documented default", "[config]")
-{
+TEST_CASE("the embedded default loads and is the documented default", "[config]") {
     const std::string text(default_config_text());
     const auto result = load_config_string(text, "<embedded default>");
-    for (const auto& m : messages(result))
-        UNSCOPED_INFO(m);
+    for (const auto& m : messages(result)) UNSCOPED_INFO(m);
     REQUIRE(result.errors.empty());
     REQUIRE(result.cfg.has_value());
     CHECK(result.cfg->source == "<embedded default>");
@@ -40,12 +36,10 @@ TEST_CASE("the embedded default loads and is the documented default", "[config]"
     CHECK(result.cfg->admin.socket == "/tmp/maintgate-admin.sock");
 }
 
-TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]")
-{
+TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]") {
     const std::string path = std::string(MAINTGATE_SOURCE_DIR) + "/maintgate.example.toml";
     const auto result = load_config_file(path);
-    for (const auto& m : messages(result))
-        UNSCOPED_INFO(m);
+    for (const auto& m : messages(result)) UNSCOPED_INFO(m);
     REQUIRE(result.errors.empty());
     REQUIRE(result.cfg.has_value());
     CHECK(result.cfg->source == path);
@@ -63,24 +57,95 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
     std::ifstream in(path);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const char* keys[] = {
-        "#workers = ",       "[[listener]]",      "address = ",        "[upstream]",      "url = ",
-        "host_header = ",    "connect_timeout = ", "response_timeout = ", "max_idle = ",     "idle_timeout = ",
-        "[timeouts]",        "header = ",         "body_idle = ",      "keepalive = ",    "send = ",
-        "tunnel_idle = ",    "expect_continue = ", "shutdown = ",       "[limits]",        "max_connections = ",
-        "max_header_size = ", "max_headers = ",    "max_uri_size = ",   "max_body_size = ", "[forwarding]",
-        "trusted_proxies = ", "via = ",            "underscores_in_headers = ", "[log]",             "error = ",        "level = ",
-        "access = ",         "access_format = ",   "[gate]",            "initial_mode = ", "state_file = ",
-        "corrupt_state_mode = ", "retry_after = ", "upstream_down_page = ", "pages_dir = ", "bypass_cidrs = ",
-        "bypass_secret = ",  "bypass_header = ",  "bypass_path = ",    "bypass_cookie_ttl = ", "status_path = ",
-        "#[[rule]]",         "#path_prefix = ",   "#path = ",          "#path_regex = ",  "#methods = ",
-        "#action = ",        "#reason = ",        "audit_log = ",      "[admin]",         "socket = ",
-        "socket_mode = ",    "socket_owner = ",   "socket_group = ",   "#metrics = ",     "#[health_check]",
-        "#method = ",        "#host = ",          "#expect_status = ", "#body_contains = ", "#timeout = ",
-        "#interval = ",      "#headers = ",       "#body = ",          "#[[smoke_check]]", "#name = ",
-        "[reopen]",          "watch = ",          "max_error_rate = ", "min_requests = ", "freeze_timeout = ",
-        "#tls_cert = ",      "#tls_key = ",       "#[[listener.sni]]", "#server_names = ", "#tls_ciphers = ",
-        "#tls_ciphersuites = ", "#tls_min_version = ", "#hsts = ",     "#redirect_https = ", "#redirect_except = ",
-        "#tls_verify = ",    "#tls_ca_file = ",   "#tls_server_name = ",
+        "#workers = ",
+        "[[listener]]",
+        "address = ",
+        "[upstream]",
+        "url = ",
+        "host_header = ",
+        "connect_timeout = ",
+        "response_timeout = ",
+        "max_idle = ",
+        "idle_timeout = ",
+        "[timeouts]",
+        "header = ",
+        "body_idle = ",
+        "keepalive = ",
+        "send = ",
+        "tunnel_idle = ",
+        "expect_continue = ",
+        "shutdown = ",
+        "[limits]",
+        "max_connections = ",
+        "max_header_size = ",
+        "max_headers = ",
+        "max_uri_size = ",
+        "max_body_size = ",
+        "[forwarding]",
+        "trusted_proxies = ",
+        "via = ",
+        "underscores_in_headers = ",
+        "[log]",
+        "error = ",
+        "level = ",
+        "access = ",
+        "access_format = ",
+        "[gate]",
+        "initial_mode = ",
+        "state_file = ",
+        "corrupt_state_mode = ",
+        "retry_after = ",
+        "upstream_down_page = ",
+        "pages_dir = ",
+        "bypass_cidrs = ",
+        "bypass_secret = ",
+        "bypass_header = ",
+        "bypass_path = ",
+        "bypass_cookie_ttl = ",
+        "status_path = ",
+        "#[[rule]]",
+        "#path_prefix = ",
+        "#path = ",
+        "#path_regex = ",
+        "#methods = ",
+        "#action = ",
+        "#reason = ",
+        "audit_log = ",
+        "[admin]",
+        "socket = ",
+        "socket_mode = ",
+        "socket_owner = ",
+        "socket_group = ",
+        "#metrics = ",
+        "#[health_check]",
+        "#method = ",
+        "#host = ",
+        "#expect_status = ",
+        "#body_contains = ",
+        "#timeout = ",
+        "#interval = ",
+        "#headers = ",
+        "#body = ",
+        "#[[smoke_check]]",
+        "#name = ",
+        "[reopen]",
+        "watch = ",
+        "max_error_rate = ",
+        "min_requests = ",
+        "freeze_timeout = ",
+        "#tls_cert = ",
+        "#tls_key = ",
+        "#[[listener.sni]]",
+        "#server_names = ",
+        "#tls_ciphers = ",
+        "#tls_ciphersuites = ",
+        "#tls_min_version = ",
+        "#hsts = ",
+        "#redirect_https = ",
+        "#redirect_except = ",
+        "#tls_verify = ",
+        "#tls_ca_file = ",
+        "#tls_server_name = ",
     };
     for (const char* key : keys) {
         INFO("key: " << key);
@@ -88,8 +153,7 @@ TEST_CASE("maintgate.example.toml loads and states the true defaults", "[config]
     }
 }
 
-TEST_CASE("the example's commented-out defaults are the binary's defaults", "[config]")
-{
+TEST_CASE("the example's commented-out defaults are the binary's defaults", "[config]") {
     const std::string path = std::string(MAINTGATE_SOURCE_DIR) + "/maintgate.example.toml";
     std::ifstream in(path);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -135,13 +199,13 @@ TEST_CASE("the example's commented-out defaults are the binary's defaults", "[co
     // The TLS settings shown commented out are the compiled-in ones.
     CHECK(line_of("#tls_verify = ") == "#tls_verify = true");
     CHECK(line_of("#tls_ciphers = ") == "#tls_ciphers = \"" + std::string(default_tls_ciphers) + "\"");
-    CHECK(line_of("#tls_ciphersuites = ") == "#tls_ciphersuites = \"" + std::string(default_tls_ciphersuites) + "\"");
+    CHECK(line_of("#tls_ciphersuites = ") ==
+          "#tls_ciphersuites = \"" + std::string(default_tls_ciphersuites) + "\"");
     CHECK(line_of("#tls_min_version = ") == "#tls_min_version = \"1.2\"");
     CHECK(minimal.listeners.at(0).tls_min_version == 0x0303);
 }
 
-TEST_CASE("every key is read", "[config]")
-{
+TEST_CASE("every key is read", "[config]") {
     const config cfg = load_ok(R"(workers = 3
 
 [[listener]]
@@ -242,8 +306,7 @@ access_format = "json"
     CHECK(cfg.log.format == access_format::json);
 }
 
-TEST_CASE("inline tables and arrays of inline tables are the same document", "[config]")
-{
+TEST_CASE("inline tables and arrays of inline tables are the same document", "[config]") {
     const config cfg = load_ok(R"(listener = [{ address = "127.0.0.1:9000" }]
 upstream = { url = "http://127.0.0.1:3000", max_idle = 8 }
 )");
@@ -252,8 +315,7 @@ upstream = { url = "http://127.0.0.1:3000", max_idle = 8 }
     CHECK(cfg.upstream.max_idle == 8);
 }
 
-TEST_CASE("top level: workers and wrong types", "[config]")
-{
+TEST_CASE("top level: workers and wrong types", "[config]") {
     check_single_errors({
         {"workers = 0\n" + base, "t.toml:1:11: workers: 0 is out of range (1-256)"},
         {"workers = 257\n" + base, "t.toml:1:11: workers: 257 is out of range (1-256)"},
@@ -268,17 +330,19 @@ TEST_CASE("top level: workers and wrong types", "[config]")
     CHECK(cfg.workers == 256);
 }
 
-TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[config]")
-{
+TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[config]") {
     check_single_errors({
         {base + "conect_timeout = \"5s\"\n",
          "t.toml:5:1: unknown key \"conect_timeout\" in [upstream]; did you mean \"connect_timeout\"?"},
         {base + "timeout = \"5s\"\n", "t.toml:5:1: unknown key \"timeout\" in [upstream]"},
-        {"worker = 2\n" + base, "t.toml:1:1: unknown key \"worker\" at the top level; did you mean \"workers\"?"},
+        {"worker = 2\n" + base,
+         "t.toml:1:1: unknown key \"worker\" at the top level; did you mean \"workers\"?"},
         {"colour = \"blue\"\n" + base, "t.toml:1:1: unknown key \"colour\" at the top level"},
         {base + "[upstrem]\nurl = \"x\"\n", "t.toml:5:1: unknown table [upstrem]; did you mean [upstream]?"},
-        {base + "[timeout]\nheader = \"5s\"\n", "t.toml:5:1: unknown table [timeout]; did you mean [timeouts]?"},
-        {base + "[admn]\nsocket = \"/run/maintgate.sock\"\n", "t.toml:5:1: unknown table [admn]; did you mean [admin]?"},
+        {base + "[timeout]\nheader = \"5s\"\n",
+         "t.toml:5:1: unknown table [timeout]; did you mean [timeouts]?"},
+        {base + "[admn]\nsocket = \"/run/maintgate.sock\"\n",
+         "t.toml:5:1: unknown table [admn]; did you mean [admin]?"},
         {base + "[reopn]\nwatch = \"5m\"\n", "t.toml:5:1: unknown table [reopn]; did you mean [reopen]?"},
         {base + "[[smoke_checks]]\npath = \"/\"\n",
          "t.toml:5:1: unknown table [[smoke_checks]]; did you mean [[smoke_check]]?"},
@@ -290,7 +354,8 @@ TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[c
          "t.toml:6:1: unknown key \"socket_mod\" in [admin]; did you mean \"socket_mode\"?"},
         {base + "[health_check]\npath = \"/\"\nheader = { A = \"1\" }\n",
          "t.toml:7:1: unknown key \"header\" in [health_check]; did you mean \"headers\"?"},
-        {base + "[health_check]\npath = \"/\"\nname = \"x\"\n", "t.toml:7:1: unknown key \"name\" in [health_check]"},
+        {base + "[health_check]\npath = \"/\"\nname = \"x\"\n",
+         "t.toml:7:1: unknown key \"name\" in [health_check]"},
         {base + "[[smoke_check]]\npath = \"/\"\ninterval = \"5s\"\n",
          "t.toml:7:1: unknown key \"interval\" in smoke_check[0]"},
         {base + "[reopen]\nmax_errors = 5\n", "t.toml:6:1: unknown key \"max_errors\" in [reopen]"},
@@ -308,8 +373,7 @@ TEST_CASE("unknown keys and tables are errors, with a suggestion for typos", "[c
     });
 }
 
-TEST_CASE("every error in a document is reported, in document order", "[config]")
-{
+TEST_CASE("every error in a document is reported, in document order", "[config]") {
     // Tables out of alphabetical order, so sorting by key would show.
     const auto result = load(R"(workers = 0
 [[listener]]
@@ -330,26 +394,27 @@ max_body_size = "lots"
 address = "localhost:80"
 )");
     CHECK_FALSE(result.cfg.has_value());
-    CHECK(messages(result) == std::vector<std::string>{
-        "t.toml:1:11: workers: 0 is out of range (1-256)",
-        "t.toml:2:1: missing required key \"address\" in listener[0]",
-        "t.toml:3:1: unknown key \"adress\" in listener[0]; did you mean \"address\"?",
-        "t.toml:6:10: timeouts.header: must be greater than 0, got \"0s\"",
-        "t.toml:7:1: unknown key \"sendd\" in [timeouts]; did you mean \"send\"?",
-        "t.toml:10:9: log.level: \"loud\" is not one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", "
-        "\"critical\" or \"off\"",
-        "t.toml:13:16: limits.max_uri_size: 20000 is larger than limits.max_header_size (16384, the default); the "
-        "request-target must fit in the request head",
-        "t.toml:14:17: limits.max_body_size: \"lots\" is not a size; use a whole number of bytes, or a string with a "
-        "unit k, M, G or T, such as \"64k\" or \"10M\"",
-        "t.toml:17:11: listener[1].address: \"localhost\" is not an IP address; a listener takes a literal IPv4 "
-        "address or a bracketed IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
-        "t.toml: missing required table [upstream] (url = \"http://HOST:PORT\" of the app to forward to)",
-    });
+    CHECK(
+        messages(result) ==
+        std::vector<std::string>{
+            "t.toml:1:11: workers: 0 is out of range (1-256)",
+            "t.toml:2:1: missing required key \"address\" in listener[0]",
+            "t.toml:3:1: unknown key \"adress\" in listener[0]; did you mean \"address\"?",
+            "t.toml:6:10: timeouts.header: must be greater than 0, got \"0s\"",
+            "t.toml:7:1: unknown key \"sendd\" in [timeouts]; did you mean \"send\"?",
+            "t.toml:10:9: log.level: \"loud\" is not one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", "
+            "\"critical\" or \"off\"",
+            "t.toml:13:16: limits.max_uri_size: 20000 is larger than limits.max_header_size (16384, the default); the "
+            "request-target must fit in the request head",
+            "t.toml:14:17: limits.max_body_size: \"lots\" is not a size; use a whole number of bytes, or a string with a "
+            "unit k, M, G or T, such as \"64k\" or \"10M\"",
+            "t.toml:17:11: listener[1].address: \"localhost\" is not an IP address; a listener takes a literal IPv4 "
+            "address or a bracketed IPv6 address (no host names), such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
+            "t.toml: missing required table [upstream] (url = \"http://HOST:PORT\" of the app to forward to)",
+        });
 }
 
-TEST_CASE("a TOML syntax error is one error at its position", "[config]")
-{
+TEST_CASE("a TOML syntax error is one error at its position", "[config]") {
     struct syntax_case {
         std::string document;
         std::uint32_t line;
@@ -357,10 +422,10 @@ TEST_CASE("a TOML syntax error is one error at its position", "[config]")
     };
     const syntax_case cases[] = {
         {base + "connect_timeout = \n", 5, 19},
-        {base + "url = \"http://x\"\n", 5, 7},           // a key defined twice (toml++ points at the value)
-        {base + "[upstream]\n", 5, 1},                   // a table defined twice
+        {base + "url = \"http://x\"\n", 5, 7},  // a key defined twice (toml++ points at the value)
+        {base + "[upstream]\n", 5, 1},  // a table defined twice
         {"workers = 99999999999999999999\n" + base, 1, 31},  // not representable in 64 bits
-        {base + "host_header = \"a\\qb\"\n", 5, 18},    // unknown escape
+        {base + "host_header = \"a\\qb\"\n", 5, 18},  // unknown escape
     };
     for (const auto& c : cases) {
         INFO("document:\n" << c.document);
@@ -374,14 +439,14 @@ TEST_CASE("a TOML syntax error is one error at its position", "[config]")
     }
 
     // The whole rendering, for the case an operator meets most: a missing value.
-    CHECK(messages(load("workers = \n" + base))
-          == std::vector<std::string>{"t.toml:1:11: Error while parsing key-value pair: expected value, saw '\\n'"});
+    CHECK(messages(load("workers = \n" + base)) ==
+          std::vector<std::string>{
+              "t.toml:1:11: Error while parsing key-value pair: expected value, saw '\\n'"});
 }
 
-TEST_CASE("load_config_file names the file in every error", "[config]")
-{
-    const auto dir = std::filesystem::temp_directory_path()
-                     / ("maintgate_config_test_" + std::to_string(::getpid()));
+TEST_CASE("load_config_file names the file in every error", "[config]") {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("maintgate_config_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const std::string path = (dir / "bad.toml").string();
     {
@@ -389,7 +454,8 @@ TEST_CASE("load_config_file names the file in every error", "[config]")
         out << base << "max_idle = -5\n";
     }
     const auto result = load_config_file(path);
-    CHECK(messages(result) == std::vector<std::string>{path + ":5:12: upstream.max_idle: -5 is out of range (0-100000)"});
+    CHECK(messages(result) ==
+          std::vector<std::string>{path + ":5:12: upstream.max_idle: -5 is out of range (0-100000)"});
 
     const std::string good = (dir / "good.toml").string();
     {
@@ -400,19 +466,17 @@ TEST_CASE("load_config_file names the file in every error", "[config]")
     REQUIRE(ok.cfg.has_value());
     CHECK(ok.cfg->source == good);
 
-    SECTION("an unreadable path is one error without a position")
-    {
+    SECTION("an unreadable path is one error without a position") {
         const std::string missing = (dir / "missing.toml").string();
-        CHECK(messages(load_config_file(missing))
-              == std::vector<std::string>{missing + ": cannot read config file: No such file or directory"});
-        CHECK(messages(load_config_file(dir.string()))
-              == std::vector<std::string>{dir.string() + ": cannot read config file: Is a directory"});
+        CHECK(messages(load_config_file(missing)) ==
+              std::vector<std::string>{missing + ": cannot read config file: No such file or directory"});
+        CHECK(messages(load_config_file(dir.string())) ==
+              std::vector<std::string>{dir.string() + ": cannot read config file: Is a directory"});
     }
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("mistakes in the new sections are all reported in one run, in document order", "[config]")
-{
+TEST_CASE("mistakes in the new sections are all reported in one run, in document order", "[config]") {
     const auto result = load(base + R"([reopen]
 max_error_rate = 2
 [admin]
@@ -425,13 +489,15 @@ path = "/"
 timeout = "0s"
 )");
     CHECK_FALSE(result.cfg.has_value());
-    CHECK(messages(result) == std::vector<std::string>{
-        "t.toml:6:18: reopen.max_error_rate: must be greater than 0 and at most 1 (a share: 0.05 is 5%), got "
-        "integer 2",
-        "t.toml:8:15: admin.socket_mode: \"0666\" lets every local user connect and change the mode; use \"0600\", "
-        "or \"0660\" with socket_group",
-        "t.toml:9:1: unknown key \"sokcet\" in [admin]; did you mean \"socket\"?",
-        "t.toml:10:1: missing required key \"path\" in smoke_check[0]",
-        "t.toml:14:11: health_check.timeout: must be greater than 0, got \"0s\"",
-    });
+    CHECK(
+        messages(result) ==
+        std::vector<std::string>{
+            "t.toml:6:18: reopen.max_error_rate: must be greater than 0 and at most 1 (a share: 0.05 is 5%), got "
+            "integer 2",
+            "t.toml:8:15: admin.socket_mode: \"0666\" lets every local user connect and change the mode; use \"0600\", "
+            "or \"0660\" with socket_group",
+            "t.toml:9:1: unknown key \"sokcet\" in [admin]; did you mean \"socket\"?",
+            "t.toml:10:1: missing required key \"path\" in smoke_check[0]",
+            "t.toml:14:11: health_check.timeout: must be greater than 0, got \"0s\"",
+        });
 }

@@ -8,8 +8,7 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("log: destinations, level and format", "[config]")
-{
+TEST_CASE("log: destinations, level and format", "[config]") {
     const std::string log = base + "[log]\n";
     check_single_errors({
         {log + "level = \"verbose\"\n",
@@ -24,7 +23,8 @@ TEST_CASE("log: destinations, level and format", "[config]")
         {log + "access_format = \"clf\"\n",
          "t.toml:6:17: log.access_format: \"clf\" is not one of \"combined\" or \"json\""},
         {log + "error = \"\"\n", "t.toml:6:9: log.error: must be \"stderr\" or a file path, got \"\""},
-        {log + "error = 1\n", "t.toml:6:9: log.error: expected a string (\"stderr\" or a file path), got integer 1"},
+        {log + "error = 1\n",
+         "t.toml:6:9: log.error: expected a string (\"stderr\" or a file path), got integer 1"},
         {log + "access = false\n",
          "t.toml:6:10: log.access: expected a string (\"\" for none, \"stdout\", \"stderr\" or a file path), got "
          "boolean false"},

@@ -17,23 +17,24 @@ using namespace maintgate;
 
 namespace {
 
-config with_paths(const std::string& state, const std::string& audit, const std::string& socket)
-{
-    const std::string text = "[[listener]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n"
-                             "[gate]\nstate_file = \"" + state + "\"\naudit_log = \"" + audit + "\"\n"
-                             "[admin]\nsocket = \"" + socket + "\"\n";
+config with_paths(const std::string& state, const std::string& audit, const std::string& socket) {
+    const std::string text =
+        "[[listener]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n"
+        "[gate]\nstate_file = \"" +
+        state + "\"\naudit_log = \"" + audit +
+        "\"\n"
+        "[admin]\nsocket = \"" +
+        socket + "\"\n";
     auto r = load_config_string(text, "t.toml");
     REQUIRE(r.errors.empty());
     return *r.cfg;
 }
 
-bool has(const std::vector<std::string>& v, const std::string& s)
-{
+bool has(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-unsigned mode_of(const std::string& path)
-{
+unsigned mode_of(const std::string& path) {
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     return st.st_mode & 07777;
@@ -41,15 +42,17 @@ unsigned mode_of(const std::string& path)
 
 }  // namespace
 
-TEST_CASE("preflight: a missing folder run would not create is an error, one run creates is said", "[preflight]")
-{
+TEST_CASE("preflight: a missing folder run would not create is an error, one run creates is said",
+          "[preflight]") {
     maintgate::test::temp_dir dir;
     const std::string root = dir.path.string();
-    const auto cfg = with_paths(root + "/gone/deeper/state.json", root + "/lib/audit.jsonl", root + "/run/admin.sock");
+    const auto cfg =
+        with_paths(root + "/gone/deeper/state.json", root + "/lib/audit.jsonl", root + "/run/admin.sock");
     const auto r = preflight(cfg);
-    CHECK(r.errors == std::vector<std::string>{
-                          "t.toml: gate.state_file: the folder " + root + "/gone/deeper does not exist, and run "
-                          "creates only the last folder of a path: " + root + "/gone is missing too"});
+    CHECK(r.errors == std::vector<std::string>{"t.toml: gate.state_file: the folder " + root +
+                                               "/gone/deeper does not exist, and run "
+                                               "creates only the last folder of a path: " +
+                                               root + "/gone is missing too"});
     CHECK(r.creates == std::vector<std::string>{root + "/lib (mode 0750)", root + "/run (mode 0700)"});
     CHECK(r.warnings.empty());
     // Nothing was made by the check.
@@ -65,8 +68,7 @@ TEST_CASE("preflight: a missing folder run would not create is an error, one run
     CHECK(create_owned_folders(cfg).created.empty());
 }
 
-TEST_CASE("preflight: a group-readable socket gets a folder the group can search", "[preflight]")
-{
+TEST_CASE("preflight: a group-readable socket gets a folder the group can search", "[preflight]") {
     maintgate::test::temp_dir dir;
     const std::string root = dir.path.string();
     auto cfg = with_paths(root + "/s.json", root + "/a.jsonl", root + "/run/admin.sock");
@@ -74,8 +76,7 @@ TEST_CASE("preflight: a group-readable socket gets a folder the group can search
     CHECK(preflight(cfg).creates == std::vector<std::string>{root + "/run (mode 0750)"});
 }
 
-TEST_CASE("preflight: paths that exist but are not what run needs", "[preflight]")
-{
+TEST_CASE("preflight: paths that exist but are not what run needs", "[preflight]") {
     maintgate::test::temp_dir dir;
     const std::string root = dir.path.string();
     std::ofstream(root + "/plain") << "";
@@ -96,7 +97,8 @@ TEST_CASE("preflight: paths that exist but are not what run needs", "[preflight]
     cfg.admin.socket_group = "no-such-group-here";
     const auto r = preflight(cfg);
     CHECK(has(r.errors, "t.toml: gate.state_file: " + root + "/state-dir is not a regular file"));
-    CHECK(has(r.errors, "t.toml: admin.socket: " + root + "/plain exists and is not a socket; run will not replace it"));
+    CHECK(has(r.errors, "t.toml: admin.socket: " + root +
+                            "/plain exists and is not a socket; run will not replace it"));
     CHECK(has(r.errors, "t.toml: admin.socket_group: no such group 'no-such-group-here'"));
     CHECK(has(r.errors, "t.toml: listener[1]: cannot bind 127.0.0.1:" + std::to_string(port) +
                             ": Address already in use"));

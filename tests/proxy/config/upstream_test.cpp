@@ -8,8 +8,7 @@
 using namespace maintgate;
 using namespace maintgate::config_test;
 
-TEST_CASE("upstream URLs that are accepted", "[config]")
-{
+TEST_CASE("upstream URLs that are accepted", "[config]") {
     struct url_case {
         const char* url;
         const char* host;
@@ -40,8 +39,7 @@ TEST_CASE("upstream URLs that are accepted", "[config]")
     }
 }
 
-TEST_CASE("upstream: each mistake has its own message", "[config]")
-{
+TEST_CASE("upstream: each mistake has its own message", "[config]") {
     const std::string listener = "[[listener]]\naddress = \"127.0.0.1:8080\"\n";
     check_single_errors({
         {listener,
@@ -68,7 +66,8 @@ TEST_CASE("upstream: each mistake has its own message", "[config]")
         {with_upstream_url("http://app#top"),
          "t.toml:4:7: upstream.url: a fragment (\"#top\") is not allowed in the upstream URL"},
         {with_upstream_url("http://app:0"), "t.toml:4:7: upstream.url: port 0 is out of range (1-65535)"},
-        {with_upstream_url("http://app:65536"), "t.toml:4:7: upstream.url: port 65536 is out of range (1-65535)"},
+        {with_upstream_url("http://app:65536"),
+         "t.toml:4:7: upstream.url: port 65536 is out of range (1-65535)"},
         {with_upstream_url("http://app:"), "t.toml:4:7: upstream.url: missing port after \":\""},
         {with_upstream_url("http://app:web"), "t.toml:4:7: upstream.url: port \"web\" is not a number"},
         {with_upstream_url("http://:3000"), "t.toml:4:7: upstream.url: missing host in \"http://:3000\""},
@@ -96,8 +95,9 @@ TEST_CASE("upstream: each mistake has its own message", "[config]")
          "spaces, control or non-ASCII characters)"},
         // A long value is cut so one pasted blob cannot bury the other errors.
         {base + "host_header = \"" + std::string(100, 'a') + " b\"\n",
-         "t.toml:5:15: upstream.host_header: \"" + std::string(80, 'a') + "...\" is not a valid Host header value "
-         "(no spaces, control or non-ASCII characters)"},
+         "t.toml:5:15: upstream.host_header: \"" + std::string(80, 'a') +
+             "...\" is not a valid Host header value "
+             "(no spaces, control or non-ASCII characters)"},
         {base + "host_header = 5\n",
          "t.toml:5:15: upstream.host_header: expected a string such as \"app.example.com\", got integer 5"},
         {base + "connect_timeout = 5\n",
@@ -115,20 +115,24 @@ TEST_CASE("upstream: each mistake has its own message", "[config]")
          "d, largest first, such as \"5s\", \"250ms\" or \"1h30m\""},
         {base + "max_idle = 100001\n", "t.toml:5:12: upstream.max_idle: 100001 is out of range (0-100000)"},
         {base + "max_idle = -1\n", "t.toml:5:12: upstream.max_idle: -1 is out of range (0-100000)"},
-        {base + "max_idle = \"64\"\n", "t.toml:5:12: upstream.max_idle: expected an integer, got string \"64\""},
+        {base + "max_idle = \"64\"\n",
+         "t.toml:5:12: upstream.max_idle: expected an integer, got string \"64\""},
     });
 }
 
-TEST_CASE("https upstreams: each mistake has its own message", "[config][tls]")
-{
+TEST_CASE("https upstreams: each mistake has its own message", "[config][tls]") {
     const std::string listener = "[[listener]]\naddress = \"127.0.0.1:8080\"\n";
     const std::string https = listener + "[upstream]\nurl = \"https://app\"\n";
     const std::string http = listener + "[upstream]\nurl = \"http://app\"\n";
     check_single_errors({
-        {http + "tls_verify = false\n", "t.toml:5:14: upstream.tls_verify: only an https:// upstream takes this"},
-        {http + "tls_ca_file = \"ca.pem\"\n", "t.toml:5:15: upstream.tls_ca_file: only an https:// upstream takes this"},
-        {https + "tls_verify = \"no\"\n", "t.toml:5:14: upstream.tls_verify: expected true or false, got string \"no\""},
-        {https + "tls_server_name = \"a b\"\n", "t.toml:5:19: upstream.tls_server_name: \"a b\" is not a valid host name"},
+        {http + "tls_verify = false\n",
+         "t.toml:5:14: upstream.tls_verify: only an https:// upstream takes this"},
+        {http + "tls_ca_file = \"ca.pem\"\n",
+         "t.toml:5:15: upstream.tls_ca_file: only an https:// upstream takes this"},
+        {https + "tls_verify = \"no\"\n",
+         "t.toml:5:14: upstream.tls_verify: expected true or false, got string \"no\""},
+        {https + "tls_server_name = \"a b\"\n",
+         "t.toml:5:19: upstream.tls_server_name: \"a b\" is not a valid host name"},
         {https + "tls_verify = false\ntls_ca_file = \"ca.pem\"\n",
          "t.toml:6:15: upstream.tls_ca_file: set, but tls_verify = false ignores it; remove one"},
     });

@@ -13,38 +13,30 @@ namespace {
 
 using field_list = std::vector<std::pair<std::string, std::string>>;
 
-http::request_header<> make_request(std::string_view method, std::string_view target,
-                                    unsigned version, const field_list& fields)
-{
+http::request_header<> make_request(std::string_view method, std::string_view target, unsigned version,
+                                    const field_list& fields) {
     http::request_header<> req;
     req.method_string(method);
     req.target(target);
     req.version(version);
-    for (const auto& [name, value] : fields)
-        req.insert(name, value);
+    for (const auto& [name, value] : fields) req.insert(name, value);
     return req;
 }
 
 // Every value of a field, in order, joined as a list: what a receiver would see.
-std::string values(const http::fields& f, std::string_view name)
-{
+std::string values(const http::fields& f, std::string_view name) {
     std::string out;
     const auto [first, last] = f.equal_range(name);
     for (auto it = first; it != last; ++it) {
-        if (!out.empty())
-            out += ", ";
+        if (!out.empty()) out += ", ";
         out += std::string(it->value());
     }
     return out;
 }
 
-std::size_t count(const http::fields& f, std::string_view name)
-{
-    return f.count(name);
-}
+std::size_t count(const http::fields& f, std::string_view name) { return f.count(name); }
 
-policy::cidr cidr_of(std::string_view text)
-{
+policy::cidr cidr_of(std::string_view text) {
     auto r = policy::parse_cidr(text);
     REQUIRE(r.value.has_value());
     return *r.value;
@@ -55,18 +47,15 @@ struct peer {
     std::string text;
 };
 
-peer make_peer(std::string_view text)
-{
+peer make_peer(std::string_view text) {
     const auto a = policy::parse_ip(text);
     REQUIRE(a.has_value());
     return {*a, std::string(text)};
 }
 
-
 // The rendered head parsed back: what the next hop sees.
 template <bool isRequest>
-http::header<isRequest> parse_head(const std::string& bytes)
-{
+http::header<isRequest> parse_head(const std::string& bytes) {
     http::parser<isRequest, http::empty_body> p;
     p.skip(!isRequest);  // a response head alone: no body follows here
     error_code ec;
@@ -79,16 +68,14 @@ http::header<isRequest> parse_head(const std::string& bytes)
 }
 
 http::request_header<> forwarded(const http::request_header<>& req, const forward_context& ctx, bool upgrade,
-                                 request_head_options o = {})
-{
+                                 request_head_options o = {}) {
     o.upgrade = upgrade;
     std::string out = "stale bytes";  // render clears it
     render_request_head(req, ctx, o, out);
     return parse_head<true>(out);
 }
 
-http::response_header<> relayed(const http::response_header<>& res, const response_head_options& o)
-{
+http::response_header<> relayed(const http::response_header<>& res, const response_head_options& o) {
     std::string out;
     render_response_head(res, o, out);
     return parse_head<false>(out);
@@ -96,8 +83,7 @@ http::response_header<> relayed(const http::response_header<>& res, const respon
 
 }  // namespace
 
-TEST_CASE("render_request_head removes hop-by-hop fields", "[forward]")
-{
+TEST_CASE("render_request_head removes hop-by-hop fields", "[forward]") {
     const auto client = make_peer("203.0.113.7");
     forward_context ctx;
     ctx.peer = client.address;
@@ -123,8 +109,7 @@ TEST_CASE("render_request_head removes hop-by-hop fields", "[forward]")
     req = forwarded(req, ctx, false);
 
     for (std::string_view gone : {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-                                  "Transfer-Encoding", "Upgrade", "HTTP2-Settings", "X-Secret",
-                                  "X-Other"}) {
+                                  "Transfer-Encoding", "Upgrade", "HTTP2-Settings", "X-Secret", "X-Other"}) {
         INFO(gone);
         CHECK(count(req, gone) == 0);
     }
@@ -136,8 +121,7 @@ TEST_CASE("render_request_head removes hop-by-hop fields", "[forward]")
     CHECK(values(req, "Authorization") == "Bearer t");
 }
 
-TEST_CASE("render_request_head: a field named right after Connection is erased safely", "[forward]")
-{
+TEST_CASE("render_request_head: a field named right after Connection is erased safely", "[forward]") {
     // Beast's equal_range ends at the field after the last Connection; erasing that one
     // while walking the range leaves the loop chasing a freed end: it never stops (seen
     // with Boost 1.81) or reads freed memory.
@@ -145,16 +129,15 @@ TEST_CASE("render_request_head: a field named right after Connection is erased s
     const auto client = make_peer("203.0.113.7");
     ctx.peer = client.address;
     ctx.peer_text = client.text;
-    auto req = make_request("GET", "/", 11,
-                            {{"Connection", "dOOm"}, {"doom", "x"}, {"Host", "a"}, {"Doom", "y"}});
+    auto req =
+        make_request("GET", "/", 11, {{"Connection", "dOOm"}, {"doom", "x"}, {"Host", "a"}, {"Doom", "y"}});
     req = forwarded(req, ctx, false);
     CHECK(count(req, "doom") == 0);
     CHECK(count(req, "Connection") == 0);
     CHECK(values(req, "Host") == "a");
 }
 
-TEST_CASE("render_request_head: X-Forwarded-* from untrusted and trusted peers", "[forward]")
-{
+TEST_CASE("render_request_head: X-Forwarded-* from untrusted and trusted peers", "[forward]") {
     const std::vector<policy::cidr> trusted{cidr_of("10.0.0.0/8"), cidr_of("2001:db8:1::/48")};
 
     struct row {
@@ -165,36 +148,84 @@ TEST_CASE("render_request_head: X-Forwarded-* from untrusted and trusted peers",
         std::string xff, proto, xhost;
     };
     const std::vector<row> rows{
-        {"untrusted, nothing sent", "203.0.113.7", false, {{"Host", "app.example"}},
-         "203.0.113.7", "http", "app.example"},
-        {"untrusted, spoofed values replaced", "203.0.113.7", true,
+        {"untrusted, nothing sent",
+         "203.0.113.7",
+         false,
+         {{"Host", "app.example"}},
+         "203.0.113.7",
+         "http",
+         "app.example"},
+        {"untrusted, spoofed values replaced",
+         "203.0.113.7",
+         true,
          {{"Host", "app.example"},
           {"X-Forwarded-For", "127.0.0.1"},
           {"X-Forwarded-For", "10.0.0.1"},
           {"X-Forwarded-Proto", "https"},
           {"X-Forwarded-Host", "admin.internal"}},
-         "203.0.113.7", "https", "app.example"},
-        {"untrusted, proto set from the connection", "203.0.113.7", false,
-         {{"Host", "app.example"}, {"X-Forwarded-Proto", "https"}}, "203.0.113.7", "http", "app.example"},
-        {"untrusted IPv6", "2001:db8:9::5", false, {{"Host", "app.example"}, {"X-Forwarded-For", "1.2.3.4"}},
-         "2001:db8:9::5", "http", "app.example"},
-        {"trusted, chain appended", "10.1.2.3", false,
-         {{"Host", "app.example"}, {"X-Forwarded-For", "198.51.100.1"}, {"X-Forwarded-Proto", "https"},
-          {"X-Forwarded-Host", "www.example"}},
-         "198.51.100.1, 10.1.2.3", "https", "www.example"},
-        {"trusted, two XFF fields joined", "10.1.2.3", false,
-         {{"Host", "app.example"}, {"X-Forwarded-For", "198.51.100.1"}, {"x-forwarded-for", "192.0.2.9"}},
-         "198.51.100.1, 192.0.2.9, 10.1.2.3", "http", "app.example"},
-        {"trusted, nothing sent", "10.1.2.3", true, {{"Host", "app.example"}}, "10.1.2.3", "https",
+         "203.0.113.7",
+         "https",
          "app.example"},
-        {"trusted IPv6 appended bare", "2001:db8:1::9", false,
-         {{"Host", "app.example"}, {"X-Forwarded-For", "198.51.100.1"}}, "198.51.100.1, 2001:db8:1::9",
-         "http", "app.example"},
-        {"trusted, empty XFF", "10.1.2.3", false, {{"Host", "app.example"}, {"X-Forwarded-For", ""}},
-         "10.1.2.3", "http", "app.example"},
+        {"untrusted, proto set from the connection",
+         "203.0.113.7",
+         false,
+         {{"Host", "app.example"}, {"X-Forwarded-Proto", "https"}},
+         "203.0.113.7",
+         "http",
+         "app.example"},
+        {"untrusted IPv6",
+         "2001:db8:9::5",
+         false,
+         {{"Host", "app.example"}, {"X-Forwarded-For", "1.2.3.4"}},
+         "2001:db8:9::5",
+         "http",
+         "app.example"},
+        {"trusted, chain appended",
+         "10.1.2.3",
+         false,
+         {{"Host", "app.example"},
+          {"X-Forwarded-For", "198.51.100.1"},
+          {"X-Forwarded-Proto", "https"},
+          {"X-Forwarded-Host", "www.example"}},
+         "198.51.100.1, 10.1.2.3",
+         "https",
+         "www.example"},
+        {"trusted, two XFF fields joined",
+         "10.1.2.3",
+         false,
+         {{"Host", "app.example"}, {"X-Forwarded-For", "198.51.100.1"}, {"x-forwarded-for", "192.0.2.9"}},
+         "198.51.100.1, 192.0.2.9, 10.1.2.3",
+         "http",
+         "app.example"},
+        {"trusted, nothing sent",
+         "10.1.2.3",
+         true,
+         {{"Host", "app.example"}},
+         "10.1.2.3",
+         "https",
+         "app.example"},
+        {"trusted IPv6 appended bare",
+         "2001:db8:1::9",
+         false,
+         {{"Host", "app.example"}, {"X-Forwarded-For", "198.51.100.1"}},
+         "198.51.100.1, 2001:db8:1::9",
+         "http",
+         "app.example"},
+        {"trusted, empty XFF",
+         "10.1.2.3",
+         false,
+         {{"Host", "app.example"}, {"X-Forwarded-For", ""}},
+         "10.1.2.3",
+         "http",
+         "app.example"},
         // A v4-mapped peer from a dual-stack socket is the IPv4 address.
-        {"trusted mapped IPv4", "::ffff:10.9.9.9", false, {{"Host", "a"}, {"X-Forwarded-For", "1.1.1.1"}},
-         "1.1.1.1, ::ffff:10.9.9.9", "http", "a"},
+        {"trusted mapped IPv4",
+         "::ffff:10.9.9.9",
+         false,
+         {{"Host", "a"}, {"X-Forwarded-For", "1.1.1.1"}},
+         "1.1.1.1, ::ffff:10.9.9.9",
+         "http",
+         "a"},
     };
     for (const auto& r : rows) {
         INFO(r.name);
@@ -213,12 +244,10 @@ TEST_CASE("render_request_head: X-Forwarded-* from untrusted and trusted peers",
     }
 }
 
-TEST_CASE("render_request_head: Forwarded and X-Real-IP only from trusted peers", "[forward]")
-{
+TEST_CASE("render_request_head: Forwarded and X-Real-IP only from trusted peers", "[forward]") {
     const std::vector<policy::cidr> trusted{cidr_of("10.0.0.0/8")};
-    const field_list in{{"Host", "app.example"},
-                        {"Forwarded", "for=127.0.0.1;proto=https"},
-                        {"X-Real-IP", "127.0.0.1"}};
+    const field_list in{
+        {"Host", "app.example"}, {"Forwarded", "for=127.0.0.1;proto=https"}, {"X-Real-IP", "127.0.0.1"}};
     for (bool from_trusted : {false, true}) {
         INFO("trusted peer: " << from_trusted);
         const auto client = make_peer(from_trusted ? "10.1.2.3" : "203.0.113.7");
@@ -233,8 +262,7 @@ TEST_CASE("render_request_head: Forwarded and X-Real-IP only from trusted peers"
     }
 }
 
-TEST_CASE("render_request_head: peer text falls back to the address", "[forward]")
-{
+TEST_CASE("render_request_head: peer text falls back to the address", "[forward]") {
     forward_context ctx;
     ctx.peer = policy::ip_from_v4(0xC0000201u);
     auto req = make_request("GET", "/", 11, {{"Host", "a"}});
@@ -242,8 +270,7 @@ TEST_CASE("render_request_head: peer text falls back to the address", "[forward]
     CHECK(values(req, "X-Forwarded-For") == "192.0.2.1");
 }
 
-TEST_CASE("render_request_head: Via, host_override, version", "[forward]")
-{
+TEST_CASE("render_request_head: Via, host_override, version", "[forward]") {
     const auto client = make_peer("203.0.113.7");
     struct row {
         const char* name;
@@ -255,13 +282,32 @@ TEST_CASE("render_request_head: Via, host_override, version", "[forward]")
     };
     const std::vector<row> rows{
         {"via added", true, "", 11, {{"Host", "a"}}, "1.1 maintgate", "a", "a"},
-        {"via appended", true, "", 11, {{"Host", "a"}, {"Via", "1.1 cdn"}}, "1.1 cdn, 1.1 maintgate", "a", "a"},
-        {"via fields joined", true, "", 11, {{"Host", "a"}, {"Via", "1.0 x"}, {"Via", "1.1 y"}},
-         "1.0 x, 1.1 y, 1.1 maintgate", "a", "a"},
+        {"via appended",
+         true,
+         "",
+         11,
+         {{"Host", "a"}, {"Via", "1.1 cdn"}},
+         "1.1 cdn, 1.1 maintgate",
+         "a",
+         "a"},
+        {"via fields joined",
+         true,
+         "",
+         11,
+         {{"Host", "a"}, {"Via", "1.0 x"}, {"Via", "1.1 y"}},
+         "1.0 x, 1.1 y, 1.1 maintgate",
+         "a",
+         "a"},
         {"via off keeps theirs", false, "", 11, {{"Host", "a"}, {"Via", "1.1 cdn"}}, "1.1 cdn", "a", "a"},
         {"via off", false, "", 11, {{"Host", "a"}}, "", "a", "a"},
-        {"host override", true, "127.0.0.1:3000", 11, {{"Host", "app.example"}}, "1.1 maintgate",
-         "127.0.0.1:3000", "app.example"},
+        {"host override",
+         true,
+         "127.0.0.1:3000",
+         11,
+         {{"Host", "app.example"}},
+         "1.1 maintgate",
+         "127.0.0.1:3000",
+         "app.example"},
         {"HTTP/1.0 becomes 1.1", true, "", 10, {{"Host", "a"}}, "1.1 maintgate", "a", "a"},
         {"HTTP/1.0 without Host", true, "", 10, {{"X-Forwarded-Host", "spoof"}}, "1.1 maintgate", "", ""},
     };
@@ -283,8 +329,7 @@ TEST_CASE("render_request_head: Via, host_override, version", "[forward]")
     }
 }
 
-TEST_CASE("render_request_head: absolute-form becomes origin-form", "[forward]")
-{
+TEST_CASE("render_request_head: absolute-form becomes origin-form", "[forward]") {
     const auto client = make_peer("203.0.113.7");
     struct row {
         std::string target;
@@ -298,9 +343,15 @@ TEST_CASE("render_request_head: absolute-form becomes origin-form", "[forward]")
         {"HTTPS://app.example:8443/", 11, {{"Host", "app.example:8443"}}, "/", "app.example:8443"},
         {"http://app.example", 11, {{"Host", "app.example"}}, "/", "app.example"},
         {"http://app.example?q=1", 11, {{"Host", "app.example"}}, "/?q=1", "app.example"},
-        {"http://app.example/" + std::string(600, 'p'), 11, {{"Host", "app.example"}}, "/" + std::string(600, 'p'),
+        {"http://app.example/" + std::string(600, 'p'),
+         11,
+         {{"Host", "app.example"}},
+         "/" + std::string(600, 'p'),
          "app.example"},
-        {"http://app.example?" + std::string(600, 'q'), 11, {{"Host", "app.example"}}, "/?" + std::string(600, 'q'),
+        {"http://app.example?" + std::string(600, 'q'),
+         11,
+         {{"Host", "app.example"}},
+         "/?" + std::string(600, 'q'),
          "app.example"},
         // HTTP/1.0 may send no Host; the authority supplies it.
         {"http://app.example/x", 10, {}, "/x", "app.example"},
@@ -320,8 +371,7 @@ TEST_CASE("render_request_head: absolute-form becomes origin-form", "[forward]")
     }
 }
 
-TEST_CASE("wants_upgrade", "[forward]")
-{
+TEST_CASE("wants_upgrade", "[forward]") {
     struct row {
         const char* name;
         unsigned version;
@@ -331,16 +381,27 @@ TEST_CASE("wants_upgrade", "[forward]")
     const std::vector<row> rows{
         {"websocket", 11, {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}, true},
         {"connection list", 11, {{"Connection", "keep-alive, upgrade"}, {"Upgrade", "WebSocket"}}, true},
-        {"connection in second field", 11, {{"Connection", "keep-alive"}, {"Connection", "UPGRADE"}, {"Upgrade", "websocket"}}, true},
+        {"connection in second field",
+         11,
+         {{"Connection", "keep-alive"}, {"Connection", "UPGRADE"}, {"Upgrade", "websocket"}},
+         true},
         {"no Connection: upgrade", 11, {{"Connection", "keep-alive"}, {"Upgrade", "websocket"}}, false},
         {"no Connection", 11, {{"Upgrade", "websocket"}}, false},
         {"no Upgrade", 11, {{"Connection", "upgrade"}}, false},
         {"empty Upgrade", 11, {{"Connection", "upgrade"}, {"Upgrade", ""}}, false},
         {"HTTP/1.0", 10, {{"Connection", "upgrade"}, {"Upgrade", "websocket"}}, false},
-        {"h2c", 11, {{"Connection", "Upgrade, HTTP2-Settings"}, {"Upgrade", "h2c"}, {"HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"}}, false},
+        {"h2c",
+         11,
+         {{"Connection", "Upgrade, HTTP2-Settings"},
+          {"Upgrade", "h2c"},
+          {"HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"}},
+         false},
         {"H2C uppercase", 11, {{"Connection", "upgrade"}, {"Upgrade", "H2C"}}, false},
         {"h2c among others", 11, {{"Connection", "upgrade"}, {"Upgrade", "websocket, h2c"}}, false},
-        {"h2c in second field", 11, {{"Connection", "upgrade"}, {"Upgrade", "websocket"}, {"Upgrade", "h2c"}}, false},
+        {"h2c in second field",
+         11,
+         {{"Connection", "upgrade"}, {"Upgrade", "websocket"}, {"Upgrade", "h2c"}},
+         false},
         {"h2c with version", 11, {{"Connection", "upgrade"}, {"Upgrade", "h2c/1"}}, false},
         {"h2c-like name is not h2c", 11, {{"Connection", "upgrade"}, {"Upgrade", "h2cx"}}, true},
     };
@@ -351,8 +412,7 @@ TEST_CASE("wants_upgrade", "[forward]")
     }
 }
 
-TEST_CASE("render_request_head keeps the upgrade only when asked", "[forward]")
-{
+TEST_CASE("render_request_head keeps the upgrade only when asked", "[forward]") {
     const auto client = make_peer("203.0.113.7");
     forward_context ctx;
     ctx.peer = client.address;
@@ -389,8 +449,7 @@ TEST_CASE("render_request_head keeps the upgrade only when asked", "[forward]")
     CHECK(count(h2c, "Connection") == 0);
 }
 
-TEST_CASE("render_response_head", "[forward]")
-{
+TEST_CASE("render_response_head", "[forward]") {
     struct row {
         const char* name;
         bool via;
@@ -400,7 +459,9 @@ TEST_CASE("render_response_head", "[forward]")
         std::vector<std::string> gone;
     };
     const std::vector<row> rows{
-        {"hop-by-hop removed", true, false,
+        {"hop-by-hop removed",
+         true,
+         false,
          {{"Connection", "close, X-Internal"},
           {"Keep-Alive", "timeout=5"},
           {"Proxy-Connection", "close"},
@@ -415,16 +476,26 @@ TEST_CASE("render_response_head", "[forward]")
          {{"Content-Type", "text/html"}, {"Set-Cookie", "a=1, b=2"}, {"Via", "1.1 maintgate"}},
          {"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Trailer", "TE", "Upgrade",
           "X-Internal"}},
-        {"Content-Length protected", false, false,
+        {"Content-Length protected",
+         false,
+         false,
          {{"Connection", "Content-Length"}, {"Content-Length", "12"}},
          {{"Content-Length", "12"}, {"Via", ""}},
          {"Connection"}},
         {"via appended", true, false, {{"Via", "1.1 app"}}, {{"Via", "1.1 app, 1.1 maintgate"}}, {}},
-        {"101 upgrade kept", true, true,
-         {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
-         {{"Connection", "upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
+        {"101 upgrade kept",
+         true,
+         true,
+         {{"Connection", "Upgrade"},
+          {"Upgrade", "websocket"},
+          {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
+         {{"Connection", "upgrade"},
+          {"Upgrade", "websocket"},
+          {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}},
          {}},
-        {"upgrade not asked", true, false,
+        {"upgrade not asked",
+         true,
+         false,
          {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}},
          {{"Via", "1.1 maintgate"}},
          {"Connection", "Upgrade"}},
@@ -434,8 +505,7 @@ TEST_CASE("render_response_head", "[forward]")
         http::response_header<> res;
         res.version(11);
         res.result(r.upgrade ? http::status::switching_protocols : http::status::ok);
-        for (const auto& [name, value] : r.in)
-            res.insert(name, value);
+        for (const auto& [name, value] : r.in) res.insert(name, value);
         res = relayed(res, {.via = r.via, .upgrade = r.upgrade});
         for (const auto& [name, value] : r.expected) {
             INFO(name);
@@ -448,8 +518,7 @@ TEST_CASE("render_response_head", "[forward]")
     }
 }
 
-TEST_CASE("render_request_head: exact bytes, and the session's framing options", "[forward]")
-{
+TEST_CASE("render_request_head: exact bytes, and the session's framing options", "[forward]") {
     const auto client = make_peer("203.0.113.7");
     forward_context ctx;
     ctx.peer = client.address;
@@ -458,9 +527,10 @@ TEST_CASE("render_request_head: exact bytes, and the session's framing options",
     auto req = make_request("GET", "/a?b=1", 11, {{"Host", "app.example"}, {"Accept", "*/*"}});
     std::string out;
     render_request_head(req, ctx, {}, out);
-    CHECK(out == "GET /a?b=1 HTTP/1.1\r\nHost: app.example\r\nAccept: */*\r\n"
-                 "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n"
-                 "X-Forwarded-Host: app.example\r\nVia: 1.1 maintgate\r\n\r\n");
+    CHECK(out ==
+          "GET /a?b=1 HTTP/1.1\r\nHost: app.example\r\nAccept: */*\r\n"
+          "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n"
+          "X-Forwarded-Host: app.example\r\nVia: 1.1 maintgate\r\n\r\n");
     // The parsed request itself is not touched.
     CHECK(req.count("X-Forwarded-For") == 0);
 
@@ -494,8 +564,7 @@ TEST_CASE("render_request_head: exact bytes, and the session's framing options",
     CHECK(h.version() == 11);
 }
 
-TEST_CASE("render_response_head: status line, framing and the gate's fields", "[forward]")
-{
+TEST_CASE("render_response_head: status line, framing and the gate's fields", "[forward]") {
     http::response_header<> res;
     res.version(10);
     res.result(404);
@@ -507,9 +576,11 @@ TEST_CASE("render_response_head: status line, framing and the gate's fields", "[
     CHECK(out == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nX-Maintgate-Mode: forged\r\n\r\n");
 
     res.reason("Nope");
-    render_response_head(res, {.via = false, .chunked = true, .mode = "read-only", .connection = "close"}, out);
-    CHECK(out == "HTTP/1.1 404 Nope\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                 "Transfer-Encoding: chunked\r\nX-Maintgate-Mode: read-only\r\n\r\n");
+    render_response_head(res, {.via = false, .chunked = true, .mode = "read-only", .connection = "close"},
+                         out);
+    CHECK(out ==
+          "HTTP/1.1 404 Nope\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+          "Transfer-Encoding: chunked\r\nX-Maintgate-Mode: read-only\r\n\r\n");
 
     // The listener's HSTS fills in; the app's own wins.
     http::response_header<> plain;

@@ -6,8 +6,7 @@
 
 using namespace maintgate;
 
-TEST_CASE("pages: validate_template accepts good templates", "[pages]")
-{
+TEST_CASE("pages: validate_template accepts good templates", "[pages]") {
     const std::string_view good[] = {
         "",
         "no placeholders at all",
@@ -26,8 +25,7 @@ TEST_CASE("pages: validate_template accepts good templates", "[pages]")
     }
 }
 
-TEST_CASE("pages: validate_template reports the first problem with line and column", "[pages]")
-{
+TEST_CASE("pages: validate_template reports the first problem with line and column", "[pages]") {
     struct row {
         std::string_view text;
         std::uint32_t line, column;
@@ -36,7 +34,8 @@ TEST_CASE("pages: validate_template reports the first problem with line and colu
     const row rows[] = {
         {"Hello {{nope}}", 1, 7,
          "unknown placeholder {{nope}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
-        {"{{}}", 1, 1, "unknown placeholder {{}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
+        {"{{}}", 1, 1,
+         "unknown placeholder {{}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"{{ reason }}", 1, 1,
          "unknown placeholder {{ reason }}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
         {"{{Reason}}", 1, 1,
@@ -53,9 +52,11 @@ TEST_CASE("pages: validate_template reports the first problem with line and colu
         {"{{#until}}\n\t{{#until}}", 2, 2, "blocks cannot be nested: {{#until}} inside {{#until}}"},
         {"x\n  {{#until}} never closed", 2, 3, "{{#until}} is never closed"},
         {"{{#reason}}", 1, 1, "{{#reason}} is never closed"},
-        {"{{#foo}}{{/foo}}", 1, 1, "unknown block {{#foo}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
+        {"{{#foo}}{{/foo}}", 1, 1,
+         "unknown block {{#foo}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
         {"{{#}}", 1, 1, "unknown block {{#}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
-        {"{{#mode}}x{{/mode}}", 1, 1, "unknown block {{#mode}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
+        {"{{#mode}}x{{/mode}}", 1, 1,
+         "unknown block {{#mode}}; blocks are {{#reason}} and {{#until}} (or {{^...}})"},
         // The first problem is the one reported.
         {"{{a}} {{b}}", 1, 1,
          "unknown placeholder {{a}}; known: mode, reason, until, until_iso, until_in, retry_after, refresh, status_path"},
@@ -70,20 +71,21 @@ TEST_CASE("pages: validate_template reports the first problem with line and colu
     }
 }
 
-TEST_CASE("pages: render_template substitutes and keeps or drops blocks", "[pages]")
-{
+TEST_CASE("pages: render_template substitutes and keeps or drops blocks", "[pages]") {
     const std::string_view tpl =
         "m={{mode}}|{{#reason}}r={{reason}}|{{/reason}}{{#until}}u={{until}} i={{until_iso}}|{{/until}}"
         "ra={{retry_after}} rf={{refresh}}";
     REQUIRE_FALSE(validate_template(tpl).has_value());
 
-    page_values full{"maintenance", "schema migration", "2026-11-22 03:00 UTC", "2026-11-22T03:00:00Z", 90, 30};
+    page_values full{
+        "maintenance", "schema migration", "2026-11-22 03:00 UTC", "2026-11-22T03:00:00Z", 90, 30};
     CHECK(render_template(tpl, full) ==
           "m=maintenance|r=schema migration|u=2026-11-22 03:00 UTC i=2026-11-22T03:00:00Z|ra=90 rf=30");
 
     page_values no_reason = full;
     no_reason.reason = {};
-    CHECK(render_template(tpl, no_reason) == "m=maintenance|u=2026-11-22 03:00 UTC i=2026-11-22T03:00:00Z|ra=90 rf=30");
+    CHECK(render_template(tpl, no_reason) ==
+          "m=maintenance|u=2026-11-22 03:00 UTC i=2026-11-22T03:00:00Z|ra=90 rf=30");
 
     page_values no_until = full;
     no_until.until = {};
@@ -99,13 +101,13 @@ TEST_CASE("pages: render_template substitutes and keeps or drops blocks", "[page
     CHECK(render_template("a } b { c\n", bare) == "a } b { c\n");
 }
 
-TEST_CASE("pages: inverse blocks, the countdown and the status path", "[pages]")
-{
-    const std::string_view tpl = "{{#until}}back {{until_in}}{{/until}}{{^until}}see {{status_path}}{{/until}}"
-                                 "{{^reason}}|no reason{{/reason}}";
+TEST_CASE("pages: inverse blocks, the countdown and the status path", "[pages]") {
+    const std::string_view tpl =
+        "{{#until}}back {{until_in}}{{/until}}{{^until}}see {{status_path}}{{/until}}"
+        "{{^reason}}|no reason{{/reason}}";
     REQUIRE_FALSE(validate_template(tpl).has_value());
-    page_values v{"maintenance", "x", "2026-11-22 03:00 UTC", "2026-11-22T03:00:00Z", 2700, 300, "in 45 min",
-                  "/.well-known/maintgate"};
+    page_values v{"maintenance", "x",         "2026-11-22 03:00 UTC",  "2026-11-22T03:00:00Z", 2700,
+                  300,           "in 45 min", "/.well-known/maintgate"};
     CHECK(render_template(tpl, v) == "back in 45 min");
     v.until = {};
     v.reason = {};
@@ -122,8 +124,7 @@ TEST_CASE("pages: inverse blocks, the countdown and the status path", "[pages]")
     CHECK(until_in_words(120 * 60) == "in 2 h");
 }
 
-TEST_CASE("pages: values are HTML-escaped, never re-parsed", "[pages]")
-{
+TEST_CASE("pages: values are HTML-escaped, never re-parsed", "[pages]") {
     page_values v{"maint<\"'&>", "<script>\"'&", "<u>", "\"iso\"", 1, 5};
     CHECK(render_template("{{reason}}", v) == "&lt;script&gt;&quot;&#39;&amp;");
     CHECK(render_template("{{mode}}", v) == "maint&lt;&quot;&#39;&amp;&gt;");
@@ -139,8 +140,7 @@ TEST_CASE("pages: values are HTML-escaped, never re-parsed", "[pages]")
     CHECK(html_escape("<>\"'&") == "&lt;&gt;&quot;&#39;&amp;");
 }
 
-TEST_CASE("pages: the built-in pages validate and render completely", "[pages]")
-{
+TEST_CASE("pages: the built-in pages validate and render completely", "[pages]") {
     const std::string_view pages[] = {builtin_maintenance_page(), builtin_read_only_page()};
     for (auto page : pages) {
         REQUIRE(page.size() > 100);
@@ -150,8 +150,12 @@ TEST_CASE("pages: the built-in pages validate and render completely", "[pages]")
         CHECK_FALSE(e.has_value());
         CHECK(page.find("{{") != std::string_view::npos);  // really a template
 
-        page_values full{"maintenance", "DB <migration> & \"cleanup\"", "2026-11-22 03:00 UTC",
-                         "2026-11-22T03:00:00Z", 3600, 300};
+        page_values full{"maintenance",
+                         "DB <migration> & \"cleanup\"",
+                         "2026-11-22 03:00 UTC",
+                         "2026-11-22T03:00:00Z",
+                         3600,
+                         300};
         const std::string out = render_template(page, full);
         // No placeholder left ("}}" alone is CSS and stays).
         CHECK(out.find("{{") == std::string::npos);

@@ -98,8 +98,8 @@ private:
         X509_gmtime_adj(X509_getm_notAfter(x), to);
         X509_set_pubkey(x, key);
         X509_NAME* name = X509_get_subject_name(x);
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
-                                   -1, 0);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
         X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
         X509V3_CTX ctx;
         X509V3_set_ctx(&ctx, issuer ? issuer : x, x, nullptr, nullptr, 0);
@@ -166,15 +166,15 @@ config one_listener(listener_config l) {
 
 struct client_options {
     std::string ca_file;
-    std::string sni;                  // empty: none
-    int max_version = 0;              // 0: the library's highest
+    std::string sni;  // empty: none
+    int max_version = 0;  // 0: the library's highest
     int min_version = 0;
-    std::string ciphers;              // empty: default
+    std::string ciphers;  // empty: default
     const unsigned char* alpn = reinterpret_cast<const unsigned char*>("\x02h2\x08http/1.1");
     unsigned alpn_len = 12;
     SSL_SESSION* resume = nullptr;
     std::function<void(SSL*)> prepare;  // instead of the default verification setup
-    SSL_CTX* ctx = nullptr;            // instead of a context built from the above
+    SSL_CTX* ctx = nullptr;  // instead of a context built from the above
 };
 
 struct handshake_result {
@@ -185,7 +185,7 @@ struct handshake_result {
     bool reused = false;
     std::shared_ptr<SSL_SESSION> session;  // resumable, after the first application bytes
     long verify = X509_V_OK;
-    SSL* client = nullptr;                 // valid only inside the callback of handshake()
+    SSL* client = nullptr;  // valid only inside the callback of handshake()
 };
 
 std::string cn_of(X509* x) {
@@ -329,8 +329,12 @@ TEST_CASE("an HTTPS listener: its certificate, SNI choosing others, ALPN http/1.
     const struct {
         const char* sni;
         const char* cn;
-    } picks[] = {{"", "main"}, {"localhost", "main"}, {"other.test", "other"}, {"b.wild.test", "other"},
-                 {"explicit.test", "named"}, {"nobody.test", "main"}};
+    } picks[] = {{"", "main"},
+                 {"localhost", "main"},
+                 {"other.test", "other"},
+                 {"b.wild.test", "other"},
+                 {"explicit.test", "named"},
+                 {"nobody.test", "main"}};
     for (const auto& p : picks) {
         INFO("SNI " << p.sni);
         client_options o;
@@ -438,22 +442,27 @@ TEST_CASE("a bad or mismatched pair is refused with the reason and the entry's p
     };
     const bad cases[] = {
         {good.cert, wrong_key,
-         "t.toml:3:12: listener[0]: the key \"" + wrong_key + "\" does not belong to the certificate \"" + good.cert +
-             "\""},
+         "t.toml:3:12: listener[0]: the key \"" + wrong_key + "\" does not belong to the certificate \"" +
+             good.cert + "\""},
         {good.cert, other.key,
-         "t.toml:3:12: listener[0]: the key \"" + other.key + "\" does not belong to the certificate \"" + good.cert +
-             "\""},
+         "t.toml:3:12: listener[0]: the key \"" + other.key + "\" does not belong to the certificate \"" +
+             good.cert + "\""},
         {good.cert + ".missing", good.key,
-         "t.toml:3:12: listener[0].tls_cert: cannot read \"" + good.cert + ".missing\": No such file or directory"},
+         "t.toml:3:12: listener[0].tls_cert: cannot read \"" + good.cert +
+             ".missing\": No such file or directory"},
         {good.cert, good.key + ".missing",
-         "t.toml:3:12: listener[0].tls_key: cannot read \"" + good.key + ".missing\": No such file or directory"},
-        {not_pem, good.key, "t.toml:3:12: listener[0].tls_cert: \"" + not_pem + "\" is not a PEM certificate chain"},
-        {good.cert, not_pem, "t.toml:3:12: listener[0].tls_key: \"" + not_pem + "\" is not a PEM private key"},
+         "t.toml:3:12: listener[0].tls_key: cannot read \"" + good.key +
+             ".missing\": No such file or directory"},
+        {not_pem, good.key,
+         "t.toml:3:12: listener[0].tls_cert: \"" + not_pem + "\" is not a PEM certificate chain"},
+        {good.cert, not_pem,
+         "t.toml:3:12: listener[0].tls_key: \"" + not_pem + "\" is not a PEM private key"},
         {good.cert, locked_key,
          "t.toml:3:12: listener[0].tls_key: \"" + locked_key +
              "\" is encrypted; maintgate needs it without a passphrase"},
         // A certificate where the key should be, and the other way round.
-        {good.key, good.cert, "t.toml:3:12: listener[0].tls_cert: \"" + good.key + "\" is not a PEM certificate chain"},
+        {good.key, good.cert,
+         "t.toml:3:12: listener[0].tls_cert: \"" + good.key + "\" is not a PEM certificate chain"},
     };
     for (const auto& c : cases) {
         INFO("cert " << c.cert << ", key " << c.key);
@@ -485,15 +494,17 @@ TEST_CASE("a bad or mismatched pair is refused with the reason and the entry's p
     with_sni.listeners[0].sni[0] = {nameless.cert, nameless.key, {}, "t.toml:9:12"};
     report = build_tls(with_sni, nullptr, false, now());
     REQUIRE(report.errors.size() == 1);
-    CHECK(report.errors[0] ==
-          "t.toml:9:12: listener[0].sni[0]: the certificate names no DNS name for SNI to match; give server_names");
+    CHECK(
+        report.errors[0] ==
+        "t.toml:9:12: listener[0].sni[0]: the certificate names no DNS name for SNI to match; give server_names");
 
     // Cipher lists OpenSSL does not know.
     auto ciphers = one_listener(https_listener(good));
     ciphers.listeners[0].tls_ciphers = "NO-SUCH-CIPHER";
     report = build_tls(ciphers, nullptr, false, now());
     REQUIRE(report.errors.size() == 1);
-    CHECK(report.errors[0] == "t.toml:3:12: listener[0].tls_ciphers: no cipher OpenSSL knows in \"NO-SUCH-CIPHER\"");
+    CHECK(report.errors[0] ==
+          "t.toml:3:12: listener[0].tls_ciphers: no cipher OpenSSL knows in \"NO-SUCH-CIPHER\"");
     ciphers.listeners[0].tls_ciphers = std::string(default_tls_ciphers);
     ciphers.listeners[0].tls_ciphersuites = "TLS_NO_SUCH_SUITE";
     report = build_tls(ciphers, nullptr, false, now());
@@ -518,7 +529,8 @@ TEST_CASE("expiry: expired and not yet valid are reported, within 14 days warns"
     };
     auto r = report_for(expired);
     REQUIRE(r.expired.size() == 1);
-    CHECK(r.expired[0].starts_with("t.toml:3:12: listener[0]: certificate \"" + expired.cert + "\" (old.test) expired on "));
+    CHECK(r.expired[0].starts_with("t.toml:3:12: listener[0]: certificate \"" + expired.cert +
+                                   "\" (old.test) expired on "));
     r = report_for(future);
     REQUIRE(r.expired.size() == 1);
     CHECK(r.expired[0].find("is not valid before") != std::string::npos);
@@ -621,7 +633,8 @@ TEST_CASE("an https:// upstream: the chain and the name are verified, SNI is sen
     c.upstream = broken;
     const auto r6 = build_tls(c, nullptr, true, now());
     REQUIRE(r6.errors.size() == 1);
-    CHECK(r6.errors[0].starts_with("t.toml:4:7: upstream.tls_ca_file: \"" + broken.tls_ca_file + "\" holds no PEM"));
+    CHECK(r6.errors[0].starts_with("t.toml:4:7: upstream.tls_ca_file: \"" + broken.tls_ca_file +
+                                   "\" holds no PEM"));
     CHECK(c.upstream.tls_context == nullptr);
 }
 
