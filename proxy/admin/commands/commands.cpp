@@ -24,12 +24,9 @@ constexpr std::array<command_handler, std::size_t(verb::reload) + 1> handlers = 
     return h;
 }();
 
-constexpr bool every_verb_has_a_handler() {
-    for (auto h : handlers)
-        if (h == nullptr) return false;
-    return true;
-}
-static_assert(every_verb_has_a_handler(), "a verb without a handler in proxy/admin/commands/commands.cpp");
+// Every verb has one: reply_test.cpp checks each row of the command table. (Not a
+// static_assert: under -fsanitize=address GCC does not fold a function's address to
+// non-null at compile time.)
 
 }  // namespace
 
