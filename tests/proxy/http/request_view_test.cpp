@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/proxy/http/make_request.hpp"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,17 +13,8 @@ using namespace maintgate::proxy;
 
 namespace {
 
-using field_list = std::vector<std::pair<std::string, std::string>>;
-
-http::request_header<> make_request(std::string_view method, std::string_view target, unsigned version,
-                                    const field_list& fields) {
-    http::request_header<> req;
-    req.method_string(method);
-    req.target(target);
-    req.version(version);
-    for (const auto& [name, value] : fields) req.insert(name, value);
-    return req;
-}
+using test::field_list;
+using test::make_request;
 
 // One request head and the facts beside it, and what the gate must be shown.
 struct row {
