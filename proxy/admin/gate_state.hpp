@@ -10,6 +10,7 @@
 #include "policy/accept.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/admin/state_file.hpp"
+#include "proxy/admin/window_notice.hpp"
 
 namespace maintgate {
 
@@ -29,6 +30,9 @@ struct gate_snapshot {
     std::array<rendered_reply, 3> refusal;  // 503 for refused writes, by policy::body_format
     std::array<rendered_reply, 3> page;  // 503 maintenance page, by policy::body_format
     rendered_reply status;  // 200 JSON for the public status endpoint
+    // The maintenance window that is announced or under way, or null: set by the
+    // window code on the admin thread, read by the banner on the data path.
+    std::shared_ptr<const window_notice> notice;
 };
 
 // Going from before to after closes the gate to upgraded connections: the mode leaves
