@@ -10,7 +10,7 @@ namespace {
 
 // The one table. `words` select the command (longest match wins, so "reopen status" is
 // not "reopen" with an argument); help shows `usage` and `summary` in this order.
-constexpr std::array<command_info, 9> table{{
+constexpr std::array<command_info, verb_count> table{{
     {verb::help, "help", "help", "this list", false},
     {verb::status, "status", "status", "the mode and stage, why, since and until when, the write fence",
      false},
@@ -26,6 +26,15 @@ constexpr std::array<command_info, 9> table{{
     {verb::check, "check", "check", "run the health and smoke checks now; changes nothing", false},
     {verb::history, "history", "history [N]", "the last N audit log entries (default 20)", false},
     {verb::reload, "reload", "reload", "re-read the configuration file; mode and stage are kept", true},
+    {verb::spool_status, "spool status", "spool status", "the webhook spool: stored, dead-lettered, replaying",
+     false},
+    {verb::spool_list, "spool list", "spool list [N]", "the first N pending and dead-lettered events (default 20)",
+     false},
+    {verb::spool_show, "spool show", "spool show ID", "one spooled event: its request, state and attempts", false},
+    {verb::spool_replay, "spool replay", "spool replay [--dry-run]",
+     "retry every due event now (--dry-run: list what would go next)", true},
+    {verb::spool_drop, "spool drop", "spool drop ID", "never deliver this event (pending or dead-lettered)", true},
+    {verb::spool_requeue, "spool requeue", "spool requeue ID", "put a dead-lettered event back in its queue", true},
 }};
 
 constexpr std::string_view mode_names = "open, read-only or maintenance";
@@ -226,6 +235,44 @@ std::string parse_history(args_t args, command& cmd) {
         cmd.count = n;
     }
     cmd.text = "history " + std::to_string(cmd.count);
+    return {};
+}
+
+// spool show|drop|requeue ID: one spool id.
+std::string parse_spool_id(const command_info& c, args_t args, command& cmd) {
+    if (args.size() != 1)
+        return "'" + std::string(c.words) + "' takes one spool id; usage: " + std::string(c.usage);
+    const std::string& t = args[0].text;
+    if (t.empty() || t.size() > 18 || !std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        return std::string(c.words) + ": " + show(t) + " is not a spool id (a number, as 202 answered)";
+    cmd.id = std::stoull(t);
+    cmd.text = std::string(c.words) + " " + std::to_string(cmd.id);
+    return {};
+}
+
+std::string parse_spool_list(args_t args, command& cmd) {
+    cmd.count = default_spool_list;
+    if (args.size() > 1) return "spool list takes at most one argument (N); unexpected " + show(args[1]);
+    if (!args.empty()) {
+        const std::string& t = args[0].text;
+        if (t.empty() || t.size() > 9 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            std::stoul(t) < 1 || std::stoul(t) > max_history)
+            return "spool list: " + show(t) + " is not a count; expected a number from 1 to " +
+                   std::to_string(max_history);
+        cmd.count = std::stoul(t);
+    }
+    cmd.text = "spool list " + std::to_string(cmd.count);
+    return {};
+}
+
+std::string parse_spool_replay(args_t args, command& cmd) {
+    for (const auto& a : args) {
+        if (!a.literal && (a.text == "--dry-run" || a.text == "dry-run"))
+            cmd.dry_run = true;
+        else
+            return "spool replay: unexpected " + show(a) + "; usage: spool replay [--dry-run]";
+    }
+    cmd.text = cmd.dry_run ? "spool replay --dry-run" : "spool replay";
     return {};
 }
 
@@ -551,6 +598,12 @@ parse_result parse_command(std::string_view line, sys_time now) {
     case verb::freeze: error = parse_freeze(args, cmd); break;
     case verb::reopen: error = parse_reopen(args, cmd); break;
     case verb::history: error = parse_history(args, cmd); break;
+    case verb::spool_status: error = no_arguments(*found, args, cmd); break;
+    case verb::spool_list: error = parse_spool_list(args, cmd); break;
+    case verb::spool_show:
+    case verb::spool_drop:
+    case verb::spool_requeue: error = parse_spool_id(*found, args, cmd); break;
+    case verb::spool_replay: error = parse_spool_replay(args, cmd); break;
     }
     if (!error.empty()) {
         out.error = std::move(error);

@@ -11,6 +11,7 @@
 //   "error" when false), then "\n";
 // - the connection stays open for more commands until the client closes it.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,7 +31,13 @@ inline constexpr duration max_freeze_timeout{3600 * 1000};
 inline constexpr std::size_t default_history = 20;
 inline constexpr std::size_t max_history = 10'000;
 
-enum class verb { help, status, set_mode, freeze, reopen, reopen_status, check, history, reload };
+enum class verb {
+    help, status, set_mode, freeze, reopen, reopen_status, check, history, reload,
+    // The webhook spool (proxy/admin/commands/spool.cpp).
+    spool_status, spool_list, spool_show, spool_replay, spool_drop, spool_requeue,
+};
+inline constexpr std::size_t verb_count = std::size_t(verb::spool_requeue) + 1;
+inline constexpr std::size_t default_spool_list = 20;
 
 struct command {
     verb what = verb::help;
@@ -41,7 +48,9 @@ struct command {
     std::optional<sys_time> until;  // set mode ... until TIME | for DURATION, resolved
     std::optional<duration> timeout;  // freeze timeout DURATION; empty: the configured default
     std::optional<policy::stage> to;  // reopen to STAGE; empty: the next stage
-    std::size_t count = default_history;  // history [N]
+    std::size_t count = default_history;  // history [N], spool list [N]
+    std::uint64_t id = 0;  // spool show|drop|requeue ID
+    bool dry_run = false;  // spool replay --dry-run
     std::string text;  // the canonical line, without json flags (audit log)
 };
 

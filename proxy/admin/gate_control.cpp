@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/net/worker.hpp"
+#include "proxy/spool/spool.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -96,6 +97,9 @@ net::awaitable<void> gate_control::sleep(duration d) {
 
 net::awaitable<bool> gate_control::publish(std::shared_ptr<const gate_snapshot> s) {
     snapshot_ = s;
+    // The spool replays only while webhooks pass: told first, so a step back stops it
+    // before the workers even see the new state.
+    if (spool_) spool_->set_gate(record_, cfg_);
     if (workers_.empty()) co_return true;
     // Each worker acknowledges on its own thread once requests it decides from then on
     // see s; the acknowledgements come back here, and the last one ends the wait.
@@ -112,6 +116,11 @@ net::awaitable<bool> gate_control::publish(std::shared_ptr<const gate_snapshot> 
     if (*remaining != 0)
         spdlog::error("gate: {} worker(s) did not take the new state within 10 s", *remaining);
     co_return *remaining == 0;
+}
+
+std::string gate_control::audit_action(const admin_peer& who, const std::string& command,
+                                       std::string_view outcome, const std::string& detail) {
+    return write_audit(who, command, record_, record_, outcome, detail);
 }
 
 std::string gate_control::write_audit(const admin_peer& who, const std::string& command,

@@ -22,6 +22,11 @@
 namespace maintgate::proxy {
 
 class worker;
+}  // namespace maintgate::proxy
+namespace maintgate::spool {
+class spool;
+}  // namespace maintgate::spool
+namespace maintgate::proxy {
 
 // Who asked for a change: an admin socket peer (SO_PEERCRED), or the proxy itself.
 struct admin_peer {
@@ -133,6 +138,14 @@ public:
 
     audit_tail history(std::size_t n) const;
 
+    // The webhook spool, told of every published change; nullptr when there is none.
+    void set_spool(spool::spool* s) noexcept { spool_ = s; }
+    spool::spool* spool() const noexcept { return spool_; }
+    // An audit line for an action that leaves the gate as it is (spool drop, requeue,
+    // replay): "" or why it could not be written.
+    std::string audit_action(const admin_peer& who, const std::string& command, std::string_view outcome,
+                             const std::string& detail);
+
 private:
     // Persist, audit, render, publish; the one path every change takes.
     net::awaitable<change_outcome> apply(gate_record next, const admin_peer& who, const std::string& command,
@@ -170,6 +183,7 @@ private:
     std::optional<sys_time> watch_until_;
     std::string last_step_back_;
     std::vector<std::shared_ptr<net::steady_timer>> timers_;
+    spool::spool* spool_ = nullptr;
 };
 
 }  // namespace maintgate::proxy

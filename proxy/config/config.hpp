@@ -13,6 +13,7 @@
 #include "policy/gate.hpp"
 #include "proxy/config/duration.hpp"
 #include "proxy/http/framing_types.hpp"
+#include "proxy/spool/spool_types.hpp"
 
 namespace maintgate {
 
@@ -132,6 +133,8 @@ struct gate_settings {
     std::string maintenance_page;  // template text, loaded and validated with the config
     std::string read_only_page;  // template text, loaded and validated with the config
     policy::gate_config policy;
+    // What each rule adds for the webhook spool, by the same index as policy.rules.
+    std::vector<webhook_spool> spool_rules;
 };
 
 // The operator's side: the admin socket (the only way to change the mode at run time)
@@ -183,6 +186,7 @@ struct config {
     gate_settings gate;
     admin_config admin;
     reopen_config reopen;
+    spool_settings spool;  // [spool]; dir empty: no spool
 };
 
 struct config_error {

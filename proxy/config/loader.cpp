@@ -38,6 +38,7 @@ constexpr field<config> root_fields[] = {
     {"health_check", load_health_check, key_kind::table},
     {"smoke_check", load_smoke_checks, key_kind::table_array},
     {"reopen", load_reopen, key_kind::table},
+    {"spool", load_spool, key_kind::table},
 };
 
 // The document's post pass: rules across sections.
@@ -76,6 +77,7 @@ void loader::load(const toml::table& root, config& cfg) {
     const scope top{root, ""};
     read_fields(top, root_fields, "at the top level", cfg);
     check_distinct_files(*this, root, cfg);
+    check_spool(*this, cfg);
 }
 
 std::vector<config_error> loader::take_errors() {

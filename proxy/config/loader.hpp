@@ -152,5 +152,16 @@ void load_admin(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_health_check(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_smoke_checks(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_spool(loader& l, const scope& top, std::string_view key, config& cfg);
+
+// A webhook rule's spool keys (proxy/config/spool.cpp), read from the rule's rows.
+void read_rule_key(loader& l, const scope& s, std::string_view key, request_key& out);
+void read_rule_signature(loader& l, const scope& s, std::string_view key, webhook_spool& out);
+void read_rule_secret_file(loader& l, const scope& s, std::string_view key, webhook_spool& out);
+void read_rule_secret_env(loader& l, const scope& s, std::string_view key, webhook_spool& out);
+// The rule's cross-key checks once its rows are read; then the document's (a spool
+// rule needs [spool] dir, wherever the section is).
+void check_rule_spool(loader& l, const scope& s, bool is_webhook, webhook_spool& w);
+void check_spool(loader& l, const config& cfg);
 
 }  // namespace maintgate::config_detail

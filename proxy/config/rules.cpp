@@ -18,6 +18,7 @@ struct rule_draft {
     bool ok = true;  // false: reported, and the rule is left out
     int matchers = 0;  // path, path_prefix and path_regex present
     bool has_host = false;
+    webhook_spool spool;  // action = "webhook" only
 };
 
 // path and path_prefix: compared with the normalised path.
@@ -128,6 +129,28 @@ constexpr field<rule_draft> rule_fields[] = {
     {"host", read_host},
     {"action", read_action},
     {"reason", read_reason},
+    // The webhook spool's keys (proxy/config/spool.cpp).
+    {"spool", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         if (auto b = l.boolean(s, k)) d.spool.spool = *b;
+     }},
+    {"dedupe_key", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         read_rule_key(l, s, k, d.spool.dedupe_key);
+     }},
+    {"order_key", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         read_rule_key(l, s, k, d.spool.order_key);
+     }},
+    {"signature", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         read_rule_signature(l, s, k, d.spool);
+     }},
+    {"secret_file", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         read_rule_secret_file(l, s, k, d.spool);
+     }},
+    {"secret_env", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         read_rule_secret_env(l, s, k, d.spool);
+     }},
+    {"tolerance", [](loader& l, const scope& s, std::string_view k, rule_draft& d) {
+         if (auto t = l.positive_duration(s, k)) d.spool.tolerance = *t;
+     }},
 };
 
 // Cross-field rules, once every key is read: a rule must match something.
@@ -161,7 +184,11 @@ void load_rules(loader& l, const scope& top, std::string_view key, config& cfg) 
         rule_draft d;
         l.read_fields(s, rule_fields, "in [[" + std::string(key) + "]]", d);
         check_rule(l, s, d);
-        if (d.ok) cfg.gate.policy.rules.push_back(std::move(d.r));
+        check_rule_spool(l, s, d.r.action == policy::rule_action::webhook, d.spool);
+        if (d.ok) {
+            cfg.gate.policy.rules.push_back(std::move(d.r));
+            cfg.gate.spool_rules.push_back(std::move(d.spool));
+        }
     }
 }
 

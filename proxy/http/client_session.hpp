@@ -171,6 +171,10 @@ private:
     // gate.upstream_down_page is set.
     net::awaitable<step> reply_upstream_error(unsigned status, const char* detail);
     net::awaitable<step> gate_reply(const policy::decision& d);
+    // A refused webhook on a spool route (spool_ingest.cpp): its rule's spool settings,
+    // or nullptr; then the step that stores it and answers 202.
+    const webhook_spool* spool_rule(const policy::decision& d) const noexcept;
+    net::awaitable<step> spool_request(const webhook_spool& w);
     net::awaitable<step> write_rendered(const rendered_reply& r, unsigned status);
     // A plain listener with redirect_https: the request goes to HTTPS, unless its path
     // is one of redirect_except (redirect_excepted: then it is served here).

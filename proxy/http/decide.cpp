@@ -88,7 +88,9 @@ net::awaitable<session_base::step> client_session<Stream>::answer(const local_an
     switch (a.what) {
     case local_answer::kind::error: co_return co_await reply(a.status, a.detail);
     case local_answer::kind::redirect: co_return co_await redirect_to_https();
-    case local_answer::kind::gate: co_return co_await gate_reply(a.verdict);
+    case local_answer::kind::gate:
+        if (const webhook_spool* w = spool_rule(a.verdict)) co_return co_await spool_request(*w);
+        co_return co_await gate_reply(a.verdict);
     case local_answer::kind::none: break;
     }
     co_return step::close;  // not reached: decide() forwards those

@@ -16,6 +16,7 @@
 #include "proxy/net/service_notify.hpp"
 #include "proxy/net/tls.hpp"
 #include "proxy/net/worker.hpp"
+#include "proxy/spool/spool.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -158,6 +159,19 @@ int run_server(std::shared_ptr<const config> cfg) {
         worker_ptrs.push_back(workers.back().get());
     }
     gate.set_workers(worker_ptrs);
+    // The webhook spool: opened (torn tail cut, index rebuilt) before anything listens,
+    // so every event acknowledged before a crash is there for the first request.
+    std::unique_ptr<spool::spool> webhook_spool;
+    if (!cfg->spool.dir.empty()) {
+        webhook_spool = std::make_unique<spool::spool>(cfg->spool, upstream, cfg);
+        if (auto err = webhook_spool->start(); !err.empty()) {
+            spdlog::error("{}", err);
+            return 1;
+        }
+        for (auto& w : workers) w->set_spool(webhook_spool.get());
+        gate.set_spool(webhook_spool.get());
+        webhook_spool->set_gate(gate.record(), cfg);
+    }
     service_notifier notify(main_ioc, worker_ptrs, [&gate] { return service_status(gate.record()); });
     std::uint16_t https_port = 0;
     for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
@@ -195,6 +209,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         }
         if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
+        if (const auto* sp = gate.spool()) v.extra = sp->metrics_text();
         return v;
     });
     if (!cfg->admin.metrics.empty()) {

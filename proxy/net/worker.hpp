@@ -33,6 +33,7 @@ public:
     // The port of the first HTTPS listener as bound (0 when there is none), for
     // `redirect_https = true`. Set before start().
     void set_https_port(std::uint16_t port) noexcept { ctx_.https_port_ = port; }
+    void set_spool(spool::spool* s) noexcept { ctx_.spool_ = s; }
     std::uint16_t https_port() const noexcept { return ctx_.https_port(); }
 
     // Starts the accept loops and the pool sweeper; the caller then runs ioc().

@@ -21,6 +21,11 @@ namespace maintgate::proxy {
 
 class session_base;
 class worker;
+}  // namespace maintgate::proxy
+namespace maintgate::spool {
+class spool;
+}  // namespace maintgate::spool
+namespace maintgate::proxy {
 
 class worker_context {
 public:
@@ -49,6 +54,9 @@ public:
     // `redirect_https = true`.
     std::uint16_t https_port() const noexcept { return https_port_; }
 
+    // The process's webhook spool, or nullptr when there is none ([spool] dir unset).
+    spool::spool* spool() const noexcept { return spool_; }
+
     // The session list, for graceful shutdown, the deadline tick and cutting tunnels;
     // touched only on this worker's thread. Defined in proxy/net/worker.cpp.
     void link(session_base* s) noexcept;
@@ -61,6 +69,7 @@ private:
     std::shared_ptr<const gate_snapshot> gate_;
     session_base* sessions_ = nullptr;
     std::uint16_t https_port_ = 0;
+    spool::spool* spool_ = nullptr;
     bool stopping_ = false;
     worker_stats stats_;
 };
