@@ -36,8 +36,9 @@ PAGES = os.path.join(HERE, "..", "..", "maintenance_pages")
 ISO_S = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 CONFIG_ERROR_RE = re.compile(r"^(?P<file>/.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
-COMMAND_LIST = "help, status, set mode, freeze, reopen, reopen status, check, history, reload"
-STATE_CHANGING = ("set mode", "freeze", "reopen [", "reload")  # help marks these with "* "
+COMMAND_LIST = ("help, status, set mode, freeze, reopen, reopen status, check, history, reload, "
+                "spool status, spool list, spool show, spool replay, spool drop, spool requeue")
+STATE_CHANGING = ("set mode", "freeze", "reopen [", "reload", "spool replay", "spool drop", "spool requeue")  # help marks these with "* "
 AUDIT_KEYS = {"time", "uid", "pid", "actor", "command", "old_mode", "new_mode", "old_stage",
               "new_stage", "reason", "outcome", "detail"}
 METRIC_FAMILIES = {
@@ -484,7 +485,9 @@ class CommandsTest(AdminTestCase):
         self.assertTrue(out.endswith(help_text), out)
         for usage in ("help", "status", "set mode open|read-only|maintenance [reason TEXT...] "
                       "[until TIME | for DURATION]", "freeze [timeout DURATION]",
-                      "reopen [to STAGE] [--force]", "reopen status", "check", "history [N]", "reload"):
+                      "reopen [to STAGE] [--force]", "reopen status", "check", "history [N]", "reload",
+                      "spool status", "spool list [N]", "spool show ID", "spool replay [--dry-run]",
+                      "spool drop ID", "spool requeue ID"):
             marked = [l for l in help_text.splitlines() if l[2:].startswith(usage + " ") or l[2:] == usage]
             self.assertTrue(marked, "no help line for %r:\n%s" % (usage, help_text))
             want = "* " if usage.startswith(STATE_CHANGING) else "  "
