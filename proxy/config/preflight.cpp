@@ -47,6 +47,8 @@ std::vector<owned_path> paths_of(const config& cfg) {
     if (!cfg.gate.state_file.empty()) v.push_back({"gate.state_file", cfg.gate.state_file, 0750});
     if (!cfg.gate.audit_log.empty()) v.push_back({"gate.audit_log", cfg.gate.audit_log, 0750});
     if (!cfg.admin.socket.empty()) v.push_back({"admin.socket", cfg.admin.socket, socket_folder});
+    // The spool's folder (its first segment stands for every file in it).
+    if (!cfg.spool.dir.empty()) v.push_back({"spool.dir", cfg.spool.dir + "/0000000000000001.seg", 0750});
     if (cfg.log.error != "stderr" && !cfg.log.error.empty()) v.push_back({"log.error", cfg.log.error, 0});
     if (!cfg.log.access.empty() && cfg.log.access != "stdout" && cfg.log.access != "stderr")
         v.push_back({"log.access", cfg.log.access, 0});

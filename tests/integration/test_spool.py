@@ -358,6 +358,11 @@ class TestSpoolConfig(SpoolTestCase):
         self.assertIn('apply to action = \"webhook\" only', out)
         code, out = self.check(base + '[spool]\ndir = "%s"\ncommit_intervall = "1ms"\n' % os.path.join(self.dir, "s"))
         self.assertIn("commit_interval", out)
+        # check opens what run will open: the spool's folder must be creatable.
+        code, out = self.check(base + '[[listener]]\naddress = "127.0.0.1:0"\n[spool]\ndir = "%s"\n'
+                               % os.path.join(self.dir, "missing", "spool"))
+        self.assertNotEqual(code, 0)
+        self.assertIn("spool.dir: the folder", out)
 
 
 class TestSpoolKill(SpoolTestCase):

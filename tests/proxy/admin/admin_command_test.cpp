@@ -694,9 +694,34 @@ TEST_CASE("join_command refuses what a line cannot carry", "[admin_command]") {
     CHECK(join_command({}, true).line == "--json");
 }
 
+TEST_CASE("spool commands: ids, counts and --dry-run, each error precise", "[admin_command]") {
+    const auto now = sys_time{};
+    auto ok = [&](std::string_view line) {
+        auto r = parse_command(line, now);
+        INFO(line << ": " << r.error);
+        REQUIRE(r.cmd);
+        return *r.cmd;
+    };
+    CHECK(ok("spool status").what == verb::spool_status);
+    CHECK(ok("spool list").count == maintgate::admin::default_spool_list);
+    CHECK(ok("spool list 7").count == 7);
+    CHECK(ok("spool list 7").text == "spool list 7");
+    CHECK(ok("spool show 42").id == 42);
+    CHECK(ok("spool drop 42").what == verb::spool_drop);
+    CHECK(ok("spool requeue 42").text == "spool requeue 42");
+    CHECK(ok("spool replay --dry-run").dry_run);
+    CHECK_FALSE(ok("spool replay").dry_run);
+    CHECK(ok("spool status --json").json);
+    CHECK(parse_command("spool show", now).error == "'spool show' takes one spool id; usage: spool show ID");
+    CHECK(parse_command("spool show x1", now).error.find("is not a spool id") != std::string::npos);
+    CHECK(parse_command("spool list 0", now).error.find("is not a count") != std::string::npos);
+    CHECK(parse_command("spool replay now", now).error.find("unexpected") != std::string::npos);
+    CHECK(parse_command("spool", now).error.find("must be followed by") != std::string::npos);
+}
+
 TEST_CASE("help is generated from the one command table", "[admin_command]") {
     const auto table = command_table();
-    REQUIRE(table.size() == 9);
+    REQUIRE(table.size() == maintgate::admin::verb_count);  // one row per verb: 9 for the gate, 6 for the spool
     const std::string help = help_text();
 
     std::vector<std::string> lines;
@@ -737,12 +762,14 @@ TEST_CASE("help is generated from the one command table", "[admin_command]") {
         if (summary_column) CHECK(col == *summary_column);  // aligned
         summary_column = col;
 
-        // The entry's words select it (set mode needs its mode).
-        const auto r = parse_command(std::string(c.words) + (c.what == verb::set_mode ? " open" : ""), now);
+        // The entry's words select it (set mode needs its mode, the spool's ID verbs an id).
+        const bool needs_id = c.what == verb::spool_show || c.what == verb::spool_drop || c.what == verb::spool_requeue;
+        const auto r = parse_command(
+            std::string(c.words) + (c.what == verb::set_mode ? " open" : needs_id ? " 1" : ""), now);
         REQUIRE(r.cmd);
         CHECK(r.cmd->what == c.what);
     }
-    CHECK(verbs.size() == 9);  // every verb has exactly one entry
+    CHECK(verbs.size() == maintgate::admin::verb_count);  // every verb has exactly one entry
 
     CHECK(info(verb::set_mode).changes_state);
     CHECK(info(verb::freeze).changes_state);
