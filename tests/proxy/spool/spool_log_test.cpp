@@ -213,7 +213,7 @@ TEST_CASE("heads: FIFO per order key, keys independent, dead letters leave the q
     CHECK(log.find(b1)->st == state::dropped);
 }
 
-TEST_CASE("compaction deletes fully done segments from the oldest; ids are never reused",
+TEST_CASE("compaction deletes fully done segments from the oldest, and ids are never reused",
           "[spool][log][compaction]") {
     temp_dir dir;
     auto s = settings();
