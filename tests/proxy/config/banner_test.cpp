@@ -36,8 +36,8 @@ TEST_CASE("banner: each mistake, with its position", "[config]") {
         {banner + "exclude_prefixes = [\"embed/\"]\n",
          "t.toml:6:21: banner.exclude_prefixes[0]: \"embed/\" must start with \"/\""},
         {banner + "enabeld = true\n", "t.toml:6:1: unknown key \"enabeld\" in [banner]; did you mean \"enabled\"?"},
-        {base + "[[rule]]\npath = \"/x\"\nbanner = \"no\"\nreason = \"r\"\n",
-         "t.toml:7:10: rule[0].banner: expected true or false, got string \"no\""},
+        {base + "[[rule]]\npath = \"/x\"\naction = \"allow\"\nbanner = \"no\"\nreason = \"r\"\n",
+         "t.toml:8:10: rule[0].banner: expected true or false, got string \"no\""},
     });
 }
 
