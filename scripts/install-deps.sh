@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages maintgate needs, and only those that are missing.
 #
-#   scripts/install-deps.sh [build|test|bench] [EXTRA_PACKAGE...]
+#   scripts/install-deps.sh [build|test|bench|pages] [EXTRA_PACKAGE...]
 #
 #   build  compiler, CMake, Ninja, ccache and the libraries (RE2, Boost.JSON, libsystemd) (default)
 #   test   build + Catch2, python3, curl, procps, openssl, socat (the integration
@@ -10,6 +10,8 @@
 #          systemd-analyze, python3-yaml)
 #   bench  test + wrk, nginx-light, haproxy, gnuplot-nox, a font for its PNGs, valgrind
 #          (bench/run.sh: maintgate against nginx and HAProxy)
+#   pages  headless Chromium, python3 and curl for scripts/screenshot-pages.sh (the
+#          pages' and the banner's screenshots)
 #
 # Safe to run again and again: a machine that has everything is not touched, and
 # apt-get is not even asked to refresh its lists.
@@ -25,18 +27,20 @@ test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)
 # completion script (shellcheck), the unit file (systemd-analyze), the compose file (yaml).
 test_pkgs+=(groff-base man-db shellcheck systemd python3-yaml)
 bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core valgrind)
+pages_pkgs=(chromium python3 curl)
 
 set_name="${1:-build}"
 case "$set_name" in
     build) wanted=("${build_pkgs[@]}") ;;
     test)  wanted=("${test_pkgs[@]}") ;;
     bench) wanted=("${bench_pkgs[@]}") ;;
+    pages) wanted=("${pages_pkgs[@]}") ;;
     -h|--help)
-        sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *)
-        echo "install-deps: unknown set '$set_name' (expected build, test or bench)" >&2
+        echo "install-deps: unknown set '$set_name' (expected build, test, bench or pages)" >&2
         exit 2
         ;;
 esac

@@ -2,6 +2,7 @@
 # Screenshots of the gate's pages with headless Chromium, into maintenance_pages/screenshots/:
 #   maintenance-light.png  maintenance-dark.png  maintenance-phone.png
 #   read-only-light.png    read-only-dark.png
+#   banner-light.png       banner-dark.png      (the maintenance window's banner on a page)
 #
 #   scripts/screenshot-pages.sh              # the templates in maintenance_pages/, sample values
 #   scripts/screenshot-pages.sh BASE_URL     # what a running gate serves at BASE_URL
@@ -15,6 +16,11 @@
 # a path no app serves (/maintgate-screenshot-probe): a screenshot must never write to an app.
 # The gate is in one mode at a time, so one run captures one of the two pages; the other is
 # skipped with a note. Run from a bypass address, you get the app, not the pages.
+#
+# The banner: without BASE_URL, a sample page carrying the banner's markup as the proxy
+# renders it (proxy/http/banner.cpp) with maintenance_pages/banner.css and banner.js. With
+# BASE_URL, BASE_URL itself is loaded in Chromium when the gate puts the banner on it (a
+# window is announced): the page, the stylesheet and the script all come through the gate.
 #
 # Environment:
 #   OUT_DIR    output folder (default maintenance_pages/screenshots)
@@ -30,13 +36,8 @@ out_dir="${OUT_DIR:-maintenance_pages/screenshots}"
 pages_dir="${PAGES_DIR:-maintenance_pages}"
 
 if ! command -v chromium >/dev/null 2>&1; then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "chromium is not installed; run this script as root to install it with apt-get" >&2
-        exit 1
-    fi
-    echo "installing chromium..."
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+    echo "installing chromium (scripts/install-deps.sh pages)..."
+    scripts/install-deps.sh pages
 fi
 if [[ -n "$base_url" ]] && ! command -v curl >/dev/null 2>&1; then
     echo "curl is needed to fetch the pages from $base_url" >&2
@@ -61,10 +62,14 @@ values = {
     "until_iso": os.environ.get("PAGE_UNTIL_ISO", "2026-11-22T03:00:00Z"),
     "retry_after": os.environ.get("PAGE_RETRY_AFTER", "1800"),
     "refresh": os.environ.get("PAGE_REFRESH", "300"),
+    "until_in": os.environ.get("PAGE_UNTIL_IN", "in 45 min"),
+    "status_path": "/.well-known/maintgate",
 }
 text = open(src, encoding="utf-8").read()
-text = re.sub(r"\{\{#(reason|until)\}\}(.*?)\{\{/\1\}\}",
-              lambda m: m.group(2) if values[m.group(1)] else "", text, flags=re.S)
+# {{^name}}...{{/name}} is the inverse: kept only when the value is empty.
+text = re.sub(r"\{\{([#^])(reason|until)\}\}(.*?)\{\{/\2\}\}",
+              lambda m: m.group(3) if bool(values[m.group(2)]) == (m.group(1) == "#") else "",
+              text, flags=re.S)
 def value(m):
     if m.group(1) not in values:
         sys.exit(f"{src}: unknown or misplaced {m.group(0)}")
@@ -74,9 +79,11 @@ open(out, "w", encoding="utf-8").write(text)
 PY
 }
 
-# shoot FILE PNG [chromium flags...]
+# shoot FILE|URL PNG [chromium flags...]
 shoot() {
-    local file="$1" png="$2"
+    local file="$1" png="$2" target
+    target="file://$1"
+    [[ "$file" == http://* || "$file" == https://* ]] && target="$file"
     shift 2
     rm -f "$png"
     # A fresh profile per shot, so no state (or color scheme) leaks from one to the next.
@@ -84,7 +91,7 @@ shoot() {
     timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \
         --user-data-dir="$(mktemp -d "$work/profile.XXXXXX")" --hide-scrollbars \
-        --window-size=1280,800 "$@" --screenshot="$png" "file://$file" >"$work/chromium.log" 2>&1 || true
+        --window-size=1280,800 "$@" --screenshot="$png" "$target" >"$work/chromium.log" 2>&1 || true
     if [[ ! -s "$png" ]]; then
         echo "chromium made no screenshot of $file:" >&2
         cat "$work/chromium.log" >&2
@@ -127,6 +134,41 @@ else
     fi
 fi
 
+# The banner on a sample page, or on what BASE_URL serves through the gate.
+banner="$work/banner.html"
+banner_url=""
+if [[ -z "$base_url" ]]; then
+    cp "$pages_dir/banner.css" "$pages_dir/banner.js" "$work/"
+    python3 - "$banner" <<'PY'
+import sys
+# The markup of render_banner() (proxy/http/banner.cpp) for an announced window, with the
+# asset paths pointing at the copies beside this file.
+fragment = ('<link rel="stylesheet" href="banner.css"><div id="maintgate-banner" class="maintgate-banner" '
+            'role="status" data-cookie="maintgate_banner_db-upgrade" data-end="2026-11-22T04:00:00Z"><p>'
+            '<strong>Scheduled maintenance:</strong> from <time datetime="2026-11-22T03:00:00Z" data-local>'
+            '2026-11-22 03:00 UTC</time> until about <time datetime="2026-11-22T04:00:00Z" data-local>'
+            '2026-11-22 04:00 UTC</time>. <span class="maintgate-message">The shop is read-only while we '
+            'upgrade the database.</span></p><button type="button" class="maintgate-dismiss" '
+            'aria-label="Dismiss" hidden>&times;</button></div><script src="banner.js" defer></script>')
+page = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Example shop</title>'
+        '<style>body{margin:0;font:16px/1.5 Georgia,serif;background:#fafafa;color:#222}'
+        'header{padding:1.5rem 2rem;background:#234;color:#fff;font-size:1.4rem}'
+        'main{padding:2rem;max-width:48rem}@media (prefers-color-scheme: dark){body{background:#111;color:#ddd}}'
+        '</style></head><body>' + fragment +
+        '<header>Example shop</header><main><h1>Autumn collection</h1><p>Everything you see here '
+        'is the app&rsquo;s own page; maintgate added only the banner above, after the body tag, while '
+        'the page streamed through.</p></main></body></html>')
+open(sys.argv[1], "w", encoding="utf-8").write(page)
+PY
+elif curl -sS -H "Sec-Fetch-Dest: document" -H "Accept: text/html" "$base_url" 2>/dev/null |
+        grep -q 'id="maintgate-banner"'; then
+    banner=""
+    banner_url="$base_url"
+else
+    banner=""
+    echo "GET $base_url carries no banner (no window announced?); no banner screenshots"
+fi
+
 echo "screenshots in $out_dir:"
 if [[ -n "$maint" ]]; then
     shoot "$maint" "$out_dir/maintenance-light.png" "${light[@]}"
@@ -136,4 +178,8 @@ fi
 if [[ -n "$ro" ]]; then
     shoot "$ro" "$out_dir/read-only-light.png" "${light[@]}"
     shoot "$ro" "$out_dir/read-only-dark.png" "${dark[@]}"
+fi
+if [[ -n "$banner" || -n "$banner_url" ]]; then
+    shoot "${banner:-$banner_url}" "$out_dir/banner-light.png" "${light[@]}" --window-size=1280,400
+    shoot "${banner:-$banner_url}" "$out_dir/banner-dark.png" "${dark[@]}" --window-size=1280,400
 fi

@@ -143,6 +143,18 @@ std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record, 
 std::shared_ptr<const gate_snapshot> render_snapshot(const gate_record& record,
                                                      std::shared_ptr<const config> cfg, sys_time now) {
     auto snap = std::const_pointer_cast<gate_snapshot>(render_snapshot(record, cfg->gate, now));
+    // The banner's assets: the same in every mode, cacheable for a while (a page
+    // cached with the banner still finds them), and never sniffed as anything else.
+    const auto asset = [](std::string_view type, const std::string& body) {
+        rendered_reply r;
+        r.head = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(type) +
+                 "\r\nContent-Length: " + std::to_string(body.size()) +
+                 "\r\nCache-Control: public, max-age=300\r\nX-Content-Type-Options: nosniff\r\n";
+        r.body = body;
+        return r;
+    };
+    snap->banner_assets[0] = asset("text/css; charset=utf-8", cfg->banner.css);
+    snap->banner_assets[1] = asset("text/javascript; charset=utf-8", cfg->banner.js);
     snap->cfg = std::move(cfg);
     return snap;
 }

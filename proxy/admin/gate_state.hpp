@@ -33,6 +33,8 @@ struct gate_snapshot {
     // The maintenance window that is announced or under way, or null: set by the
     // window code on the admin thread, read by the banner on the data path.
     std::shared_ptr<const window_notice> notice;
+    // 200s for /.maintgate/banner.css and banner.js (banner_config), served in every mode.
+    std::array<rendered_reply, 2> banner_assets;
 };
 
 // Going from before to after closes the gate to upgraded connections: the mode leaves

@@ -159,6 +159,11 @@ std::string render_metrics(const metrics_view& v) {
     sample(out, metric, {}, t.name);
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
+    family(out, "maintgate_banners_skipped_total", "counter",
+           "Navigations relayed without the maintenance window's banner, by reason.");
+    for (std::size_t i = 0; i < banner_skip_count; ++i)
+        sample(out, "maintgate_banners_skipped_total", label("reason", to_string(static_cast<banner_skip>(i))),
+               t.banner_skipped[i]);
 
     family(out, "maintgate_mode", "gauge", "The gate's mode: 1 for the current one.");
     for (std::size_t m = 0; m < mode_count; ++m) {

@@ -36,7 +36,9 @@ struct metrics_view {
 //     a rate() never starts from a missing series
 //   maintgate_in_flight_requests{kind="read|write"} gauge
 //   maintgate_refused_writes_total, maintgate_upstream_responses_total,
-//   maintgate_upstream_5xx_responses_total, maintgate_upstream_errors_total counters
+//   maintgate_upstream_5xx_responses_total, maintgate_upstream_errors_total,
+//   maintgate_banners_inserted_total counters
+//   maintgate_banners_skipped_total{reason} counter: every banner_skip, zeros included
 //   maintgate_mode{mode}, maintgate_stage{stage} gauges: 1 for the current one, 0 for the others
 //   maintgate_write_fence gauge 0/1
 //   maintgate_last_write_completed_timestamp_seconds (omitted while no write has completed)

@@ -174,6 +174,17 @@ struct reopen_config {
     duration freeze_timeout{30'000};  // `freeze` without a timeout waits this long
 };
 
+// The maintenance window's banner on forwarded HTML pages (proxy/http/banner.hpp).
+struct banner_config {
+    bool enabled = true;
+    std::vector<std::string> exclude_prefixes;  // paths whose pages never get it
+    // [[rule]] entries with banner = false: their matchers opt routes out (only rules
+    // are read from it, with policy::match_rule).
+    policy::gate_config route_off;
+    std::string css;  // banner.css and banner.js, from gate.pages_dir or built in
+    std::string js;
+};
+
 struct config {
     std::string source;  // file path, or "<embedded default>"
     unsigned workers = 0;  // resolved: never 0 after loading (default: cores)
@@ -187,6 +198,7 @@ struct config {
     admin_config admin;
     reopen_config reopen;
     spool_settings spool;  // [spool]; dir empty: no spool
+    banner_config banner;
 };
 
 struct config_error {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <utility>
 
 #include "proxy/config/text.hpp"
@@ -19,6 +20,8 @@ struct rule_draft {
     int matchers = 0;  // path, path_prefix and path_regex present
     bool has_host = false;
     webhook_spool spool;  // action = "webhook" only
+    std::optional<bool> banner;  // banner = false: the rule also opts its routes out of the banner
+    bool gate = true;  // false: a banner-only rule (no action), never seen by the gate
 };
 
 // path and path_prefix: compared with the normalised path.
@@ -95,9 +98,18 @@ void read_host(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     }
 }
 
+void read_banner(loader& l, const scope& s, std::string_view key, rule_draft& d) {
+    if (const auto b = l.boolean(s, key)) d.banner = *b;
+}
+
 void read_action(loader& l, const scope& s, std::string_view key, rule_draft& d) {
     if (const auto a = l.one_of(s, key, rule_actions)) {
         d.r.action = *policy::parse_rule_action(*a);
+        return;
+    }
+    // A rule that only turns the banner off needs no action: the gate never sees it.
+    if (!s.table.get(key) && d.banner == false) {
+        d.gate = false;
         return;
     }
     if (!s.table.get(key))
@@ -127,6 +139,7 @@ constexpr field<rule_draft> rule_fields[] = {
     {"path_regex", read_path_regex},
     {"methods", read_methods},
     {"host", read_host},
+    {"banner", read_banner},  // before action: a banner-only rule needs none
     {"action", read_action},
     {"reason", read_reason},
     // The webhook spool's keys (proxy/config/spool.cpp).
@@ -185,7 +198,9 @@ void load_rules(loader& l, const scope& top, std::string_view key, config& cfg) 
         l.read_fields(s, rule_fields, "in [[" + std::string(key) + "]]", d);
         check_rule(l, s, d);
         check_rule_spool(l, s, d.r.action == policy::rule_action::webhook, d.spool);
-        if (d.ok) {
+        if (!d.ok) continue;
+        if (d.banner == false) cfg.banner.route_off.rules.push_back(d.r);
+        if (d.gate) {
             cfg.gate.policy.rules.push_back(std::move(d.r));
             cfg.gate.spool_rules.push_back(std::move(d.spool));
         }

@@ -173,6 +173,10 @@ session_base::step client_session<Stream>::finish(step s) noexcept {
         log_request();
     }
     end_in_flight();
+    if (banner_plan_ != banner_plan::none) [[unlikely]] {
+        banner_plan_ = banner_plan::none;
+        banner_.reset();
+    }
     return s;
 }
 

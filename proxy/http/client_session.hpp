@@ -26,6 +26,8 @@
 #include "policy/cidr.hpp"
 #include "policy/gate.hpp"
 #include "proxy/config/config.hpp"
+#include "proxy/http/banner.hpp"
+#include "proxy/http/banner_inject.hpp"
 #include "proxy/http/framing.hpp"
 #include "proxy/http/upstream_failure.hpp"
 #include "proxy/admin/gate_state.hpp"
@@ -144,8 +146,8 @@ private:
 
     // What decide() found to answer here instead of forwarding.
     struct local_answer {
-        enum class kind : std::uint8_t { none, error, redirect, gate } what = kind::none;
-        unsigned status = 0;  // error
+        enum class kind : std::uint8_t { none, error, redirect, gate, asset } what = kind::none;
+        unsigned status = 0;  // error; asset: the index in gate_snapshot::banner_assets
         const char* detail = nullptr;  // error
         policy::decision verdict;  // gate
     };
@@ -180,6 +182,17 @@ private:
     // is one of redirect_except (redirect_excepted: then it is served here).
     bool redirect_excepted() const noexcept;
     net::awaitable<step> redirect_to_https();
+    // The maintenance window's banner (session_banner.cpp). banner_asset: the index of a /.maintgate/banner.* asset the
+    // target names, or -1. plan_banner_for: the request side, run by decide() only
+    // while the snapshot carries a notice. start_banner: the response side, run by
+    // relay_response only when a plan was made; true: inject into this body.
+    int banner_asset() const noexcept;
+    void plan_banner_for(const policy::request_view& rv) noexcept;
+    bool start_banner(bool no_body) noexcept;
+    void end_banner() noexcept;
+    // After the head is rendered: drops Content-Length when injecting; adds the
+    // Maintgate-Window field for an API client.
+    void edit_head_for_banner(bool inject) noexcept;
     // Reads and drops the rest of a refused request's body; false when it must close.
     net::awaitable<bool> discard_body();
     bool drainable() const noexcept;
@@ -267,6 +280,9 @@ private:
     bool continue_locally_ = false;  // Expect: 100-continue answered here (TLS upstream)
     bool sent_100_ = false;
     bool upgrade_ = false;
+    banner_plan banner_plan_ = banner_plan::none;
+    std::shared_ptr<const banner_render> banner_;  // set with a plan, for the response's life
+    banner_injector injector_;
     policy::mode gate_mode_ = policy::mode::open;
     unsigned status_ = 0;
     bool answered_ = false;  // a response went out (or was attempted) that the log records

@@ -15,6 +15,10 @@
 //   snapshot (and acknowledged it), every write forwarded under the old one is already
 //   counted, which is what lets freeze wait for exactly those.
 //
+// - the banner's assets (/.maintgate/banner.css, banner.js: session_banner.cpp), served
+//   here in every mode, before the gate; and while a window notice is present, the
+//   banner's request side for a forwarded request (one pointer test otherwise).
+//
 // decide() itself never suspends; answer() writes what it found.
 //
 // Outcomes: kind::none: forward it (forward_request runs next, the request in flight);
@@ -62,6 +66,14 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
     // The gate: no suspension from here to begin_in_flight (see the file's comment).
     refresh_gate();
     const gate_snapshot& gate = *gate_;
+    // The banner's assets are maintgate's own, in every mode (session_banner.cpp).
+    if (cfg_->banner.enabled) [[likely]] {
+        if (const int asset = banner_asset(); asset >= 0) [[unlikely]] {
+            if (req.method() != http::verb::get && req.method() != http::verb::head)
+                return {local_answer::kind::error, 405, "banner assets are GET only", {}};
+            return {local_answer::kind::asset, static_cast<unsigned>(asset)};
+        }
+    }
     gate_mode_ = gate.record.mode;
     view_facts facts;
     facts.peer = peer_;
@@ -80,6 +92,9 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
     ctx_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
     if (d.what != policy::verdict::forward) return {local_answer::kind::gate, 0, nullptr, d};
     begin_in_flight(d.write);
+    // A maintenance window is announced or under way: the banner's request side.
+    if (gate.notice) [[unlikely]]
+        plan_banner_for(rv);
     return {};
 }
 
@@ -91,6 +106,7 @@ net::awaitable<session_base::step> client_session<Stream>::answer(const local_an
     case local_answer::kind::gate:
         if (const webhook_spool* w = spool_rule(a.verdict)) co_return co_await spool_request(*w);
         co_return co_await gate_reply(a.verdict);
+    case local_answer::kind::asset: co_return co_await write_rendered(gate_->banner_assets[a.status], 200);
     case local_answer::kind::none: break;
     }
     co_return step::close;  // not reached: decide() forwards those

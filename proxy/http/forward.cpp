@@ -202,6 +202,9 @@ void render_request_head(const http::request_header<>& req, const forward_contex
         case http::field::expect:
             if (o.drop_expect) continue;
             break;
+        case http::field::accept_encoding:
+            if (o.identity) continue;  // appended below
+            break;
         case http::field::unknown:
             if (iequals(name, "X-Forwarded-For")) {
                 forwarded_for = trusted;
@@ -242,6 +245,8 @@ void render_request_head(const http::request_header<>& req, const forward_contex
     if (!forwarded_host && !client_host.empty()) append_field(out, "X-Forwarded-Host", client_host);
     if (ctx.via) append_list(out, req, http::field::via, "Via", via_item, via);
     if (o.chunked) append_field(out, "Transfer-Encoding", "chunked");
+    // The banner goes into the page as it streams: ask for it uncompressed.
+    if (o.identity) append_field(out, "Accept-Encoding", "identity");
     out.append("\r\n");
 }
 

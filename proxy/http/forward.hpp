@@ -41,6 +41,7 @@ struct request_head_options {
     bool drop_expect = false;  // no body will wait for 100 Continue: drop Expect
     std::string_view drop_field;  // a field never forwarded (the bypass secret); empty: none
     std::string_view default_host;  // Host for a request with neither Host nor an absolute-form authority
+    bool identity = false;  // a page that gets the banner: "Accept-Encoding: identity" replaces the client's
 };
 
 // Renders the client's request head as it goes to the upstream into out (cleared first;

@@ -60,6 +60,7 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::forward_re
     ho.chunked = req_->chunked();
     ho.drop_expect = has_expect && !expect_;  // no body follows
     if (!cfg_->gate.policy.bypass_secret.empty()) ho.drop_field = cfg_->gate.policy.bypass_header;
+    ho.identity = banner_plan_ == banner_plan::page;
     std::string default_host;
     if (req.find(http::field::host) == req.end()) {
         // HTTP/1.0 allows a request without Host; the upstream hop is HTTP/1.1, which

@@ -65,6 +65,13 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     bool upstream_keep_alive = res_->keep_alive();
     bool no_body = head_request_ || res_->is_done();
 
+    // The maintenance window's banner (session_banner.cpp): decided from this head,
+    // before it is rendered, since an injected body loses its Content-Length.
+    bool inject = false;
+    if (banner_plan_ != banner_plan::none) [[unlikely]]
+        inject = start_banner(no_body);
+    const bool by_close = !no_body && (inject || !res_->content_length());
+
     bool keep_alive = client_keep_alive_ && !ctx_.stopping();
     response_head_options ho;
     ho.via = cfg_->forwarding.via;
@@ -72,9 +79,9 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     ho.chunked = head_request_ && res_->chunked();
     // A chunked or close-delimited upstream body: an HTTP/1.1 client gets it chunked
     // (so the connection can stay open), an HTTP/1.0 client close-delimited.
-    const bool chunk_it = !no_body && !res_->content_length() && client_version_ >= 11;
+    const bool chunk_it = by_close && client_version_ >= 11;
     if (chunk_it) ho.chunked = true;
-    if (!no_body && !res_->content_length() && client_version_ < 11) keep_alive = false;
+    if (by_close && client_version_ < 11) keep_alive = false;
     if (gate_mode_ != policy::mode::open) ho.mode = policy::to_string(gate_mode_);  // even for operators
     if constexpr (is_tls) {
         if (auto f = hsts_field(); !f.empty()) {
@@ -84,6 +91,8 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     }
     ho.connection = !keep_alive ? "close" : client_version_ == 10 ? "keep-alive" : "";
     render_response_head(res, ho, head_out_);
+    if (banner_plan_ != banner_plan::none) [[unlikely]]
+        edit_head_for_banner(inject);
 
     auto& body = res.body();
     res_->eager(true);  // a chunk's header and data in one step
@@ -115,6 +124,23 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
                 body_bytes_sent_ += n;
             }
             const bool last = res_->is_done();
+            if (inject) [[unlikely]] {
+                // The page as it came, with the fragment after its <body> tag.
+                const auto p = injector_.feed(std::string_view(buf, n));
+                body_bytes_sent_ += p.insert.size();
+                body_frame frame(chunk_it, p.size(), last);
+                std::array<net::const_buffer, 6> bufs{
+                    net::buffer(wrote_any ? std::string_view{} : std::string_view(head_out_)),
+                    frame.prefix(),
+                    net::buffer(p.before),
+                    net::buffer(p.insert),
+                    net::buffer(p.after),
+                    frame.suffix()};
+                if (co_await send_client(bufs)) co_return step::close;
+                wrote_any = true;
+                if (last) break;
+                continue;
+            }
             body_frame frame(chunk_it, n, last);
             std::array<net::const_buffer, 4> bufs{
                 net::buffer(wrote_any ? std::string_view{} : std::string_view(head_out_)), frame.prefix(),
@@ -124,6 +150,8 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
             if (last) break;
         }
         complete = true;
+        if (inject) [[unlikely]]
+            end_banner();
     }
     answered_ = true;
 

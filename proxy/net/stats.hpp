@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "policy/gate.hpp"
+#include "proxy/http/banner.hpp"
 
 namespace maintgate {
 
@@ -27,7 +28,9 @@ namespace maintgate {
     X(upstream_5xx, "maintgate_upstream_5xx_responses_total",                                         \
       "Final responses from the upstream with a 5xx status.")                                         \
     X(upstream_errors, "maintgate_upstream_errors_total",                                             \
-      "Requests answered locally with 502 or 504 because the upstream failed.")
+      "Requests answered locally with 502 or 504 because the upstream failed.")                        \
+    X(banners_inserted, "maintgate_banners_inserted_total",                                           \
+      "HTML pages relayed with the maintenance window's banner.")
 
 // X(label, prefix): forwarded requests in flight, counted from the decision to forward
 // until the upstream exchange is over (response relayed, or failed); tunnels are not
@@ -70,6 +73,8 @@ struct alignas(64) worker_stats {
 #define MAINTGATE_X(name, metric, help) counter name;
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
+    // Navigations that went out without the banner, by banner_skip.
+    std::array<counter, banner_skip_count> banner_skipped;
     // Unix time in milliseconds when the last forwarded write finished; 0: none yet.
     std::atomic<std::int64_t> last_write_done_ms{0};
 };
@@ -83,6 +88,7 @@ struct stats_totals {
 #define MAINTGATE_X(name, metric, help) std::uint64_t name = 0;
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
+    std::array<std::uint64_t, banner_skip_count> banner_skipped{};
     std::int64_t last_write_done_ms = 0;  // the latest over workers
 
     std::uint64_t writes_in_flight() const noexcept { return writes_started - writes_finished; }
@@ -104,6 +110,7 @@ inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexc
 #define MAINTGATE_X(name, metric, help) t.name += w->name.get();
         MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
+        for (std::size_t i = 0; i < banner_skip_count; ++i) t.banner_skipped[i] += w->banner_skipped[i].get();
         auto last = w->last_write_done_ms.load(std::memory_order_acquire);
         if (last > t.last_write_done_ms) t.last_write_done_ms = last;
     }

@@ -16,7 +16,9 @@ namespace maintgate::proxy {
 worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
                std::shared_ptr<const gate_snapshot> gate)
     : id_(id), ctx_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream), gate),
-      connections_(connections) {}
+      connections_(connections) {
+    ctx_.refresh_banner();
+}
 
 void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<void()> done) {
     net::post(ioc_, [this, s = std::move(s), done = std::move(done)]() mutable {
@@ -24,6 +26,7 @@ void worker::publish_gate(std::shared_ptr<const gate_snapshot> s, std::function<
         // write (policy::decide), and one already open must not outlive the decision.
         const bool closing = gate_closes(ctx_.gate_->record, s->record);
         ctx_.gate_ = std::move(s);
+        ctx_.refresh_banner();
         if (closing) {
             std::size_t cut = 0;
             for (session_base* x = ctx_.sessions_; x; x = x->next)

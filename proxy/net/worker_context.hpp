@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/admin/gate_state.hpp"
+#include "proxy/http/banner.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/stats.hpp"
 #include "proxy/net/upstream_pool.hpp"
@@ -47,6 +48,10 @@ public:
     const gate_snapshot* gate_ptr() const noexcept { return gate_.get(); }
     std::shared_ptr<const gate_snapshot> gate_shared() const noexcept { return gate_; }
 
+    // The banner for the snapshot's window notice, or null: rendered on this thread
+    // when a snapshot with a new notice arrives (refresh_banner), never per request.
+    const std::shared_ptr<const banner_render>& banner() const noexcept { return banner_; }
+
     // Shutdown has begun: no new request is read, a response ends its connection.
     bool stopping() const noexcept { return stopping_; }
 
@@ -65,8 +70,17 @@ public:
 private:
     friend class worker;  // the only writer of the gate, the stopping flag and the port
 
+    void refresh_banner() {
+        const auto& n = gate_->notice;
+        if (!n)
+            banner_.reset();
+        else if (!banner_ || banner_->notice != n)
+            banner_ = render_banner(n);
+    }
+
     upstream_pool pool_;
     std::shared_ptr<const gate_snapshot> gate_;
+    std::shared_ptr<const banner_render> banner_;
     session_base* sessions_ = nullptr;
     std::uint16_t https_port_ = 0;
     spool::spool* spool_ = nullptr;

@@ -557,6 +557,24 @@ TEST_CASE("render_request_head: exact bytes, and the session's framing options",
     CHECK(h.version() == 11);
 }
 
+TEST_CASE("render_request_head: a page that gets the banner is asked for identity", "[forward]") {
+    const auto client = make_peer("203.0.113.7");
+    forward_context ctx;
+    ctx.peer = client.address;
+    ctx.peer_text = client.text;
+    auto req = make_request("GET", "/", 11,
+                            {{"Host", "app.example"}, {"Accept-Encoding", "gzip, br"}, {"accept-encoding", "zstd"}});
+    request_head_options o;
+    CHECK(values(forwarded(req, ctx, false, o), "Accept-Encoding") == "gzip, br, zstd");
+    o.identity = true;
+    const auto up = forwarded(req, ctx, false, o);
+    CHECK(values(up, "Accept-Encoding") == "identity");
+    CHECK(count(up, "Accept-Encoding") == 1);
+    // Without one from the client, the same.
+    auto bare = make_request("GET", "/", 11, {{"Host", "app.example"}});
+    CHECK(values(forwarded(bare, ctx, false, o), "Accept-Encoding") == "identity");
+}
+
 TEST_CASE("render_response_head: status line, framing and the gate's fields", "[forward]") {
     http::response_header<> res;
     res.version(10);
