@@ -39,6 +39,7 @@ constexpr field<config> root_fields[] = {
     {"smoke_check", load_smoke_checks, key_kind::table_array},
     {"reopen", load_reopen, key_kind::table},
     {"spool", load_spool, key_kind::table},
+    {"cluster", load_cluster, key_kind::table},
 };
 
 // The document's post pass: rules across sections.
