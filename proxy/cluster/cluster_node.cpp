@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -97,8 +98,11 @@ net::awaitable<void> cluster_node::run() {
         const bool reached = co_await session();
         if (stopped_) break;
         if (first && !reached && !self_fenced_)
-            co_await fence_self("etcd unreachable at start-up (" + last_error_ +
-                                "): serving the persisted state, fenced");
+        {
+            // Named: GCC 12 frees temporaries in a co_await's arguments twice.
+            std::string why = "etcd unreachable at start-up (" + last_error_ + "): serving the persisted state, fenced";
+            co_await fence_self(std::move(why));
+        }
         first = false;
         co_await sleep(std::min<std::chrono::milliseconds>(cfg_.keepalive, std::chrono::seconds(1)));
     }
@@ -118,7 +122,9 @@ net::awaitable<bool> cluster_node::session() {
     last_keepalive_ = granted_at;
     last_keepalive_sys_ = now_sys();
     js::object me{{"id", id_}, {"pid", std::int64_t(::getpid())}, {"started", format_iso8601(now_sys())}};
-    if (auto r = co_await etcd_.put(replicas_prefix(cfg_.prefix) + id_, js::serialize(me), lease_); !r.ok()) {
+    std::string me_key = replicas_prefix(cfg_.prefix) + id_;
+    std::string me_value = js::serialize(me);
+    if (auto r = co_await etcd_.put(std::move(me_key), std::move(me_value), lease_); !r.ok()) {
         last_error_ = r.error;
         co_return false;
     }
@@ -154,7 +160,8 @@ net::awaitable<bool> cluster_node::session() {
         if (json_int(k.body, "TTL") <= 0) {
             last_error_ = "the lease expired on the etcd side";
             spdlog::error("cluster: {}; registering again", last_error_);
-            if (!self_fenced_) co_await fence_self("lease " + std::to_string(lease_) + " expired");
+            std::string why = "lease " + std::to_string(lease_) + " expired";
+            if (!self_fenced_) co_await fence_self(std::move(why));
             break;
         }
         // The deadline counts from when the acknowledged keep-alive was sent.
@@ -189,7 +196,8 @@ net::awaitable<bool> cluster_node::fresh_read() {
         d.command = "initial state";
         d.asked_by = "cluster";
         d.origin = id_;
-        auto c = co_await etcd_.put_if(key, encode_desired(d), 0);
+        std::string value = encode_desired(d);
+        auto c = co_await etcd_.put_if(key, std::move(value), 0);
         if (!c.ok()) {
             last_error_ = c.error;
             co_return false;
@@ -259,7 +267,9 @@ net::awaitable<change_outcome> cluster_node::propose(gate_record next, const adm
     d.command = command;
     d.asked_by = who.name;
     d.origin = id_;
-    auto r = co_await etcd_.put_if(desired_key(cfg_.prefix), encode_desired(d), seen_rev_);
+    std::string key = desired_key(cfg_.prefix);
+    std::string value = encode_desired(d);
+    auto r = co_await etcd_.put_if(std::move(key), std::move(value), seen_rev_);
     if (!r.ok()) co_return change_outcome{false, r.error + "; nothing changed"};
     const auto* ok = r.body.if_contains("succeeded");
     if (!(ok && ok->is_bool() && ok->as_bool())) {
@@ -286,7 +296,8 @@ net::awaitable<void> cluster_node::watch_loop(std::uint64_t gen, std::int64_t fr
     while (!stopped_ && gen == generation_) {
         bool compacted = false;
         std::int64_t compact_rev = 0;
-        auto err = co_await watch_client_.watch(key, next, [&](const watch_message& m) -> net::awaitable<bool> {
+        std::function<net::awaitable<bool>(const watch_message&)> on_message =
+            [&](const watch_message& m) -> net::awaitable<bool> {
             if (gen != generation_) co_return false;
             if (m.canceled || m.compact_revision) {
                 compacted = true;
@@ -311,7 +322,8 @@ net::awaitable<void> cluster_node::watch_loop(std::uint64_t gen, std::int64_t fr
             // A progress notification: every change up to its revision has been sent.
             if (m.events.empty() && !m.created && m.revision) next = std::max(next, m.revision + 1);
             co_return true;
-        });
+        };
+        auto err = co_await watch_client_.watch(key, next, std::move(on_message));
         if (stopped_ || gen != generation_) break;
         if (compacted) {
             ++watch_restarts_;
@@ -337,9 +349,10 @@ net::awaitable<void> cluster_node::fence_loop() {
         co_await sleep(std::chrono::milliseconds(50));
         if (stopped_) break;
         if (connected_ && !self_fenced_ && steady::now() >= last_keepalive_ + margin) {
-            co_await fence_self("lost etcd: no keep-alive acknowledged since " +
-                                (last_keepalive_sys_ ? format_iso8601_ms(*last_keepalive_sys_) : std::string("start")) +
-                                (last_error_.empty() ? "" : " (" + last_error_ + ")"));
+            std::string why = "lost etcd: no keep-alive acknowledged since ";
+            why += last_keepalive_sys_ ? format_iso8601_ms(*last_keepalive_sys_) : std::string("start");
+            if (!last_error_.empty()) why += " (" + last_error_ + ")";
+            co_await fence_self(std::move(why));
         }
     }
 }
@@ -368,7 +381,8 @@ net::awaitable<void> cluster_node::fence_self(std::string why) {
     next.set_by = "cluster fence";
     if (next.reason.empty()) next.reason = "replica fenced: no etcd";
     admin_peer who{-1, -1, "cluster fence"};
-    auto out = co_await gate_.apply_shared(std::move(next), who, "fence", why);
+    const std::string command = "fence";
+    auto out = co_await gate_.apply_shared(std::move(next), who, command, why);
     if (!out.ok) spdlog::error("cluster: the fence could not be applied: {}", out.error);
 }
 
@@ -390,7 +404,9 @@ replica_ack cluster_node::current_ack() const {
 net::awaitable<bool> cluster_node::write_ack() {
     auto a = current_ack();
     a.at_ms = unix_ms(now_sys());
-    auto r = co_await etcd_.put(acks_prefix(cfg_.prefix) + id_, encode_ack(a), lease_);
+    std::string key = acks_prefix(cfg_.prefix) + id_;
+    std::string value = encode_ack(a);
+    auto r = co_await etcd_.put(std::move(key), std::move(value), lease_);
     if (!r.ok()) {
         last_error_ = r.error;
         co_return false;
@@ -417,11 +433,19 @@ net::awaitable<void> cluster_node::ack_loop() {
     }
 }
 
-net::awaitable<void> cluster_node::refresh_peers() {
-    auto reps = co_await etcd_.range(replicas_prefix(cfg_.prefix), prefix_end(replicas_prefix(cfg_.prefix)));
-    if (!reps.ok()) co_return;
-    auto acks = co_await etcd_.range(acks_prefix(cfg_.prefix), prefix_end(acks_prefix(cfg_.prefix)));
-    if (!acks.ok()) co_return;
+net::awaitable<bool> cluster_node::refresh_peers() {
+    std::string rk = replicas_prefix(cfg_.prefix), rend = prefix_end(rk);
+    auto reps = co_await etcd_.range(std::move(rk), std::move(rend));
+    if (!reps.ok()) {
+        last_error_ = reps.error;
+        co_return false;
+    }
+    std::string ak = acks_prefix(cfg_.prefix), aend = prefix_end(ak);
+    auto acks = co_await etcd_.range(std::move(ak), std::move(aend));
+    if (!acks.ok()) {
+        last_error_ = acks.error;
+        co_return false;
+    }
     std::map<std::string, peer> by_id;
     const auto rp = replicas_prefix(cfg_.prefix).size();
     const auto ap = acks_prefix(cfg_.prefix).size();
@@ -437,6 +461,7 @@ net::awaitable<void> cluster_node::refresh_peers() {
     }
     peers_.clear();
     for (auto& [id, p] : by_id) peers_.push_back(std::move(p));
+    co_return true;
 }
 
 net::awaitable<void> cluster_node::peers_loop() {
@@ -450,10 +475,8 @@ net::awaitable<acks_outcome> cluster_node::wait_acks(std::int64_t revision, stea
     acks_outcome out;
     for (;;) {
         out = acks_outcome{};
-        auto reps = co_await etcd_.range(replicas_prefix(cfg_.prefix), prefix_end(replicas_prefix(cfg_.prefix)));
-        if (reps.ok()) co_await refresh_peers();
-        if (!reps.ok()) {
-            out.error = reps.error;
+        if (!co_await refresh_peers()) {
+            out.error = "etcd cannot be read: " + last_error_;
         } else {
             for (const auto& p : peers_) {
                 if (!p.live) continue;

@@ -79,7 +79,7 @@ private:
     net::awaitable<void> fence_loop();
     net::awaitable<void> peers_loop();
     net::awaitable<bool> write_ack();
-    net::awaitable<void> refresh_peers();
+    net::awaitable<bool> refresh_peers();
     // Applies a desired state read from etcd at revision rev (serialised: one at a time).
     net::awaitable<change_outcome> apply_desired(std::int64_t rev, const desired_state& d, bool fresh);
     net::awaitable<void> fence_self(std::string why);

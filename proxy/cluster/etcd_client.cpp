@@ -237,7 +237,8 @@ net::awaitable<etcd_reply> etcd_client::call_once(const etcd_endpoint& ep, const
 net::awaitable<std::string> etcd_client::authenticate(const etcd_endpoint& ep) {
     token_.clear();
     js::object o{{"name", cfg_.user}, {"password", password_}};
-    auto r = co_await call_once(ep, "/v3/auth/authenticate", js::serialize(o));
+    const std::string path = "/v3/auth/authenticate", body = js::serialize(o);
+    auto r = co_await call_once(ep, path, body);
     if (!r.ok()) co_return r.error;
     const auto* t = r.body.if_contains("token");
     if (!t || !t->is_string()) co_return std::string("etcd: authentication gave no token");
@@ -274,13 +275,15 @@ net::awaitable<etcd_reply> etcd_client::call(std::string path, js::object body) 
 net::awaitable<etcd_reply> etcd_client::range(std::string key, std::optional<std::string> range_end) {
     js::object o{{"key", b64(key)}};
     if (range_end) o["range_end"] = b64(*range_end);
-    co_return co_await call("/v3/kv/range", std::move(o));
+    std::string path = "/v3/kv/range";
+    co_return co_await call(std::move(path), std::move(o));
 }
 
 net::awaitable<etcd_reply> etcd_client::put(std::string key, std::string value, std::int64_t lease) {
     js::object o{{"key", b64(key)}, {"value", b64(value)}};
     if (lease) o["lease"] = std::to_string(lease);
-    co_return co_await call("/v3/kv/put", std::move(o));
+    std::string path = "/v3/kv/put";
+    co_return co_await call(std::move(path), std::move(o));
 }
 
 net::awaitable<etcd_reply> etcd_client::put_if(std::string key, std::string value, std::int64_t mod_revision) {
@@ -296,20 +299,23 @@ net::awaitable<etcd_reply> etcd_client::put_if(std::string key, std::string valu
     js::object o{{"compare", js::array{cmp}},
                  {"success", js::array{js::object{{"request_put", js::object{{"key", k}, {"value", b64(value)}}}}}},
                  {"failure", js::array{js::object{{"request_range", js::object{{"key", k}}}}}}};
-    co_return co_await call("/v3/kv/txn", std::move(o));
+    std::string path = "/v3/kv/txn";
+    co_return co_await call(std::move(path), std::move(o));
 }
 
 net::awaitable<etcd_reply> etcd_client::lease_grant(std::int64_t ttl_seconds) {
     // Named locals: GCC 12 cannot take an initializer list with literals across co_await.
     js::object o;
     o["TTL"] = std::to_string(ttl_seconds);
-    co_return co_await call("/v3/lease/grant", std::move(o));
+    std::string path = "/v3/lease/grant";
+    co_return co_await call(std::move(path), std::move(o));
 }
 
 net::awaitable<etcd_reply> etcd_client::lease_keepalive(std::int64_t id) {
     js::object o;
     o["ID"] = std::to_string(id);
-    co_return co_await call("/v3/lease/keepalive", std::move(o));
+    std::string path = "/v3/lease/keepalive";
+    co_return co_await call(std::move(path), std::move(o));
 }
 
 void etcd_client::cancel_watch() {

@@ -252,8 +252,13 @@ class ClusterTest(unittest.TestCase):
     def test_set_mode_on_one_replica_reaches_every_replica_and_status_lists_them(self):
         code, out, err = self.ctl("r2", "set", "mode", "maintenance", "reason", "db work")
         self.assertEqual(code, 0, out + err)
-        st = self.wait_all_at_same_revision(mode="maintenance")
-        self.assertEqual(sorted(r["id"] for r in st[0]["cluster"]["replicas"]), ["r1", "r2", "r3"])
+        self.wait_all_at_same_revision(mode="maintenance")
+        # The replica list is refreshed once per keep-alive interval.
+        st = self.wait_for("r1 lists every replica at the revision", lambda: (lambda s: s if (
+            sorted(r["id"] for r in s["cluster"]["replicas"]) == ["r1", "r2", "r3"] and
+            all(r["applied_revision"] == s["cluster"]["applied_revision"] for r in s["cluster"]["replicas"]))
+            else None)(self.status("r1")))
+        st = [st]
         for r in st[0]["cluster"]["replicas"]:
             self.assertTrue(r["live"])
             self.assertEqual(r["applied_revision"], st[0]["cluster"]["applied_revision"])
@@ -282,7 +287,7 @@ class ClusterTest(unittest.TestCase):
         for t in threads:
             t.start()
         try:
-            self.upstream.wait_for(lambda: sum(1 for r in self.upstream.requests()
+            self.upstream.wait_for(lambda u: sum(1 for r in u.requests
                                                if r.method == "POST") >= 30, 20, "writes before the freeze")
             code, out, err = self.ctl("r1", "--json", "freeze", "timeout", "5s")
             returned = time.monotonic()
@@ -296,7 +301,7 @@ class ClusterTest(unittest.TestCase):
             stop.set()
             for t in threads:
                 t.join(30)
-        late = [r for r in self.upstream.requests() if r.method == "POST" and r.arrival > returned]
+        late = [r for r in self.upstream.requests if r.method == "POST" and r.arrival > returned]
         self.assertEqual(late, [], "writes reached the app after freeze returned")
         self.assertIn(b"HTTP/1.1 503", results)
         code, out, err = self.ctl("r2", "freeze")  # the text form names each boundary
@@ -374,7 +379,8 @@ class ClusterTest(unittest.TestCase):
         self.start_replica("r4")
         st = self.wait_all_at_same_revision(mode="maintenance")
         self.assertEqual(st[-1]["reason"], "late joiner")
-        self.assertEqual(len(st[0]["cluster"]["replicas"]), 4)
+        # The others list it once their replica list is refreshed (each keep-alive).
+        self.wait_for("r1 lists r4", lambda: len(self.status("r1")["cluster"]["replicas"]) == 4)
 
 
 if __name__ == "__main__":
