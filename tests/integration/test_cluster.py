@@ -7,7 +7,9 @@ three replicas in front of one upstream:
 - a replica paused with SIGSTOP during a freeze: freeze names it and exits 1;
 - etcd killed (-9) and restarted: the replicas fence themselves, then recover;
 - compaction of the watched revision (etcdctl compact): the watch reads again;
-- a replica joining late takes the shared state at once.
+- a replica joining late takes the shared state at once;
+- a replica started without etcd serves its own state fenced, says so in the log, status
+  and metrics; per-replica metrics on the others.
 Skipped, with the reason, only when etcd is not installed.
 """
 
@@ -182,9 +184,11 @@ class ClusterTest(unittest.TestCase):
             self.start_replica(name)
         self.wait_all_at_same_revision()
 
-    def start_replica(self, name, etcd_url=None):
-        p = Proxy(self.upstream.port, replica_config(etcd_url or self.etcd.url, name, self.upstream.port,
-                                                     self.tmp.name))
+    def start_replica(self, name, etcd_url=None, metrics=False):
+        cfg = replica_config(etcd_url or self.etcd.url, name, self.upstream.port, self.tmp.name)
+        if metrics:
+            cfg["admin"]["metrics"] = "127.0.0.1:0"
+        p = Proxy(self.upstream.port, cfg)
         self.addCleanup(p.cleanup)
         p.start()
         self.replicas[name] = p
@@ -371,6 +375,46 @@ class ClusterTest(unittest.TestCase):
         code, out, err = self.ctl("r2", "set", "mode", "open")
         self.assertEqual(code, 0, out + err)
         self.wait_all_at_same_revision(mode="open")
+
+    def test_a_replica_started_without_etcd_serves_its_state_fenced_and_says_so(self):
+        dead = "http://127.0.0.1:%d" % free_port()
+        p = self.start_replica("lonely", etcd_url=dead, metrics=True)
+        st = self.wait_for("lonely fences itself", lambda: (lambda s: s if s["cluster"]["self_fenced"] else None)(
+            self.status("lonely")))
+        self.assertEqual(st["mode"], "read-only")
+        self.assertIn("etcd unreachable at start-up", st["cluster"]["fence_reason"])
+        self.assertTrue(p.wait_log(r"etcd unreachable at start-up.*fences itself", 5), p.output())
+        line = p.wait_log(r"metrics listening on 127\.0\.0\.1:\d+", 5)
+        port = int(line.rsplit(":", 1)[1].split()[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        text = data.decode()
+        self.assertIn("maintgate_cluster_self_fenced 1", text)
+        self.assertIn("maintgate_cluster_fences_total 1", text)
+        # The other replicas' metrics name every replica.
+        p1 = self.start_replica("m1", metrics=True)
+        line = p1.wait_log(r"metrics listening on 127\.0\.0\.1:\d+", 5)
+        port = int(line.rsplit(":", 1)[1].split()[0])
+
+        def scrape():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+                out = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            t = out.decode()
+            return t if 'maintgate_cluster_replica_applied_revision{replica="r3"}' in t and \
+                'maintgate_cluster_replica_ack_age_seconds{replica="m1"}' in t else None
+        self.wait_for("per-replica metrics", scrape)
 
     def test_a_replica_joining_late_takes_the_shared_state(self):
         code, out, err = self.ctl("r1", "set", "mode", "maintenance", "reason", "late joiner")
