@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/cluster/cluster_node.hpp"
+#include "proxy/cluster/settings.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/spool/spool.hpp"
 
@@ -435,6 +436,8 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
          "log destinations");
     keep(next.gate.state_file != old.gate.state_file || next.gate.audit_log != old.gate.audit_log,
          "state_file or audit_log");
+    keep(cluster::settings_differ(next.cluster, old.cluster), "[cluster]");
+    next.cluster = old.cluster;
     if (listeners_kept) next.listeners = old.listeners;
     next.workers = old.workers;
     next.upstream.url = old.upstream.url;

@@ -26,7 +26,7 @@ void read_etcd(loader& l, const scope& s, std::string_view key, cluster_config& 
     const auto* array = node->as_array();
     if (!array || array->empty()) {
         l.fail(*node, name + ": expected a non-empty array of URLs such as [\"http://127.0.0.1:2379\"], got " +
-                          describe(*node));
+                          (array ? std::string("an empty array") : describe(*node)));
         return;
     }
     out.etcd.clear();

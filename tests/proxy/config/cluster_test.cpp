@@ -67,7 +67,7 @@ TEST_CASE("cluster: each mistake has its own message with file:line:column", "[c
          "t.toml:5:1: cluster.etcd: missing; list the etcd endpoints, such as [\"http://127.0.0.1:2379\"]"},
         {base + "[cluster]\netcd = []\n",
          "t.toml:6:8: cluster.etcd: expected a non-empty array of URLs such as [\"http://127.0.0.1:2379\"], got "
-         "array []"},
+         "an empty array"},
         {base + "[cluster]\netcd = [42]\n",
          "t.toml:6:9: cluster.etcd[0]: expected a URL such as \"http://127.0.0.1:2379\", got integer 42"},
         {cl + "prefix = \"mg\"\n",
