@@ -7,7 +7,7 @@
 #   test   build + Catch2, python3, curl, procps, openssl, socat (the integration
 #          tests use them: openssl makes the TLS tests' certificates), and what
 #          test_ops checks the installed files with (groff, man, shellcheck,
-#          systemd-analyze, python3-yaml)
+#          systemd-analyze, python3-yaml), and etcd-server, etcd-client (test_cluster)
 #   bench  test + wrk, nginx-light, haproxy, gnuplot-nox, a font for its PNGs, valgrind
 #          (bench/run.sh: maintgate against nginx and HAProxy)
 #   pages  headless Chromium, python3 and curl for scripts/screenshot-pages.sh (the
@@ -26,6 +26,8 @@ test_pkgs=("${build_pkgs[@]}" catch2 python3 curl procps openssl socat)
 # test_ops checks what is installed beside the binary: the man page (groff, man), the
 # completion script (shellcheck), the unit file (systemd-analyze), the compose file (yaml).
 test_pkgs+=(groff-base man-db shellcheck systemd python3-yaml)
+# test_cluster runs a real etcd (the server and etcdctl, for compaction).
+test_pkgs+=(etcd-server etcd-client)
 bench_pkgs=("${test_pkgs[@]}" wrk nginx-light haproxy gnuplot-nox fonts-dejavu-core valgrind)
 pages_pkgs=(chromium python3 curl)
 

@@ -80,7 +80,7 @@ bool pread_all(int fd, char* buf, std::size_t len, off_t offset) {
 
 std::string audit_line(const audit_entry& e) {
     // The fields in the documented order: a Boost.JSON object keeps insertion order.
-    const boost::json::object o{
+    boost::json::object o{
         {"time", format_iso8601_ms(e.time)},
         {"uid", id_value(e.uid)},
         {"pid", id_value(e.pid)},
@@ -94,6 +94,8 @@ std::string audit_line(const audit_entry& e) {
         {"outcome", e.outcome},
         {"detail", e.detail},
     };
+    // Only in a cluster: which replica wrote the line (each keeps its own log).
+    if (!e.replica.empty()) o["replica"] = e.replica;
     return json::serialize_line(o);
 }
 
@@ -239,6 +241,11 @@ std::string format_audit_human(std::string_view line) {
         out += "  (";
         field("detail");
         out += ')';
+    }
+    if (!text("replica").empty()) {
+        out += "  [replica ";
+        field("replica");
+        out += ']';
     }
     return out;
 }

@@ -22,11 +22,12 @@ struct audit_entry {
     std::string reason;
     std::string outcome;  // "ok", "refused", "failed"
     std::string detail;  // why refused or failed, or e.g. the write boundary; may be empty
+    std::string replica;  // [cluster]: this replica's id, written last; empty: not written
 };
 
 // One JSON object without a newline, fields in this order: time, uid, pid (numbers, or
 // null when negative), actor, command, old_mode, new_mode, old_stage, new_stage, reason,
-// outcome, detail. Every string is escaped (json::serialize_line), so no field can break the
+// outcome, detail, and replica (only in a cluster). Every string is escaped (json::serialize_line), so no field can break the
 // line or forge another entry.
 std::string audit_line(const audit_entry& e);
 

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/cluster/cluster_node.hpp"
+#include "proxy/cluster/settings.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/spool/spool.hpp"
 
@@ -140,6 +142,7 @@ std::string gate_control::write_audit(const admin_peer& who, const std::string& 
     e.reason = after.reason;
     e.outcome = std::string(outcome);
     e.detail = detail;
+    e.replica = replica_id_;
     return append_audit(cfg_->gate.audit_log, e);
 }
 
@@ -149,8 +152,24 @@ void gate_control::audit(const admin_peer& who, const std::string& command, cons
         spdlog::error("audit log: {} (the {} of '{}' is not recorded)", err, outcome, command);
 }
 
+void gate_control::set_cluster(cluster::cluster_node* c, std::string replica_id) {
+    cluster_ = c;
+    replica_id_ = std::move(replica_id);
+}
+
 net::awaitable<change_outcome> gate_control::apply(gate_record next, const admin_peer& who,
                                                    const std::string& command, const std::string& detail) {
+    if (cluster_) co_return co_await cluster_->propose(std::move(next), who, command, detail);
+    co_return co_await apply_local(std::move(next), who, command, detail);
+}
+
+net::awaitable<change_outcome> gate_control::apply_shared(gate_record next, const admin_peer& who,
+                                                          const std::string& command, const std::string& detail) {
+    co_return co_await apply_local(std::move(next), who, command, detail);
+}
+
+net::awaitable<change_outcome> gate_control::apply_local(gate_record next, const admin_peer& who,
+                                                         const std::string& command, const std::string& detail) {
     change_outcome out;
     const gate_record before = record_;
     const auto& state_file = cfg_->gate.state_file;
@@ -417,6 +436,8 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
          "log destinations");
     keep(next.gate.state_file != old.gate.state_file || next.gate.audit_log != old.gate.audit_log,
          "state_file or audit_log");
+    keep(cluster::settings_differ(next.cluster, old.cluster), "[cluster]");
+    next.cluster = old.cluster;
     if (listeners_kept) next.listeners = old.listeners;
     next.workers = old.workers;
     next.upstream.url = old.upstream.url;

@@ -27,6 +27,9 @@ namespace maintgate::spool {
 class spool;
 }  // namespace maintgate::spool
 namespace maintgate::proxy {
+namespace cluster {
+class cluster_node;
+}
 
 // Who asked for a change: an admin socket peer (SO_PEERCRED), or the proxy itself.
 struct admin_peer {
@@ -145,11 +148,23 @@ public:
     // replay): "" or why it could not be written.
     std::string audit_action(const admin_peer& who, const std::string& command, std::string_view outcome,
                              const std::string& detail);
+    // The cluster hook ([cluster], proxy/cluster/): with one set, every change asked here
+    // is handed to it instead (it makes the change the shared desired state and applies
+    // it through apply_shared), and audit lines carry its replica id. Null: one replica.
+    void set_cluster(cluster::cluster_node* c, std::string replica_id);
+    cluster::cluster_node* cluster() const noexcept { return cluster_; }
+    // The one path (persist, audit, render, publish) for a change decided elsewhere: the
+    // cluster's desired state, or its fence. Never handed back to the hook.
+    net::awaitable<change_outcome> apply_shared(gate_record next, const admin_peer& who,
+                                                const std::string& command, const std::string& detail);
 
 private:
-    // Persist, audit, render, publish; the one path every change takes.
+    // Persist, audit, render, publish; the one path every change takes (through the
+    // cluster hook first when there is one).
     net::awaitable<change_outcome> apply(gate_record next, const admin_peer& who, const std::string& command,
                                          const std::string& detail);
+    net::awaitable<change_outcome> apply_local(gate_record next, const admin_peer& who,
+                                               const std::string& command, const std::string& detail);
     // Hands s to every worker; true once all have taken it.
     net::awaitable<bool> publish(std::shared_ptr<const gate_snapshot> s);
     // Appends one audit line; "" or why it could not. audit() logs the failure instead.
@@ -184,6 +199,8 @@ private:
     std::string last_step_back_;
     std::vector<std::shared_ptr<net::steady_timer>> timers_;
     spool::spool* spool_ = nullptr;
+    cluster::cluster_node* cluster_ = nullptr;
+    std::string replica_id_;
 };
 
 }  // namespace maintgate::proxy

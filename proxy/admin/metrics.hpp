@@ -48,6 +48,7 @@ struct metrics_view {
 //     (each omitted while unknown)
 //   maintgate_connections gauge
 //   then v.extra as given (the spool's maintgate_spool_* families, spool.hpp)
+//   then, in a cluster, the node's maintgate_cluster_* families are appended to v.extra
 // Timestamps are unix seconds with three decimals. An omitted family has no HELP or TYPE
 // line either. Ends with a newline.
 std::string render_metrics(const metrics_view& v);

@@ -185,6 +185,31 @@ struct banner_config {
     std::string js;
 };
 
+// [cluster]: several replicas behind one gate, through etcd v3's JSON gateway
+// (proxy/cluster/). Absent: one replica, and nothing of the cluster runs.
+struct etcd_endpoint {
+    std::string url;  // as written: "http://127.0.0.1:2379"
+    bool tls = false;  // https://
+    std::string host;  // brackets removed
+    std::uint16_t port = 2379;
+};
+
+struct cluster_config {
+    std::vector<etcd_endpoint> etcd;  // tried in order; at least one
+    std::string prefix = "/maintgate";  // keys: <prefix>/desired, /replicas/<id>, /acks/<id>
+    std::string replica_id;  // empty: "<hostname>:<first listener's port>", resolved at start
+    duration lease_ttl{10'000};  // the replicas/ and acks/ keys live this long without us
+    duration keepalive{2'000};  // lease keep-alive period; 2 x keepalive < lease_ttl
+    policy::mode fence_mode = policy::mode::read_only;  // at least this closed without etcd
+    duration resync{300'000};  // full read of the desired state, besides the watch
+    duration request_timeout{2'000};  // one etcd request, connect to last byte
+    std::string tls_ca_file;  // https:// endpoints: PEM bundle; empty: the system store
+    std::string tls_cert;  // client certificate (PEM), with tls_key
+    std::string tls_key;
+    std::string user;  // etcd auth; with password_file
+    std::string password_file;  // read at start; one line, the trailing newline dropped
+};
+
 struct config {
     std::string source;  // file path, or "<embedded default>"
     unsigned workers = 0;  // resolved: never 0 after loading (default: cores)
@@ -199,6 +224,7 @@ struct config {
     reopen_config reopen;
     spool_settings spool;  // [spool]; dir empty: no spool
     banner_config banner;
+    std::optional<cluster_config> cluster;
 };
 
 struct config_error {

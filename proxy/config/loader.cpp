@@ -40,6 +40,7 @@ constexpr field<config> root_fields[] = {
     {"reopen", load_reopen, key_kind::table},
     {"spool", load_spool, key_kind::table},
     {"banner", load_banner, key_kind::table},  // after gate: its assets live in pages_dir
+    {"cluster", load_cluster, key_kind::table},
 };
 
 // The document's post pass: rules across sections.

@@ -164,5 +164,6 @@ void read_rule_secret_env(loader& l, const scope& s, std::string_view key, webho
 void check_rule_spool(loader& l, const scope& s, bool is_webhook, webhook_spool& w);
 void check_spool(loader& l, const config& cfg);
 void load_banner(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_cluster(loader& l, const scope& top, std::string_view key, config& cfg);
 
 }  // namespace maintgate::config_detail

@@ -1,6 +1,9 @@
 #include "proxy/net/server.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -11,6 +14,7 @@
 #include "proxy/admin/gate_control.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/admin/metrics.hpp"
+#include "proxy/cluster/cluster_node.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/service_notify.hpp"
@@ -174,12 +178,32 @@ int run_server(std::shared_ptr<const config> cfg) {
     }
     service_notifier notify(main_ioc, worker_ptrs, [&gate] { return service_status(gate.record()); });
     std::uint16_t https_port = 0;
+    std::uint16_t first_port = 0;
     for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
         auto port = bind_listener(workers, cfg->listeners[i], i);
         if (!port) return 1;
+        if (i == 0) first_port = *port;
         if (cfg->listeners[i].https() && https_port == 0) https_port = *port;
     }
     for (auto& w : workers) w->set_https_port(https_port);
+
+    // [cluster]: the node joins after the listeners are bound, so that the default
+    // replica id can name the first listener's real port.
+    std::optional<cluster::cluster_node> cluster_node;
+    if (cfg->cluster) {
+        std::string id = cfg->cluster->replica_id;
+        if (id.empty()) {
+            char host[256] = {};
+            if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::snprintf(host, sizeof host, "maintgate");
+            id = std::string(host) + ":" + std::to_string(first_port);
+        }
+        cluster_node.emplace(main_ioc, gate, *cfg->cluster, id);
+        if (auto err = cluster_node->prepare(); !err.empty()) {
+            spdlog::error("cluster: {}", err);
+            return 1;
+        }
+        gate.set_cluster(&*cluster_node, id);
+    }
 
     admin_server admin(main_ioc, gate);
     if (!cfg->admin.socket.empty()) {
@@ -210,6 +234,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
         if (const auto* sp = gate.spool()) v.extra = sp->metrics_text();
+        if (auto* c = gate.cluster()) v.extra += c->metrics_text(std::chrono::system_clock::now());
         return v;
     });
     if (!cfg->admin.metrics.empty()) {
@@ -233,6 +258,7 @@ int run_server(std::shared_ptr<const config> cfg) {
                  cfg->upstream.url, policy::to_string(record.mode), policy::to_string(record.stage),
                  record.fenced ? ", writes fenced" : "");
     gate.start();
+    if (cluster_node) cluster_node->start();
     admin.start();
     if (!cfg->admin.metrics.empty()) metrics->start();
     notify.ready();
@@ -260,6 +286,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         if (!ec) received = sig;
         notify.stopping();
         gate.stop();
+        if (cluster_node) cluster_node->stop();
         admin.stop();
         metrics->stop();
         hangup->cancel();

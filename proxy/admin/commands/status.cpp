@@ -3,11 +3,41 @@
 #include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
 #include "proxy/admin/gate_control.hpp"
+#include "proxy/cluster/cluster_node.hpp"
 
 namespace maintgate::proxy {
 namespace {
 
 namespace js = boost::json;
+
+// [cluster]: this replica's link to etcd, then one line per replica seen there.
+void render_cluster(std::string& out, const js::object& c) {
+    out += "cluster     replica " + std::string(get_str(c, "replica")) + ", desired revision " +
+           std::to_string(get_uint(c, "applied_revision")) + " applied, ";
+    if (get_bool(c, "self_fenced"))
+        out += "FENCED ITSELF since " + std::string(get_str(c, "fenced_since")) + ": " +
+               one_line(get_str(c, "fence_reason")) + "\n";
+    else if (get_bool(c, "connected"))
+        out += "etcd " + std::string(get_str(c, "etcd")) + " connected\n";
+    else
+        out += "not connected: " + one_line(get_str(c, "last_error")) + "\n";
+    for (const auto& v : get_array(c, "replicas")) {
+        if (!v.is_object()) continue;
+        const auto& p = v.as_object();
+        out += "  replica   " + std::string(get_str(p, "id"));
+        if (!get_bool(p, "live")) out += " (lease gone)";
+        if (is_null(p, "applied_revision")) {
+            out += ": no ack yet\n";
+            continue;
+        }
+        out += ": revision " + std::to_string(get_uint(p, "applied_revision")) + ", " +
+               std::string(get_str(p, "mode"));
+        if (get_bool(p, "fenced")) out += " fenced";
+        if (get_bool(p, "self_fenced")) out += " (fenced itself: no etcd)";
+        out += ", " + std::to_string(get_uint(p, "in_flight_writes")) + " write(s) in flight, acked " +
+               std::to_string(get_uint(p, "ack_age_ms")) + " ms ago\n";
+    }
+}
 
 void render_status(std::string& out, const admin_reply& r, sys_time now) {
     const auto& o = r.body;
@@ -67,6 +97,7 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
     if (auto s = get_str(o, "in_progress"); !s.empty()) out += "in progress " + std::string(s) + "\n";
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
+    if (!is_null(o, "cluster")) render_cluster(out, get_obj(o, "cluster"));
 }
 
 }  // namespace
@@ -111,6 +142,10 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
     o["last_step_back"] = g.last_step_back();
     o["in_progress"] = g.busy();
     o["connections"] = std::uint64_t(g.connections());
+    if (const auto* c = g.cluster())
+        o["cluster"] = c->status_json(a.now);
+    else
+        o["cluster"] = nullptr;
 
     auto& aside = r.aside;
     put_time(aside, "since", rec.since);

@@ -104,6 +104,16 @@ TEST_CASE("audit: the line has every field, in order", "[audit]") {
     CHECK(line.find("\"detail\":\"5xx rate 0.31 over 120 responses\"}") != std::string::npos);
 }
 
+TEST_CASE("audit: in a cluster the replica id comes last; alone there is no such field", "[audit]") {
+    audit_entry e = sample_entry();
+    CHECK(audit_line(e).find("replica") == std::string::npos);
+    e.replica = "web-2";
+    const auto line = audit_line(e);
+    CHECK(line.size() > 20);
+    CHECK(line.substr(line.size() - 19) == ",\"replica\":\"web-2\"}");
+    CHECK(format_audit_human(line).ends_with("  [replica web-2]"));
+}
+
 TEST_CASE("audit: times carry milliseconds, truncated, in UTC", "[audit]") {
     CHECK(format_iso8601_ms(at(2026, 11, 22, 3, 10, 0, 123)) == "2026-11-22T03:10:00.123Z");
     CHECK(format_iso8601_ms(at(2026, 11, 22, 3, 10, 0)) == "2026-11-22T03:10:00.000Z");
