@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/admin/audit.hpp"
+#include "proxy/admin/auto_read_only.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/net.hpp"
@@ -41,6 +42,7 @@ struct freeze_outcome {
     bool fenced = false;  // the fence went up (also when the wait timed out)
     std::uint64_t pending = 0;  // writes still in flight when the timeout passed
     std::uint64_t waited_for = 0;  // writes in flight when the fence went up
+    std::uint64_t held = 0;  // writes held when the wait ended (after the boundary, not in flight)
     std::int64_t boundary_ms = 0;  // unix ms when the last write finished; 0: none since start
     duration waited{0};
     duration timeout{0};
@@ -119,9 +121,10 @@ public:
     net::awaitable<change_outcome> set_mode(policy::mode m, std::string reason, std::optional<sys_time> until,
                                             const admin_peer& who, std::string command);
     // freeze: read-only at once (maintenance stays maintenance) with the write fence up,
-    // then waits until no write is in flight or the timeout passes.
-    net::awaitable<freeze_outcome> freeze(std::optional<duration> timeout, const admin_peer& who,
-                                          std::string command);
+    // then waits until no write is in flight or the timeout passes. hold: new writes wait
+    // in their sessions instead of being refused; empty: [hold] enabled decides.
+    net::awaitable<freeze_outcome> freeze(std::optional<duration> timeout, std::optional<bool> hold,
+                                          const admin_peer& who, std::string command);
     // reopen: one stage forward, or to `to`, running the checks before each step. The
     // write fence holds until a step reaches the writes stage.
     net::awaitable<reopen_outcome> reopen(std::optional<policy::stage> to, bool force, const admin_peer& who,
@@ -133,7 +136,11 @@ public:
 
     audit_tail history(std::size_t n) const;
 
+    // [auto_read_only]: its state, for status and metrics.
+    const auto_read_only& auto_ro() const noexcept { return auto_ro_; }
+
 private:
+    friend class auto_read_only;  // its loops use sleep(), stopped_ and the upstream
     // Persist, audit, render, publish; the one path every change takes.
     net::awaitable<change_outcome> apply(gate_record next, const admin_peer& who, const std::string& command,
                                          const std::string& detail);
@@ -170,6 +177,7 @@ private:
     std::optional<sys_time> watch_until_;
     std::string last_step_back_;
     std::vector<std::shared_ptr<net::steady_timer>> timers_;
+    auto_read_only auto_ro_{*this};
 };
 
 }  // namespace maintgate::proxy

@@ -198,6 +198,9 @@ std::string render_metrics(const metrics_view& v) {
     }
     family(out, "maintgate_connections", "gauge", "Open client connections.");
     sample(out, "maintgate_connections", {}, v.connections);
+    family(out, "maintgate_held_writes", "gauge", "Writes held now during a freeze ([hold]).");
+    sample(out, "maintgate_held_writes", {}, t.writes_held());
+    out += v.extra;
     return out;
 }
 

@@ -28,6 +28,7 @@ struct metrics_view {
     std::optional<sys_time> last_health_check;
     std::optional<std::int64_t> last_write_boundary_ms;  // unix ms of the last freeze's boundary
     sys_time stage_since{};
+    std::string extra;  // families rendered elsewhere ([auto_read_only]), appended as they are
 };
 
 // The text exposition format 0.0.4, every family with # HELP and # TYPE, in this order:

@@ -38,6 +38,8 @@ constexpr field<config> root_fields[] = {
     {"health_check", load_health_check, key_kind::table},
     {"smoke_check", load_smoke_checks, key_kind::table_array},
     {"reopen", load_reopen, key_kind::table},
+    {"hold", load_hold, key_kind::table},
+    {"auto_read_only", load_auto_read_only, key_kind::table},
 };
 
 // The document's post pass: rules across sections.

@@ -152,5 +152,10 @@ void load_admin(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_health_check(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_smoke_checks(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_hold(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_auto_read_only(loader& l, const scope& top, std::string_view key, config& cfg);
+// A check table with [health_check]'s keys (checks.cpp), for other sections' probes.
+void load_check_table(loader& l, const scope& s, const std::string& where, check_request& out,
+                      duration* interval);
 
 }  // namespace maintgate::config_detail
