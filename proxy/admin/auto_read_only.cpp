@@ -34,7 +34,9 @@ const char* to_string(auto_cause c) noexcept {
     return "header";
 }
 
-auto_read_only::auto_read_only(gate_control& gate) : gate_(gate) {}
+auto_read_only::auto_read_only(gate_control& gate) : gate_(gate) {
+    samples_.push_back({std::chrono::steady_clock::now(), 0, 0});
+}
 
 net::awaitable<void> auto_read_only::run() {
     while (!gate_.stopped_) {
@@ -109,8 +111,9 @@ net::awaitable<void> auto_read_only::tick() {
     const auto now = now_sys();
     const gate_record& rec = gate_.record();
     if (!started_) {
+        // The counters start at 0 with the process (the constructor's baseline): a
+        // signal or a failed write before this first tick still counts.
         started_ = true;
-        seen_signals_ = t.write_state_signals;
         // A restart in the automatic state resumes it: it still expires and recovers.
         if (rec.set_by == "auto" && !(rec.mode == policy::mode::open && rec.stage == policy::stage::open)) {
             active_ = true;
