@@ -49,6 +49,10 @@ struct metrics_view {
 // line either. Ends with a newline.
 std::string render_metrics(const metrics_view& v);
 
+// The families of MAINTGATE_FEATURE_COUNTERS and the held-writes gauge, for
+// metrics_view::extra.
+std::string render_feature_metrics(const stats_totals& t);
+
 // An HTTP/1.1 listener for operators: GET or HEAD /metrics (a query string is ignored)
 // answers 200 "text/plain; version=0.0.4; charset=utf-8" with render_metrics(snapshot());
 // any other path 404; any other method on /metrics 405 with "Allow: GET, HEAD". Keep-alive;

@@ -195,7 +195,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         }
         if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
-        v.extra = gate.auto_ro().metrics_text();
+        v.extra = render_feature_metrics(v.totals) + gate.auto_ro().metrics_text();
         return v;
     });
     if (!cfg->admin.metrics.empty()) {
