@@ -274,6 +274,8 @@ class Contender:
         if self.variant == "flip":
             self.admin_socket = os.path.join(self.dir, "admin.sock")
             text += "\n[admin]\nsocket = \"%s\"\n" % self.admin_socket
+        if bench.settings.maintgate_extra:
+            text += "\n" + bench.settings.maintgate_extra
         with open(conf, "w") as f:
             f.write(text)
         self.service = Service(self.id, self.wrap + [bench.settings.maintgate, "run", "-c", conf],

@@ -62,6 +62,11 @@ class Settings:
         self.results = os.path.abspath(os.environ.get("BENCH_RESULTS_DIR", os.path.join(REPO, "bench", "results")))
         self.keep_tmp = os.environ.get("KEEP_TMP", "") == "1"
         self.maintgate = os.environ.get("MAINTGATE_BIN", "")
+        # TOML appended to maintgate's config (features configured but idle, e.g. [hold]).
+        self.maintgate_extra = ""
+        if os.environ.get("BENCH_MAINTGATE_EXTRA", ""):
+            with open(os.environ["BENCH_MAINTGATE_EXTRA"]) as f:
+                self.maintgate_extra = f.read()
         if not self.maintgate:
             raise BenchError("MAINTGATE_BIN is not set (bench/run.sh sets it after building)")
         if not os.access(self.maintgate, os.X_OK):

@@ -17,8 +17,8 @@ constexpr std::array<command_info, verb_count> table{{
     {verb::set_mode, "set mode",
      "set mode open|read-only|maintenance [reason TEXT...] [until TIME | for DURATION]",
      "switch the mode now; the expected end feeds Retry-After", true},
-    {verb::freeze, "freeze", "freeze [timeout DURATION]",
-     "hold new writes, wait for those in flight, report the boundary", true},
+    {verb::freeze, "freeze", "freeze [timeout DURATION] [hold|no-hold]",
+     "refuse (or hold) new writes, wait for those in flight, report the boundary", true},
     {verb::reopen, "reopen", "reopen [to STAGE] [--force]",
      "gate checks, then the next stage (or STAGE); --force ignores failures", true},
     {verb::reopen_status, "reopen status", "reopen status",
@@ -294,6 +294,17 @@ std::string parse_bounded_duration(std::string_view clause, const word& value, d
 
 std::string parse_freeze(args_t args, command& cmd) {
     cmd.text = "freeze";
+    // hold / no-hold, before or after the timeout: whether new writes wait in their
+    // sessions ([hold]) or are refused.
+    auto hold_word = [](const word& w) { return is_keyword(w, "hold") || is_keyword(w, "no-hold"); };
+    if (!args.empty() && hold_word(args.front())) {
+        cmd.hold = is_keyword(args.front(), "hold");
+        args = args.subspan(1);
+    } else if (!args.empty() && hold_word(args.back())) {
+        cmd.hold = is_keyword(args.back(), "hold");
+        args = args.subspan(0, args.size() - 1);
+    }
+    if (cmd.hold) cmd.text += *cmd.hold ? " hold" : " no-hold";
     if (args.empty()) return {};
     if (!is_keyword(args[0], "timeout"))
         return "freeze: unexpected " + show(args[0]) + "; expected 'timeout DURATION'" + quoted_hint(args[0]);

@@ -47,6 +47,7 @@ struct command {
     std::string reason;  // set mode ... reason TEXT
     std::optional<sys_time> until;  // set mode ... until TIME | for DURATION, resolved
     std::optional<duration> timeout;  // freeze timeout DURATION; empty: the configured default
+    std::optional<bool> hold;  // freeze hold / freeze no-hold; empty: [hold] enabled decides
     std::optional<policy::stage> to;  // reopen to STAGE; empty: the next stage
     std::size_t count = default_history;  // history [N], spool list [N]
     std::uint64_t id = 0;  // spool show|drop|requeue ID

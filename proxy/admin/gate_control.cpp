@@ -81,6 +81,8 @@ void gate_control::start() {
     net::co_spawn(ioc_, rerender_loop(), net::detached);
     net::co_spawn(ioc_, health_loop(), net::detached);
     net::co_spawn(ioc_, watch_loop(), net::detached);
+    net::co_spawn(ioc_, auto_ro_.run(), net::detached);
+    net::co_spawn(ioc_, auto_ro_.probe_loop(), net::detached);
 }
 
 void gate_control::stop() {
@@ -244,12 +246,12 @@ net::awaitable<change_outcome> gate_control::set_mode(policy::mode m, std::strin
     next.since = now_sys();
     // The fence holds until writes are let in: `set mode open` here, or reopen reaching
     // the writes stage. Going from read-only to maintenance (or back) keeps it.
-    if (m == policy::mode::open) next.fenced = false;
+    if (m == policy::mode::open) next.fenced = next.hold = false;
     co_return co_await apply(std::move(next), who, command, {});
 }
 
-net::awaitable<freeze_outcome> gate_control::freeze(std::optional<duration> timeout, const admin_peer& who,
-                                                    std::string command) {
+net::awaitable<freeze_outcome> gate_control::freeze(std::optional<duration> timeout, std::optional<bool> hold,
+                                                    const admin_peer& who, std::string command) {
     freeze_outcome out;
     out.timeout = timeout.value_or(cfg_->reopen.freeze_timeout);
     if (!busy_.empty()) {
@@ -269,7 +271,10 @@ net::awaitable<freeze_outcome> gate_control::freeze(std::optional<duration> time
         if (next.reason.empty()) next.reason = "writes frozen";
     }
     next.fenced = true;
-    auto changed = co_await apply(std::move(next), who, command, "write fence raised");
+    // Held writes wait in their sessions ([hold]); they are after the boundary, never in flight.
+    next.hold = hold.value_or(cfg_->hold.enabled);
+    auto changed = co_await apply(std::move(next), who, command,
+                                  next.hold ? "write fence raised; writes held" : "write fence raised");
     if (!changed.ok) {
         out.error = changed.error;
         co_return out;
@@ -288,6 +293,7 @@ net::awaitable<freeze_outcome> gate_control::freeze(std::optional<duration> time
     }
     out.waited = std::chrono::duration_cast<duration>(std::chrono::steady_clock::now() - started);
     out.pending = t.writes_in_flight();
+    out.held = t.writes_held();
     out.boundary_ms = t.last_write_done_ms;
     out.ok = out.pending == 0;
     std::string detail;
@@ -359,7 +365,7 @@ net::awaitable<reopen_outcome> gate_control::reopen(std::optional<policy::stage>
         // The fence is what the write boundary was taken against: it holds through the
         // stages that still refuse writes (operators, read-only) and lifts at the first
         // one that lets them in (writes, open).
-        if (step.to >= policy::stage::writes) next.fenced = false;
+        if (step.to >= policy::stage::writes) next.fenced = next.hold = false;
         next.since = now_sys();
         next.set_by = who.name;
         if (step.to == policy::stage::open) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/admin/audit.hpp"
+#include "proxy/admin/auto_read_only.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/net.hpp"
@@ -49,6 +50,7 @@ struct freeze_outcome {
     bool fenced = false;  // the fence went up (also when the wait timed out)
     std::uint64_t pending = 0;  // writes still in flight when the timeout passed
     std::uint64_t waited_for = 0;  // writes in flight when the fence went up
+    std::uint64_t held = 0;  // writes held when the wait ended (after the boundary, not in flight)
     std::int64_t boundary_ms = 0;  // unix ms when the last write finished; 0: none since start
     duration waited{0};
     duration timeout{0};
@@ -127,9 +129,10 @@ public:
     net::awaitable<change_outcome> set_mode(policy::mode m, std::string reason, std::optional<sys_time> until,
                                             const admin_peer& who, std::string command);
     // freeze: read-only at once (maintenance stays maintenance) with the write fence up,
-    // then waits until no write is in flight or the timeout passes.
-    net::awaitable<freeze_outcome> freeze(std::optional<duration> timeout, const admin_peer& who,
-                                          std::string command);
+    // then waits until no write is in flight or the timeout passes. hold: new writes wait
+    // in their sessions instead of being refused; empty: [hold] enabled decides.
+    net::awaitable<freeze_outcome> freeze(std::optional<duration> timeout, std::optional<bool> hold,
+                                          const admin_peer& who, std::string command);
     // reopen: one stage forward, or to `to`, running the checks before each step. The
     // write fence holds until a step reaches the writes stage.
     net::awaitable<reopen_outcome> reopen(std::optional<policy::stage> to, bool force, const admin_peer& who,
@@ -158,7 +161,11 @@ public:
     net::awaitable<change_outcome> apply_shared(gate_record next, const admin_peer& who,
                                                 const std::string& command, const std::string& detail);
 
+    // [auto_read_only]: its state, for status and metrics.
+    const auto_read_only& auto_ro() const noexcept { return auto_ro_; }
+
 private:
+    friend class auto_read_only;  // its loops use sleep(), stopped_ and the upstream
     // Persist, audit, render, publish; the one path every change takes (through the
     // cluster hook first when there is one).
     net::awaitable<change_outcome> apply(gate_record next, const admin_peer& who, const std::string& command,
@@ -201,6 +208,7 @@ private:
     spool::spool* spool_ = nullptr;
     cluster::cluster_node* cluster_ = nullptr;
     std::string replica_id_;
+    auto_read_only auto_ro_{*this};
 };
 
 }  // namespace maintgate::proxy

@@ -126,6 +126,18 @@ bool is_parse_error(const error_code& ec) {
 
 }  // namespace
 
+namespace {
+
+// The counters of [hold] and [auto_read_only] are in the one list (stats.hpp) but are
+// exported by render_feature_metrics, after the gate's families, so that the gate's
+// rendering stays as it was.
+constexpr bool is_feature_metric(std::string_view metric) noexcept {
+    return metric.starts_with("maintgate_held_") || metric.starts_with("maintgate_write_") ||
+           metric.starts_with("maintgate_app_read_only_");
+}
+
+}  // namespace
+
 std::string render_metrics(const metrics_view& v) {
     std::string out;
     out.reserve(4096);
@@ -154,9 +166,11 @@ std::string render_metrics(const metrics_view& v) {
     MAINTGATE_IN_FLIGHT_KINDS(MAINTGATE_X)
 #undef MAINTGATE_X
 
-#define MAINTGATE_X(name, metric, help)   \
-    family(out, metric, "counter", help); \
-    sample(out, metric, {}, t.name);
+#define MAINTGATE_X(name, metric, help)       \
+    if (!is_feature_metric(metric)) {         \
+        family(out, metric, "counter", help); \
+        sample(out, metric, {}, t.name);      \
+    }
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
     family(out, "maintgate_banners_skipped_total", "counter",
@@ -204,6 +218,20 @@ std::string render_metrics(const metrics_view& v) {
     family(out, "maintgate_connections", "gauge", "Open client connections.");
     sample(out, "maintgate_connections", {}, v.connections);
     out += v.extra;
+    return out;
+}
+
+std::string render_feature_metrics(const stats_totals& t) {
+    std::string out;
+#define MAINTGATE_X(name, metric, help)       \
+    if (is_feature_metric(metric)) {          \
+        family(out, metric, "counter", help); \
+        sample(out, metric, {}, t.name);      \
+    }
+    MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
+#undef MAINTGATE_X
+    family(out, "maintgate_held_writes", "gauge", "Writes held now during a freeze ([hold]).");
+    sample(out, "maintgate_held_writes", {}, t.writes_held());
     return out;
 }
 

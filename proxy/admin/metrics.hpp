@@ -28,7 +28,7 @@ struct metrics_view {
     std::optional<sys_time> last_health_check;
     std::optional<std::int64_t> last_write_boundary_ms;  // unix ms of the last freeze's boundary
     sys_time stage_since{};
-    std::string extra;  // more families, rendered by their owner (the webhook spool's), or empty
+    std::string extra;  // more families, rendered by their owners (spool, cluster, [auto_read_only]), or empty
 };
 
 // The text exposition format 0.0.4, every family with # HELP and # TYPE, in this order:
@@ -52,6 +52,10 @@ struct metrics_view {
 // Timestamps are unix seconds with three decimals. An omitted family has no HELP or TYPE
 // line either. Ends with a newline.
 std::string render_metrics(const metrics_view& v);
+
+// The families of MAINTGATE_FEATURE_COUNTERS and the held-writes gauge, for
+// metrics_view::extra.
+std::string render_feature_metrics(const stats_totals& t);
 
 // An HTTP/1.1 listener for operators: GET or HEAD /metrics (a query string is ignored)
 // answers 200 "text/plain; version=0.0.4; charset=utf-8" with render_metrics(snapshot());

@@ -115,6 +115,7 @@ void tag_invoke(const boost::json::value_from_tag&, boost::json::value& v, const
     o["mode"] = policy::to_string(r.mode);
     o["stage"] = policy::to_string(stage);
     o["fenced"] = r.fenced;
+    if (r.hold) o["hold"] = true;  // only while a freeze holds writes: older files stay as they were
     o["reason"] = r.reason;
     if (r.until)
         o["until"] = format_iso8601(*r.until);
@@ -145,6 +146,7 @@ gate_record tag_invoke(const boost::json::value_to_tag<gate_record>&, const boos
     const auto* since = get("since", kind::string, false);
     const auto* stage = get("stage", kind::string, false);
     const auto* fenced = get("fenced", kind::bool_, false);
+    const auto* hold = get("hold", kind::bool_, false);
     if (!bad_field.empty()) throw std::invalid_argument("\"" + bad_field + "\" has the wrong type");
     auto text = [](const boost::json::value* f) { return std::string_view(f->get_string()); };
 
@@ -163,6 +165,7 @@ gate_record tag_invoke(const boost::json::value_to_tag<gate_record>&, const boos
         r.stage = *st;
     }
     if (fenced) r.fenced = fenced->get_bool();
+    if (hold) r.hold = hold->get_bool() && r.fenced;
     if (reason) r.reason = text(reason);
     if (by) r.set_by = text(by);
     if (until) {

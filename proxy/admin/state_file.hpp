@@ -17,6 +17,7 @@ struct gate_record {
     policy::mode mode = policy::mode::open;
     policy::stage stage = policy::stage::open;  // always consistent: mode == mode_of(stage)
     bool fenced = false;  // the write fence: set by freeze, lifted when writes are let in
+    bool hold = false;  // with fenced: writes wait in their sessions ([hold]), lifted with the fence
     std::string reason;
     std::optional<sys_time> until;  // expected end
     std::string set_by;  // who: "config", "uid 1000 pid 4242", ...

@@ -184,6 +184,14 @@ void finish_check(check_draft& d) {
 
 }  // namespace
 
+void load_check_table(loader& l, const scope& s, const std::string& where, check_request& out,
+                      duration* interval) {
+    check_draft d{{}, where, interval};
+    l.read_fields(s, health_check_fields, "in " + where, d);
+    finish_check(d);
+    out = std::move(d.c);
+}
+
 void load_health_check(loader& l, const scope& top, std::string_view key, config& cfg) {
     if (const auto s = l.section(top, key)) {
         const std::string where = "[" + s->path + "]";

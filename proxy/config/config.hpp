@@ -210,6 +210,29 @@ struct cluster_config {
     std::string password_file;  // read at start; one line, the trailing newline dropped
 };
 
+// [hold]: writes held during a freeze instead of refused (proxy/config/hold.cpp).
+struct hold_config {
+    bool enabled = false;  // every freeze holds writes; false: only `freeze hold` does
+    duration max_wait{30'000};  // a held write past this gets the normal 503
+    std::size_t max_held = 1'000;  // held writes, all workers together
+    std::uint64_t max_bytes = 16 * 1024 * 1024;  // body bytes read from held writes, all workers
+    double release_rate = 100.0;  // held writes forwarded per second once writes open again
+    std::size_t body_cap = 16 * 1024;  // body bytes read from one held write
+};
+
+// [auto_read_only]: the gate goes read-only by itself (proxy/config/auto_read_only.cpp).
+struct auto_read_only_config {
+    bool enabled = false;
+    std::string header = "maintgate-write-state";  // lower-case; stripped from responses
+    double error_threshold = 0.5;  // share of 5xx among write responses over window
+    std::uint64_t min_writes = 20;  // write responses in window before the share counts
+    duration window{30'000};
+    std::optional<check_request> probe;  // [auto_read_only.probe]: the [health_check] keys
+    duration probe_interval{5'000};  // the probe's `interval`
+    duration recover_after{30'000};  // healthy this long after expiry before reopening
+    duration ttl{30'000};  // how long one trigger lasts unless re-confirmed
+};
+
 struct config {
     std::string source;  // file path, or "<embedded default>"
     unsigned workers = 0;  // resolved: never 0 after loading (default: cores)
@@ -225,6 +248,8 @@ struct config {
     spool_settings spool;  // [spool]; dir empty: no spool
     banner_config banner;
     std::optional<cluster_config> cluster;
+    hold_config hold;
+    auto_read_only_config auto_read_only;
 };
 
 struct config_error {

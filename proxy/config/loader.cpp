@@ -41,6 +41,8 @@ constexpr field<config> root_fields[] = {
     {"spool", load_spool, key_kind::table},
     {"banner", load_banner, key_kind::table},  // after gate: its assets live in pages_dir
     {"cluster", load_cluster, key_kind::table},
+    {"hold", load_hold, key_kind::table},
+    {"auto_read_only", load_auto_read_only, key_kind::table},
 };
 
 // The document's post pass: rules across sections.

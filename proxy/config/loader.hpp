@@ -165,5 +165,10 @@ void check_rule_spool(loader& l, const scope& s, bool is_webhook, webhook_spool&
 void check_spool(loader& l, const config& cfg);
 void load_banner(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_cluster(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_hold(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_auto_read_only(loader& l, const scope& top, std::string_view key, config& cfg);
+// A check table with [health_check]'s keys (checks.cpp), for other sections' probes.
+void load_check_table(loader& l, const scope& s, const std::string& where, check_request& out,
+                      duration* interval);
 
 }  // namespace maintgate::config_detail

@@ -146,7 +146,7 @@ private:
 
     // What decide() found to answer here instead of forwarding.
     struct local_answer {
-        enum class kind : std::uint8_t { none, error, redirect, gate, asset } what = kind::none;
+        enum class kind : std::uint8_t { none, error, redirect, gate, asset, hold } what = kind::none;
         unsigned status = 0;  // error; asset: the index in gate_snapshot::banner_assets
         const char* detail = nullptr;  // error
         policy::decision verdict;  // gate
@@ -156,6 +156,12 @@ private:
     // runs and what each outcome means.
     net::awaitable<step> read_head();
     local_answer decide() noexcept;
+    // The gate's verdict under the worker's current snapshot (refreshes gate_, gate_mode_
+    // and upgrade_); decide() and a held write's release both ask it. Never suspends.
+    policy::decision judge(std::size_t underscore_fields) noexcept;
+    // A write held during a freeze (hold.cpp): waits, then is forwarded, refused (503)
+    // or dropped (its client went away).
+    net::awaitable<step> hold_write();
     net::awaitable<step> answer(const local_answer& a);
     net::awaitable<exchange_result> forward_request();
     net::awaitable<exchange_result> exchange(upstream_conn_ptr conn);
@@ -167,6 +173,8 @@ private:
     // {false, _}: the client went away while an interim response was relayed.
     net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn, bool stop_at_100);
     net::awaitable<step> relay_response(upstream_conn_ptr conn, bool request_complete);
+    // [auto_read_only]: strips the app's write-state header from res, noting a read-only ask.
+    void take_write_state(http::response_header<>& res) noexcept;
     net::awaitable<step> tunnel(upstream_conn_ptr conn);
     net::awaitable<step> reply(unsigned status, const char* detail);
     // The upstream failed before any response: a 502/504, or the maintenance page when
@@ -286,6 +294,7 @@ private:
     policy::mode gate_mode_ = policy::mode::open;
     unsigned status_ = 0;
     bool answered_ = false;  // a response went out (or was attempted) that the log records
+    std::size_t held_underscores_ = 0;  // a held write: the underscore count decide() saw
     std::uint64_t body_bytes_sent_ = 0;
 };
 

@@ -63,9 +63,8 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
             return {local_answer::kind::redirect};
     }
 
-    // The gate: no suspension from here to begin_in_flight (see the file's comment).
+    // The banner's assets are maintgate's own, in every mode (session_banner.cpp).
     refresh_gate();
-    const gate_snapshot& gate = *gate_;
     // The banner's assets are maintgate's own, in every mode (session_banner.cpp).
     if (cfg_->banner.enabled) [[likely]] {
         if (const int asset = banner_asset(); asset >= 0) [[unlikely]] {
@@ -74,6 +73,27 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
             return {local_answer::kind::asset, static_cast<unsigned>(asset)};
         }
     }
+
+    // The gate: no suspension from here to begin_in_flight (see the file's comment).
+    const auto d = judge(underscores.fields);
+    ctx_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
+    if (d.what != policy::verdict::forward) [[unlikely]] {
+        // A freeze that holds writes ([hold], hold.cpp): the write waits in this session
+        // instead of its 503; it is not in flight. Upgrades are never held.
+        if (d.what == policy::verdict::refuse_write && gate_->record.hold && !upgrade_) {
+            held_underscores_ = underscores.fields;
+            return {local_answer::kind::hold, 0, nullptr, d};
+        }
+        return {local_answer::kind::gate, 0, nullptr, d};
+    }
+    begin_in_flight(d.write);
+    return {};
+}
+
+template <class Stream>
+policy::decision client_session<Stream>::judge(std::size_t underscore_fields) noexcept {
+    refresh_gate();
+    const gate_snapshot& gate = *gate_;
     gate_mode_ = gate.record.mode;
     view_facts facts;
     facts.peer = peer_;
@@ -82,20 +102,17 @@ typename client_session<Stream>::local_answer client_session<Stream>::decide() n
         facts.now = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    facts.underscores = underscore_policy;
-    facts.underscore_fields = underscores.fields;
+    facts.underscores = cfg_->forwarding.underscores_in_headers;
+    facts.underscore_fields = underscore_fields;
     facts.bypass_header = cfg_->gate.policy.bypass_header;
     facts.has_rules = !cfg_->gate.policy.rules.empty();
-    const policy::request_view rv = make_request_view(req, facts);
+    const policy::request_view rv = make_request_view(req_->get(), facts);
     upgrade_ = rv.upgrade;  // looked up once: the gate and the exchange both need it
     const auto d = policy::decide(gate.record.view(), cfg_->gate.policy, rv);
-    ctx_.stats().decisions[static_cast<std::size_t>(gate_mode_)][static_cast<std::size_t>(d.what)].inc();
-    if (d.what != policy::verdict::forward) return {local_answer::kind::gate, 0, nullptr, d};
-    begin_in_flight(d.write);
     // A maintenance window is announced or under way: the banner's request side.
-    if (gate.notice) [[unlikely]]
+    if (gate.notice && d.what == policy::verdict::forward) [[unlikely]]
         plan_banner_for(rv);
-    return {};
+    return d;
 }
 
 template <class Stream>
@@ -107,6 +124,7 @@ net::awaitable<session_base::step> client_session<Stream>::answer(const local_an
         if (const webhook_spool* w = spool_rule(a.verdict)) co_return co_await spool_request(*w);
         co_return co_await gate_reply(a.verdict);
     case local_answer::kind::asset: co_return co_await write_rendered(gate_->banner_assets[a.status], 200);
+    case local_answer::kind::hold: co_return co_await hold_write();
     case local_answer::kind::none: break;
     }
     co_return step::close;  // not reached: decide() forwards those
@@ -160,6 +178,8 @@ net::awaitable<session_base::step> client_session<Stream>::redirect_to_https() {
 
 template client_session<beast::tcp_stream>::local_answer client_session<beast::tcp_stream>::decide() noexcept;
 template client_session<tls_client_stream>::local_answer client_session<tls_client_stream>::decide() noexcept;
+template policy::decision client_session<beast::tcp_stream>::judge(std::size_t) noexcept;
+template policy::decision client_session<tls_client_stream>::judge(std::size_t) noexcept;
 template net::awaitable<session_base::step> client_session<beast::tcp_stream>::answer(const local_answer&);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::answer(const local_answer&);
 template bool client_session<beast::tcp_stream>::redirect_excepted() const noexcept;

@@ -20,6 +20,7 @@
 // upstream connection goes back to the pool only after a clean, complete exchange.
 #include "proxy/http/forward.hpp"
 #include "proxy/http/session_io.hpp"
+#include "proxy/http/write_state.hpp"
 
 namespace maintgate::proxy {
 
@@ -62,6 +63,14 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     status_ = res.result_int();
     ctx_.stats().upstream_responses.inc();
     if (status_ >= 500) ctx_.stats().upstream_5xx.inc();
+    // [auto_read_only]: counters the admin thread samples (auto_read_only.cpp), and the
+    // app's header, stripped here so that no client sees it.
+    if (in_flight_ == in_flight::write) {
+        ctx_.stats().write_responses.inc();
+        if (status_ >= 500) ctx_.stats().write_5xx.inc();
+    }
+    if (cfg_->auto_read_only.enabled) [[unlikely]]
+        take_write_state(res);
     bool upstream_keep_alive = res_->keep_alive();
     bool no_body = head_request_ || res_->is_done();
 
@@ -163,10 +172,28 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     co_return step::next_request;
 }
 
+template <class Stream>
+void client_session<Stream>::take_write_state(http::response_header<>& res) noexcept {
+    const std::string_view name = cfg_->auto_read_only.header;
+    for (auto it = res.begin(); it != res.end();) {
+        if (!policy::iequals(it->name_string(), name)) {
+            ++it;
+            continue;
+        }
+        if (const auto ttl = parse_write_state(it->value())) {
+            ctx_.stats().write_state_ttl_s.store(*ttl, std::memory_order_relaxed);
+            ctx_.stats().write_state_signals.inc();
+        }
+        it = res.erase(it);
+    }
+}
+
 template net::awaitable<std::tuple<bool, error_code>> client_session<beast::tcp_stream>::read_response_head(
     upstream_conn&, bool);
 template net::awaitable<std::tuple<bool, error_code>> client_session<tls_client_stream>::read_response_head(
     upstream_conn&, bool);
+template void client_session<beast::tcp_stream>::take_write_state(http::response_header<>&) noexcept;
+template void client_session<tls_client_stream>::take_write_state(http::response_header<>&) noexcept;
 template net::awaitable<session_base::step> client_session<beast::tcp_stream>::relay_response(
     upstream_conn_ptr, bool);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::relay_response(

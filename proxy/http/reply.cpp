@@ -42,6 +42,10 @@ template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::reply_upstream_error(unsigned status,
                                                                                 const char* detail) {
     ctx_.stats().upstream_errors.inc();
+    if (in_flight_ == in_flight::write) {  // a failed write, for [auto_read_only]
+        ctx_.stats().write_responses.inc();
+        ctx_.stats().write_5xx.inc();
+    }
     if (!cfg_->gate.upstream_down_page) co_return co_await reply(status, detail);
     spdlog::debug("{}; serving the maintenance page", detail);
     auto fmt = policy::choose_format(req_->get()[http::field::accept]);

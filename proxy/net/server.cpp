@@ -233,7 +233,8 @@ int run_server(std::shared_ptr<const config> cfg) {
         }
         if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
-        if (const auto* sp = gate.spool()) v.extra = sp->metrics_text();
+        v.extra = render_feature_metrics(v.totals) + gate.auto_ro().metrics_text();
+        if (const auto* sp = gate.spool()) v.extra += sp->metrics_text();
         if (auto* c = gate.cluster()) v.extra += c->metrics_text(std::chrono::system_clock::now());
         return v;
     });

@@ -30,7 +30,19 @@ namespace maintgate {
     X(upstream_errors, "maintgate_upstream_errors_total",                                             \
       "Requests answered locally with 502 or 504 because the upstream failed.")                        \
     X(banners_inserted, "maintgate_banners_inserted_total",                                           \
-      "HTML pages relayed with the maintenance window's banner.")
+      "HTML pages relayed with the maintenance window's banner.") \
+    X(held_writes, "maintgate_held_writes_total", "Writes held during a freeze ([hold]).")            \
+    X(held_released, "maintgate_held_released_total", "Held writes forwarded after the freeze lifted.") \
+    X(held_timed_out, "maintgate_held_timed_out_total", "Held writes refused with 503 past max_wait.") \
+    X(held_over_quota, "maintgate_held_over_quota_total",                                             \
+      "Held writes refused with 503 past max_held or max_bytes (oldest first).")                     \
+    X(held_dropped, "maintgate_held_dropped_total",                                                   \
+      "Held writes whose client went away: never forwarded.")                                         \
+    X(write_responses, "maintgate_write_responses_total",                                             \
+      "Responses to forwarded writes, relayed or local 502/504.")                                     \
+    X(write_5xx, "maintgate_write_5xx_responses_total", "Responses to forwarded writes with a 5xx.")  \
+    X(write_state_signals, "maintgate_app_read_only_signals_total",                                   \
+      "Responses whose [auto_read_only] header asked for read-only.")
 
 // X(label, prefix): forwarded requests in flight, counted from the decision to forward
 // until the upstream exchange is over (response relayed, or failed); tunnels are not
@@ -77,6 +89,8 @@ struct alignas(64) worker_stats {
     std::array<counter, banner_skip_count> banner_skipped;
     // Unix time in milliseconds when the last forwarded write finished; 0: none yet.
     std::atomic<std::int64_t> last_write_done_ms{0};
+    // The ttl in seconds of the last read-only signal (0: the configured default).
+    std::atomic<std::int64_t> write_state_ttl_s{0};
 };
 
 // A sum over workers at one moment.
@@ -90,9 +104,15 @@ struct stats_totals {
 #undef MAINTGATE_X
     std::array<std::uint64_t, banner_skip_count> banner_skipped{};
     std::int64_t last_write_done_ms = 0;  // the latest over workers
+    std::int64_t write_state_ttl_s = 0;  // the longest over workers
 
     std::uint64_t writes_in_flight() const noexcept { return writes_started - writes_finished; }
     std::uint64_t reads_in_flight() const noexcept { return reads_started - reads_finished; }
+    // Held now: every held write ends released, timed out, over quota or dropped.
+    std::uint64_t writes_held() const noexcept {
+        const auto out = held_released + held_timed_out + held_over_quota + held_dropped;
+        return held_writes > out ? held_writes - out : 0;
+    }
 };
 
 inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexcept {
@@ -113,6 +133,8 @@ inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexc
         for (std::size_t i = 0; i < banner_skip_count; ++i) t.banner_skipped[i] += w->banner_skipped[i].get();
         auto last = w->last_write_done_ms.load(std::memory_order_acquire);
         if (last > t.last_write_done_ms) t.last_write_done_ms = last;
+        auto ttl = w->write_state_ttl_s.load(std::memory_order_relaxed);
+        if (ttl > t.write_state_ttl_s) t.write_state_ttl_s = ttl;
     }
     return t;
 }

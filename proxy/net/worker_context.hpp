@@ -14,6 +14,7 @@
 
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/http/banner.hpp"
+#include "proxy/http/hold.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/stats.hpp"
 #include "proxy/net/upstream_pool.hpp"
@@ -32,7 +33,7 @@ class worker_context {
 public:
     worker_context(net::any_io_executor ex, const upstream_config& upstream,
                    std::vector<tcp::endpoint> endpoints, std::shared_ptr<const gate_snapshot> gate)
-        : pool_(std::move(ex), upstream, std::move(endpoints)), gate_(std::move(gate)) {}
+        : pool_executor_(ex), pool_(std::move(ex), upstream, std::move(endpoints)), gate_(std::move(gate)) {}
     worker_context(const worker_context&) = delete;
     worker_context& operator=(const worker_context&) = delete;
 
@@ -41,6 +42,10 @@ public:
     const worker_stats& stats() const noexcept { return stats_; }
 
     upstream_pool& pool() noexcept { return pool_; }
+
+    // This worker's held writes ([hold], proxy/http/hold.hpp); touched only when one is held.
+    hold_queue& holds() noexcept { return holds_; }
+    net::any_io_executor executor() noexcept { return pool_executor_; }
 
     // The gate as this worker sees it. Read once per request on the worker's thread; a
     // reply that writes from the snapshot's buffers holds gate_shared() across the write.
@@ -78,9 +83,11 @@ private:
             banner_ = render_banner(n);
     }
 
+    net::any_io_executor pool_executor_;
     upstream_pool pool_;
     std::shared_ptr<const gate_snapshot> gate_;
     std::shared_ptr<const banner_render> banner_;
+    hold_queue holds_;
     session_base* sessions_ = nullptr;
     std::uint16_t https_port_ = 0;
     spool::spool* spool_ = nullptr;

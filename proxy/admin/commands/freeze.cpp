@@ -30,6 +30,9 @@ void render_freeze(std::string& out, const admin_reply& r, sys_time) {
                    "\n";
         }
     }
+    if (get_bool(o, "hold"))
+        out += "holding new writes (" + std::to_string(get_uint(o, "held")) +
+               " held now): forwarded in arrival order when writes open, 503 past max_wait\n";
     out += "no write reaches the upstream until reopen reaches writes or set mode open\n";
 }
 
@@ -59,7 +62,7 @@ std::string names(const std::vector<cluster::peer>& v, bool writes) {
 
 boost::asio::awaitable<admin_reply> run_freeze(admin_context& a, const admin::command& c) {
     const auto started = std::chrono::steady_clock::now();
-    auto f = co_await a.gate.freeze(c.timeout, a.who, c.text);
+    auto f = co_await a.gate.freeze(c.timeout, c.hold, a.who, c.text);
     if (!f.fenced) co_return error_reply(f.error);
     // In a cluster the freeze holds when every live replica has taken it, not this one.
     std::optional<cluster::acks_outcome> acks;
@@ -72,6 +75,8 @@ boost::asio::awaitable<admin_reply> run_freeze(admin_context& a, const admin::co
     o["fenced"] = true;
     o["waited_for"] = f.waited_for;
     o["pending"] = f.pending;
+    o["hold"] = a.gate.record().hold;
+    o["held"] = f.held;
     o["waited_ms"] = std::int64_t(f.waited.count());
     o["write_boundary"] =
         f.boundary_ms ? boost::json::value(format_iso8601_ms(f.boundary_ms)) : boost::json::value(nullptr);

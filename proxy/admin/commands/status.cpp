@@ -96,6 +96,21 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
                std::to_string(get_uint(aside, "min_requests")) + " responses\n";
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
     if (auto s = get_str(o, "in_progress"); !s.empty()) out += "in progress " + std::string(s) + "\n";
+    const auto& held = get_obj(o, "held");
+    if (get_bool(o, "hold") || get_uint(held, "total") > 0)
+        out += "held        " + std::to_string(get_uint(held, "now")) + " write(s) now" +
+               (get_bool(o, "hold") ? " (this freeze holds writes)" : "") + "; since start " +
+               std::to_string(get_uint(held, "released")) + " released, " +
+               std::to_string(get_uint(held, "timed_out")) + " timed out, " +
+               std::to_string(get_uint(held, "over_quota")) + " over quota, " +
+               std::to_string(get_uint(held, "dropped")) + " dropped\n";
+    const auto& ar = get_obj(o, "auto_read_only");
+    if (get_bool(ar, "active")) {
+        out += "automatic   read-only by itself (" + std::string(get_str(ar, "cause")) +
+               "): " + one_line(get_str(ar, "detail"));
+        if (auto e = get_time(aside, "auto_expires")) out += "; expires " + when(*e, now);
+        out += "\n";
+    }
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
     if (!is_null(o, "cluster")) render_cluster(out, get_obj(o, "cluster"));
 }
@@ -146,6 +161,21 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
         o["cluster"] = c->status_json(a.now);
     else
         o["cluster"] = nullptr;
+    o["hold"] = rec.hold;
+    o["held"] = js::object{{"now", t.writes_held()},           {"total", t.held_writes},
+                           {"released", t.held_released},     {"timed_out", t.held_timed_out},
+                           {"over_quota", t.held_over_quota}, {"dropped", t.held_dropped}};
+    const auto& ar = g.auto_ro();
+    js::object auto_o{{"enabled", g.cfg().auto_read_only.enabled}, {"active", ar.active()}};
+    auto_o["cause"] = ar.cause() ? js::value(to_string(*ar.cause())) : js::value(nullptr);
+    auto_o["detail"] = ar.active() ? ar.detail() : std::string();
+    auto_o["since"] = ar.active() ? iso_or_null(ar.since()) : js::value(nullptr);
+    auto_o["expires"] = ar.active() ? iso_or_null(ar.expires()) : js::value(nullptr);
+    js::object entries;
+    for (std::size_t i = 0; i < auto_cause_count; ++i)
+        entries[to_string(static_cast<auto_cause>(i))] = ar.entries()[i];
+    auto_o["entries"] = std::move(entries);
+    o["auto_read_only"] = std::move(auto_o);
 
     auto& aside = r.aside;
     put_time(aside, "since", rec.since);
@@ -153,6 +183,7 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
     put_time(aside, "checked", h.at);
     put_time(aside, "watch_until", g.watch_until());
     aside["froze"] = boundary.has_value();
+    if (ar.active()) put_time(aside, "auto_expires", ar.expires());
     aside["health_configured"] = rc.health.has_value();
     aside["max_error_rate"] = rc.max_error_rate;
     aside["min_requests"] = std::uint64_t(rc.min_requests);

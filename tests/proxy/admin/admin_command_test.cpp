@@ -295,6 +295,39 @@ TEST_CASE("freeze, reopen and history", "[admin_command]") {
     }
 }
 
+TEST_CASE("freeze hold and no-hold, before or after the timeout", "[admin_command]") {
+    const auto now = at(2026, 11, 22, 3, 0, 0);
+    struct hold_case {
+        const char* line;
+        std::optional<bool> hold;
+        std::optional<duration> timeout;
+        const char* text;
+    };
+    const hold_case cases[] = {
+        {"freeze", std::nullopt, std::nullopt, "freeze"},
+        {"freeze hold", true, std::nullopt, "freeze hold"},
+        {"freeze no-hold", false, std::nullopt, "freeze no-hold"},
+        {"freeze hold timeout 5s", true, std::chrono::seconds(5), "freeze hold timeout 5s"},
+        {"freeze timeout 5s hold", true, std::chrono::seconds(5), "freeze hold timeout 5s"},
+        {"freeze timeout 5s no-hold --json", false, std::chrono::seconds(5), "freeze no-hold timeout 5s"},
+    };
+    for (const auto& c : cases) {
+        INFO("line: " << c.line);
+        const auto r = parse_command(c.line, now);
+        REQUIRE(r.cmd);
+        CHECK(r.cmd->what == verb::freeze);
+        CHECK(r.cmd->hold == c.hold);
+        CHECK(r.cmd->timeout == c.timeout);
+        CHECK(r.cmd->text == c.text);
+        // The canonical text parses back to the same command.
+        const auto again = parse_command(r.cmd->text, now);
+        REQUIRE(again.cmd);
+        CHECK(again.cmd->hold == c.hold);
+    }
+    CHECK_FALSE(parse_command("freeze hold hold", now).cmd);
+    CHECK_FALSE(parse_command("freeze hold timeout", now).cmd);
+}
+
 TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]") {
     struct bad_case {
         std::string line;
