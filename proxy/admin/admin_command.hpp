@@ -30,7 +30,26 @@ inline constexpr duration max_freeze_timeout{3600 * 1000};
 inline constexpr std::size_t default_history = 20;
 inline constexpr std::size_t max_history = 10'000;
 
-enum class verb { help, status, set_mode, freeze, reopen, reopen_status, check, history, reload };
+enum class verb {
+    help,
+    status,
+    set_mode,
+    freeze,
+    reopen,
+    reopen_status,
+    check,
+    history,
+    reload,
+    window_plan,
+    window_start,
+    window_status,
+    window_abort,
+    window_history,
+    window_report,
+};
+inline constexpr std::size_t verb_count = std::size_t(verb::window_report) + 1;
+
+enum class report_format { text, json, markdown };
 
 struct command {
     verb what = verb::help;
@@ -42,6 +61,11 @@ struct command {
     std::optional<duration> timeout;  // freeze timeout DURATION; empty: the configured default
     std::optional<policy::stage> to;  // reopen to STAGE; empty: the next stage
     std::size_t count = default_history;  // history [N]
+    // window plan|start|abort|report: the window's id (empty: the next or current one),
+    // its times (plan; start empty: started by hand) and the report's format.
+    std::string window_id;
+    std::optional<sys_time> window_starts, window_ends, window_announce;
+    report_format format = report_format::text;
     std::string text;  // the canonical line, without json flags (audit log)
 };
 

@@ -28,6 +28,8 @@ struct metrics_view {
     std::optional<sys_time> last_health_check;
     std::optional<std::int64_t> last_write_boundary_ms;  // unix ms of the last freeze's boundary
     sys_time stage_since{};
+    // Families rendered elsewhere (proxy/window/window_metrics.cpp), appended as they are.
+    std::string windows;
 };
 
 // The text exposition format 0.0.4, every family with # HELP and # TYPE, in this order:
@@ -44,6 +46,7 @@ struct metrics_view {
 //   maintgate_upstream_healthy 0/1 and maintgate_last_health_check_timestamp_seconds
 //     (each omitted while unknown)
 //   maintgate_connections gauge
+//   then v.windows: the maintenance windows' families (window_metrics.hpp)
 // Timestamps are unix seconds with three decimals. An omitted family has no HELP or TYPE
 // line either. Ends with a newline.
 std::string render_metrics(const metrics_view& v);

@@ -13,6 +13,7 @@
 #include "policy/gate.hpp"
 #include "proxy/config/duration.hpp"
 #include "proxy/http/framing_types.hpp"
+#include "proxy/window/window.hpp"
 
 namespace maintgate {
 
@@ -183,6 +184,7 @@ struct config {
     gate_settings gate;
     admin_config admin;
     reopen_config reopen;
+    std::vector<window::plan> windows;  // [[window]], in document order
 };
 
 struct config_error {

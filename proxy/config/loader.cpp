@@ -38,6 +38,7 @@ constexpr field<config> root_fields[] = {
     {"health_check", load_health_check, key_kind::table},
     {"smoke_check", load_smoke_checks, key_kind::table_array},
     {"reopen", load_reopen, key_kind::table},
+    {"window", load_windows, key_kind::table_array},
 };
 
 // The document's post pass: rules across sections.

@@ -152,5 +152,6 @@ void load_admin(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_health_check(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_smoke_checks(loader& l, const scope& top, std::string_view key, config& cfg);
 void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg);
+void load_windows(loader& l, const scope& top, std::string_view key, config& cfg);
 
 }  // namespace maintgate::config_detail

@@ -10,6 +10,8 @@
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/admin/gate_control.hpp"
 #include "proxy/admin/gate_state.hpp"
+#include "proxy/window/window_control.hpp"
+#include "proxy/window/window_metrics.hpp"
 #include "proxy/admin/metrics.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net.hpp"
@@ -158,6 +160,9 @@ int run_server(std::shared_ptr<const config> cfg) {
         worker_ptrs.push_back(workers.back().get());
     }
     gate.set_workers(worker_ptrs);
+    // The maintenance windows: restored from their file beside the state file; from
+    // here on every snapshot carries what they publish.
+    window::window_control windows(main_ioc, gate);
     service_notifier notify(main_ioc, worker_ptrs, [&gate] { return service_status(gate.record()); });
     std::uint16_t https_port = 0;
     for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
@@ -181,7 +186,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         spdlog::warn("no audit_log configured ([gate] audit_log): mode changes are logged but not audited");
 
     // Its coroutines hold its state themselves, so it goes before the io_context.
-    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate] {
+    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate, &windows] {
         metrics_view v;
         v.totals = gate.totals();
         const auto& r = gate.record();
@@ -195,6 +200,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         }
         if (auto b = gate.last_boundary_ms(); b && *b) v.last_write_boundary_ms = *b;  // 0: no write yet
         v.stage_since = r.since;
+        v.windows = window::render_window_metrics(windows, std::chrono::system_clock::now());
         return v;
     });
     if (!cfg->admin.metrics.empty()) {
@@ -218,6 +224,7 @@ int run_server(std::shared_ptr<const config> cfg) {
                  cfg->upstream.url, policy::to_string(record.mode), policy::to_string(record.stage),
                  record.fenced ? ", writes fenced" : "");
     gate.start();
+    windows.start();
     admin.start();
     if (!cfg->admin.metrics.empty()) metrics->start();
     notify.ready();
@@ -245,6 +252,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         if (!ec) received = sig;
         notify.stopping();
         gate.stop();
+        windows.stop();
         admin.stop();
         metrics->stop();
         hangup->cancel();

@@ -10,8 +10,8 @@ namespace {
 using admin::verb;
 
 // Indexed by verb, in the enum's order: the row of the command table that does I/O.
-constexpr std::array<command_handler, std::size_t(verb::reload) + 1> handlers = [] {
-    std::array<command_handler, std::size_t(verb::reload) + 1> h{};
+constexpr std::array<command_handler, admin::verb_count> handlers = [] {
+    std::array<command_handler, admin::verb_count> h{};
     h[std::size_t(verb::help)] = &run_help;
     h[std::size_t(verb::status)] = &run_status;
     h[std::size_t(verb::set_mode)] = &run_set_mode;
@@ -21,6 +21,12 @@ constexpr std::array<command_handler, std::size_t(verb::reload) + 1> handlers = 
     h[std::size_t(verb::check)] = &run_check;
     h[std::size_t(verb::history)] = &run_history;
     h[std::size_t(verb::reload)] = &run_reload;
+    h[std::size_t(verb::window_plan)] = &run_window_plan;
+    h[std::size_t(verb::window_start)] = &run_window_start;
+    h[std::size_t(verb::window_status)] = &run_window_status;
+    h[std::size_t(verb::window_abort)] = &run_window_abort;
+    h[std::size_t(verb::window_history)] = &run_window_history;
+    h[std::size_t(verb::window_report)] = &run_window_report;
     return h;
 }();
 

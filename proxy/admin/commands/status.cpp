@@ -3,6 +3,8 @@
 #include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
 #include "proxy/admin/gate_control.hpp"
+#include "proxy/window/window_control.hpp"
+#include "proxy/window/window_report.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -67,6 +69,7 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
     if (auto s = get_str(o, "in_progress"); !s.empty()) out += "in progress " + std::string(s) + "\n";
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
+    if (!is_null(o, "window")) out += "window      " + window::summary_line(get_obj(o, "window")) + "\n";
 }
 
 }  // namespace
@@ -111,6 +114,10 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
     o["last_step_back"] = g.last_step_back();
     o["in_progress"] = g.busy();
     o["connections"] = std::uint64_t(g.connections());
+    // The maintenance window under way, else the next one planned.
+    const window::window* w = nullptr;
+    if (const auto* wc = g.windows()) w = wc->current() ? wc->current() : wc->next();
+    o["window"] = w ? js::value(window::summary_json(*w)) : js::value(nullptr);
 
     auto& aside = r.aside;
     put_time(aside, "since", rec.since);
