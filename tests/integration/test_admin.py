@@ -36,7 +36,8 @@ PAGES = os.path.join(HERE, "..", "..", "maintenance_pages")
 ISO_S = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 CONFIG_ERROR_RE = re.compile(r"^(?P<file>/.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
-COMMAND_LIST = "help, status, set mode, freeze, reopen, reopen status, check, history, reload"
+COMMAND_LIST = ("help, status, set mode, freeze, reopen, reopen status, check, history, reload, "
+                "window plan, window start, window status, window abort, window history, window report")
 STATE_CHANGING = ("set mode", "freeze", "reopen [", "reload")  # help marks these with "* "
 AUDIT_KEYS = {"time", "uid", "pid", "actor", "command", "old_mode", "new_mode", "old_stage",
               "new_stage", "reason", "outcome", "detail"}
