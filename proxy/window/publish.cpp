@@ -226,7 +226,7 @@ publication make_publication(const std::vector<window>& windows, sys_time now) {
     p.jitter = in_progress(shown->ph) && shown->ph != phase::verifying;
     p.status_field = js::serialize(js::object{
         {"id", n->id},
-        {"phase", to_string(shown->ph)},
+        {"phase", n->phase},  // the notice's words: announced, active, verifying
         {"announce_from", format_iso8601(n->announce_from)},
         {"starts", iso(scheduled_for(*shown))},
         {"ends", format_iso8601(n->ends)},
