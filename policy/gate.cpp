@@ -49,7 +49,13 @@ bool grants_bypass(const gate_config& g, const request_view& r) noexcept {
 bool is_status_request(const gate_config& g, const request_view& r) noexcept {
     if (g.status_path.empty() || (r.method != "GET" && r.method != "HEAD")) return false;
     auto q = r.target.find('?');
-    return r.target.substr(0, q) == g.status_path;
+    const auto path = r.target.substr(0, q);
+    if (path == g.status_path) return true;
+    // The maintenance windows' feeds, status_path + "/windows.json" and "/windows.ics".
+    if (path.size() <= g.status_path.size() || path.substr(0, g.status_path.size()) != g.status_path)
+        return false;
+    const auto rest = path.substr(g.status_path.size());
+    return rest == "/windows.json" || rest == "/windows.ics";
 }
 
 }  // namespace

@@ -117,7 +117,8 @@ struct gate_view {
 };
 
 // The whole gate in one function; see the mode table at the top of README.md. In order:
-// TRACE/CONNECT are denied; GET/HEAD of status_path is the status endpoint; GET of
+// TRACE/CONNECT are denied; GET/HEAD of status_path (and of its /windows.json and /windows.ics
+// feeds) is the status endpoint; GET of
 // bypass_path/<secret> grants the bypass cookie; in open mode everything is forwarded;
 // operators (bypass_cidrs, the bypass header, a valid cookie) are forwarded in every
 // mode; then the first matching rule decides; without one, maintenance shows the page

@@ -1,6 +1,8 @@
 #include "proxy/admin/admin_command.hpp"
 
 #include <algorithm>
+
+#include "proxy/admin/window_command.hpp"
 #include <array>
 #include <cstdint>
 
@@ -35,6 +37,17 @@ constexpr std::array<command_info, verb_count> table{{
      "retry every due event now (--dry-run: list what would go next)", true},
     {verb::spool_drop, "spool drop", "spool drop ID", "never deliver this event (pending or dead-lettered)", true},
     {verb::spool_requeue, "spool requeue", "spool requeue ID", "put a dead-lettered event back in its queue", true},
+    {verb::window_plan, "window plan",
+     "window plan ID start TIME|manual end TIME [announce TIME] [mode M] [reason TEXT...]",
+     "plan a maintenance window (or plan one again before it starts)", true},
+    {verb::window_start, "window start", "window start [ID]",
+     "start a window now: backup gate, freeze, boundary hooks, then its mode", true},
+    {verb::window_status, "window status", "window status", "the windows that are planned or under way", false},
+    {verb::window_abort, "window abort", "window abort [ID]", "stop a window: on_abort hooks, then back to open",
+     true},
+    {verb::window_history, "window history", "window history [N]", "the last N windows (default 20)", false},
+    {verb::window_report, "window report", "window report ID [--markdown]",
+     "a window's timeline: backups, boundary, stages, refused writes", false},
 }};
 
 constexpr std::string_view mode_names = "open, read-only or maintenance";
@@ -149,8 +162,9 @@ bool looks_like_keyword(std::string_view text) noexcept {
             words = space == std::string_view::npos ? std::string_view{} : words.substr(space + 1);
         }
     }
-    constexpr std::array<std::string_view, 9> others{"reason", "until",   "for",  "timeout", "to",
-                                                     "force",  "--force", "json", "--json"};
+    constexpr std::array<std::string_view, 14> others{"reason", "until",   "for",  "timeout", "to",
+                                                      "force",  "--force", "json", "--json", "start",
+                                                      "end",    "announce", "mode", "--markdown"};
     return std::find(others.begin(), others.end(), text) != others.end();
 }
 
@@ -447,6 +461,15 @@ std::string parse_set_mode(args_t args, sys_time now, command& cmd) {
 
 }  // namespace
 
+namespace detail {
+std::string show_word(const word& w) { return show(w); }
+bool keyword(const word& w, std::string_view k) noexcept { return is_keyword(w, k); }
+std::string hint_for(const word& w) { return quoted_hint(w); }
+std::optional<sys_time> time_word(std::string_view t, sys_time now) { return parse_time(t, now); }
+std::string quoted(std::string_view text) { return double_quoted(text); }
+std::string history_count(std::span<const word> args, command& cmd) { return parse_history(args, cmd); }
+}  // namespace detail
+
 split_result split_words(std::string_view line) {
     split_result out;
     line = strip_terminator(line);
@@ -615,6 +638,12 @@ parse_result parse_command(std::string_view line, sys_time now) {
     case verb::spool_drop:
     case verb::spool_requeue: error = parse_spool_id(*found, args, cmd); break;
     case verb::spool_replay: error = parse_spool_replay(args, cmd); break;
+    case verb::window_status: error = no_arguments(*found, args, cmd); break;
+    case verb::window_plan:
+    case verb::window_start:
+    case verb::window_abort:
+    case verb::window_history:
+    case verb::window_report: error = parse_window(found->what, args, now, cmd); break;
     }
     if (!error.empty()) {
         out.error = std::move(error);

@@ -35,9 +35,13 @@ enum class verb {
     help, status, set_mode, freeze, reopen, reopen_status, check, history, reload,
     // The webhook spool (proxy/admin/commands/spool.cpp).
     spool_status, spool_list, spool_show, spool_replay, spool_drop, spool_requeue,
+    // The maintenance window (proxy/admin/commands/window_*.cpp).
+    window_plan, window_start, window_status, window_abort, window_history, window_report,
 };
-inline constexpr std::size_t verb_count = std::size_t(verb::spool_requeue) + 1;
+inline constexpr std::size_t verb_count = std::size_t(verb::window_report) + 1;
 inline constexpr std::size_t default_spool_list = 20;
+
+enum class report_format { text, json, markdown };
 
 struct command {
     verb what = verb::help;
@@ -49,9 +53,14 @@ struct command {
     std::optional<duration> timeout;  // freeze timeout DURATION; empty: the configured default
     std::optional<bool> hold;  // freeze hold / freeze no-hold; empty: [hold] enabled decides
     std::optional<policy::stage> to;  // reopen to STAGE; empty: the next stage
-    std::size_t count = default_history;  // history [N], spool list [N]
+    std::size_t count = default_history;  // history [N], spool list [N], window history [N]
     std::uint64_t id = 0;  // spool show|drop|requeue ID
     bool dry_run = false;  // spool replay --dry-run
+    // window plan|start|abort|report: the window's id (empty: the next or current one),
+    // its times (plan; start empty: started by hand) and the report's format.
+    std::string window_id;
+    std::optional<sys_time> window_starts, window_ends, window_announce;
+    report_format format = report_format::text;
     std::string text;  // the canonical line, without json flags (audit log)
 };
 

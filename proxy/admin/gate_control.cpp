@@ -48,8 +48,22 @@ gate_control::gate_control(net::io_context& ioc, std::shared_ptr<const config> c
                            std::atomic<std::size_t>& connections)
     : ioc_(ioc), cfg_(std::move(cfg)), record_(std::move(record)), upstream_(std::move(upstream)),
       connections_(connections) {
-    snapshot_ = render_snapshot(record_, cfg_, now_sys());
+    snapshot_ = render(now_sys());
     set_workers(std::move(workers));
+}
+
+std::shared_ptr<const gate_snapshot> gate_control::render(sys_time now) const {
+    auto snap = render_snapshot(record_, cfg_, now);
+    if (!window_pub_) return snap;
+    auto s = std::const_pointer_cast<gate_snapshot>(snap);
+    window::decorate(*s, *window_pub_, retry_after_seconds(record_, cfg_->gate, now));
+    return s;
+}
+
+void gate_control::set_window_publication(std::shared_ptr<const window::publication> p) {
+    window_pub_ = std::move(p);
+    snapshot_ = render(now_sys());
+    for (auto* w : workers_) w->publish_gate(snapshot_);
 }
 
 void gate_control::set_workers(std::vector<worker*> workers) {
@@ -217,7 +231,8 @@ net::awaitable<change_outcome> gate_control::apply_local(gate_record next, const
     spdlog::info("gate: {} (stage {}{}) set by {}{}{}", policy::to_string(record_.mode),
                  policy::to_string(record_.stage), record_.fenced ? ", writes fenced" : "", who.name,
                  record_.reason.empty() ? "" : ": ", record_.reason);
-    if (!co_await publish(render_snapshot(record_, cfg_, now_sys()))) {
+    if (observer_) observer_({before, record_, who, command, detail});
+    if (!co_await publish(render(now_sys()))) {
         out.error = "the change is saved but not every worker took it within 10 s";
         co_return out;
     }
@@ -494,7 +509,7 @@ net::awaitable<reload_outcome> gate_control::reload(const admin_peer& who, std::
     for (const auto& w : out.warnings) detail += "; " + w;
     audit(who, command, record_, record_, "ok", detail);
     spdlog::info("reload: {}", detail);
-    if (!co_await publish(render_snapshot(record_, cfg_, now_sys()))) {
+    if (!co_await publish(render(now_sys()))) {
         out.errors.push_back("the new config is loaded but not every worker took it within 10 s");
         co_return out;
     }
@@ -519,7 +534,7 @@ net::awaitable<void> gate_control::rerender_loop() {
         co_await sleep(std::chrono::seconds(1));
         if (stopped_) break;
         if (record_.until) {
-            snapshot_ = render_snapshot(record_, cfg_, now_sys());
+            snapshot_ = render(now_sys());
             for (auto* w : workers_) w->publish_gate(snapshot_);
         }
     }

@@ -6,6 +6,7 @@
 // background health check and reload live here too. Nothing in here runs on a worker.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,11 @@
 #include "proxy/net.hpp"
 #include "proxy/admin/probe.hpp"
 #include "proxy/net/stats.hpp"
+#include "proxy/window/publish.hpp"
+
+namespace maintgate::window {
+class window_control;
+}
 
 namespace maintgate::proxy {
 
@@ -164,7 +170,27 @@ public:
     // [auto_read_only]: its state, for status and metrics.
     const auto_read_only& auto_ro() const noexcept { return auto_ro_; }
 
+    // The maintenance windows (proxy/window/): what they publish goes on every snapshot
+    // from now on, and is published at once; the observer hears of every change applied.
+    struct change_seen {
+        const gate_record& before;
+        const gate_record& after;
+        const admin_peer& who;
+        const std::string& command;
+        const std::string& detail;
+    };
+    void set_window_publication(std::shared_ptr<const window::publication> p);
+    void set_change_observer(std::function<void(const change_seen&)> f) { observer_ = std::move(f); }
+    void set_windows(window::window_control* w) noexcept { windows_ = w; }
+    window::window_control* windows() const noexcept { return windows_; }
+    // An audit line for something that is not a gate change (a window's transition).
+    void note(const admin_peer& who, const std::string& command, std::string_view outcome,
+              const std::string& detail) {
+        audit(who, command, record_, record_, outcome, detail);
+    }
+
 private:
+    std::shared_ptr<const gate_snapshot> render(sys_time now) const;
     friend class auto_read_only;  // its loops use sleep(), stopped_ and the upstream
     // Persist, audit, render, publish; the one path every change takes (through the
     // cluster hook first when there is one).
@@ -209,6 +235,9 @@ private:
     cluster::cluster_node* cluster_ = nullptr;
     std::string replica_id_;
     auto_read_only auto_ro_{*this};
+    std::shared_ptr<const window::publication> window_pub_;
+    std::function<void(const change_seen&)> observer_;
+    window::window_control* windows_ = nullptr;
 };
 
 }  // namespace maintgate::proxy

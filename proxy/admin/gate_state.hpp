@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "policy/accept.hpp"
 #include "proxy/config/config.hpp"
@@ -20,6 +21,16 @@ namespace maintgate {
 struct rendered_reply {
     std::string head;
     std::string body;
+    // While a maintenance window is under way: copies of head whose Retry-After is spread
+    // a little past the expected end, so clients do not all come back in the same second.
+    // The writer picks one by a hash of the peer's address; empty: head for everyone.
+    std::vector<std::string> jittered_heads;
+};
+
+// The public feeds of maintenance windows, rendered when a window changes.
+struct window_feeds {
+    rendered_reply json;  // status_path + "/windows.json": scheduled_maintenances
+    rendered_reply ics;  // status_path + "/windows.ics": iCalendar (RFC 5545)
 };
 
 struct gate_snapshot {
@@ -35,6 +46,8 @@ struct gate_snapshot {
     std::shared_ptr<const window_notice> notice;
     // 200s for /.maintgate/banner.css and banner.js (banner_config), served in every mode.
     std::array<rendered_reply, 2> banner_assets;
+    // The windows' feeds (rendered by proxy/window/publish.cpp), or null: none served.
+    std::shared_ptr<const window_feeds> feeds;
 };
 
 // Going from before to after closes the gate to upgraded connections: the mode leaves

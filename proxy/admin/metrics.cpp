@@ -218,6 +218,7 @@ std::string render_metrics(const metrics_view& v) {
     family(out, "maintgate_connections", "gauge", "Open client connections.");
     sample(out, "maintgate_connections", {}, v.connections);
     out += v.extra;
+    out += v.windows;
     return out;
 }
 

@@ -29,6 +29,8 @@ struct metrics_view {
     std::optional<std::int64_t> last_write_boundary_ms;  // unix ms of the last freeze's boundary
     sys_time stage_since{};
     std::string extra;  // more families, rendered by their owners (spool, cluster, [auto_read_only]), or empty
+    // Families rendered elsewhere (proxy/window/window_metrics.cpp), appended as they are.
+    std::string windows;
 };
 
 // The text exposition format 0.0.4, every family with # HELP and # TYPE, in this order:
@@ -49,6 +51,7 @@ struct metrics_view {
 //   maintgate_connections gauge
 //   then v.extra as given (the spool's maintgate_spool_* families, spool.hpp)
 //   then, in a cluster, the node's maintgate_cluster_* families are appended to v.extra
+//   then v.windows: the maintenance windows' families (window_metrics.hpp)
 // Timestamps are unix seconds with three decimals. An omitted family has no HELP or TYPE
 // line either. Ends with a newline.
 std::string render_metrics(const metrics_view& v);

@@ -14,6 +14,7 @@
 #include "proxy/config/duration.hpp"
 #include "proxy/http/framing_types.hpp"
 #include "proxy/spool/spool_types.hpp"
+#include "proxy/window/window.hpp"
 
 namespace maintgate {
 
@@ -250,6 +251,7 @@ struct config {
     std::optional<cluster_config> cluster;
     hold_config hold;
     auto_read_only_config auto_read_only;
+    std::vector<window::plan> windows;  // [[window]], in document order
 };
 
 struct config_error {

@@ -43,6 +43,7 @@ constexpr field<config> root_fields[] = {
     {"cluster", load_cluster, key_kind::table},
     {"hold", load_hold, key_kind::table},
     {"auto_read_only", load_auto_read_only, key_kind::table},
+    {"window", load_windows, key_kind::table_array},
 };
 
 // The document's post pass: rules across sections.

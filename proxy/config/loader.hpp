@@ -170,5 +170,6 @@ void load_auto_read_only(loader& l, const scope& top, std::string_view key, conf
 // A check table with [health_check]'s keys (checks.cpp), for other sections' probes.
 void load_check_table(loader& l, const scope& s, const std::string& where, check_request& out,
                       duration* interval);
+void load_windows(loader& l, const scope& top, std::string_view key, config& cfg);
 
 }  // namespace maintgate::config_detail

@@ -62,9 +62,17 @@ net::awaitable<session_base::step> client_session<Stream>::gate_reply(const poli
     switch (d.what) {
     case policy::verdict::refuse_write:
         ctx_.stats().refused_writes.inc();
+        ctx_.stats().refused_by_rule[refused_slot(d.rule)].inc();
         co_return co_await write_rendered(hold->refusal[fmt], 503);
     case policy::verdict::maintenance: co_return co_await write_rendered(hold->page[fmt], 503);
-    case policy::verdict::status: co_return co_await write_rendered(hold->status, 200);
+    case policy::verdict::status: {
+        // The windows' feeds sit under the status path (policy::is_status_request).
+        const std::string_view target = req.target();
+        const std::string_view path = target.substr(0, target.find('?'));
+        if (hold->feeds && path.ends_with("/windows.json")) co_return co_await write_rendered(hold->feeds->json, 200);
+        if (hold->feeds && path.ends_with("/windows.ics")) co_return co_await write_rendered(hold->feeds->ics, 200);
+        co_return co_await write_rendered(hold->status, 200);
+    }
     case policy::verdict::grant_bypass: {
         // The secret URL: a signed, expiring cookie, then back to the app. Rare, so the
         // response is built here.
@@ -100,7 +108,15 @@ net::awaitable<session_base::step> client_session<Stream>::write_rendered(const 
                                   : client_version_ == 10 ? "Connection: keep-alive\r\n"
                                                           : "";
     bool with_body = req_->get().method() != http::verb::head;
-    std::array<net::const_buffer, 6> bufs{net::buffer(r.head),
+    // The jittered Retry-After, picked by the peer's address (FNV-1a): the same client
+    // gets the same answer, different clients spread over a few seconds.
+    const std::string* head = &r.head;
+    if (!r.jittered_heads.empty()) {
+        std::uint32_t h = 2166136261u;
+        for (std::size_t i = 0; i < peer_len_; ++i) h = (h ^ static_cast<unsigned char>(peer_text_[i])) * 16777619u;
+        head = &r.jittered_heads[h % r.jittered_heads.size()];
+    }
+    std::array<net::const_buffer, 6> bufs{net::buffer(*head),
                                           net::buffer(date_field()),
                                           net::buffer(hsts_field()),
                                           net::buffer(connection),

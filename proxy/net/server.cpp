@@ -13,6 +13,8 @@
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/admin/gate_control.hpp"
 #include "proxy/admin/gate_state.hpp"
+#include "proxy/window/window_control.hpp"
+#include "proxy/window/window_metrics.hpp"
 #include "proxy/admin/metrics.hpp"
 #include "proxy/cluster/cluster_node.hpp"
 #include "proxy/logging.hpp"
@@ -176,6 +178,9 @@ int run_server(std::shared_ptr<const config> cfg) {
         gate.set_spool(webhook_spool.get());
         webhook_spool->set_gate(gate.record(), cfg);
     }
+    // The maintenance windows: restored from their file beside the state file; from
+    // here on every snapshot carries what they publish.
+    window::window_control windows(main_ioc, gate);
     service_notifier notify(main_ioc, worker_ptrs, [&gate] { return service_status(gate.record()); });
     std::uint16_t https_port = 0;
     std::uint16_t first_port = 0;
@@ -219,7 +224,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         spdlog::warn("no audit_log configured ([gate] audit_log): mode changes are logged but not audited");
 
     // Its coroutines hold its state themselves, so it goes before the io_context.
-    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate] {
+    std::optional<metrics_listener> metrics(std::in_place, main_ioc, [&gate, &windows] {
         metrics_view v;
         v.totals = gate.totals();
         const auto& r = gate.record();
@@ -236,6 +241,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         v.extra = render_feature_metrics(v.totals) + gate.auto_ro().metrics_text();
         if (const auto* sp = gate.spool()) v.extra += sp->metrics_text();
         if (auto* c = gate.cluster()) v.extra += c->metrics_text(std::chrono::system_clock::now());
+        v.windows = window::render_window_metrics(windows, std::chrono::system_clock::now());
         return v;
     });
     if (!cfg->admin.metrics.empty()) {
@@ -260,6 +266,7 @@ int run_server(std::shared_ptr<const config> cfg) {
                  record.fenced ? ", writes fenced" : "");
     gate.start();
     if (cluster_node) cluster_node->start();
+    windows.start();
     admin.start();
     if (!cfg->admin.metrics.empty()) metrics->start();
     notify.ready();
@@ -288,6 +295,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         notify.stopping();
         gate.stop();
         if (cluster_node) cluster_node->stop();
+        windows.stop();
         admin.stop();
         metrics->stop();
         hangup->cancel();

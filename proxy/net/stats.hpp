@@ -76,6 +76,15 @@ static_assert(static_cast<std::size_t>(policy::verdict::forward) == 0 &&
                   static_cast<std::size_t>(policy::verdict::deny_method) == verdict_count - 1,
               "policy::verdict must run densely from 0 with deny_method last");
 
+// Refused writes by the rule that refused them: slot 0 for requests no rule matched (the
+// mode's default), slot i + 1 for rule i, the last slot for every rule past it. A
+// maintenance window's report counts them per route.
+inline constexpr std::size_t refused_route_slots = 32;
+constexpr std::size_t refused_slot(int rule) noexcept {
+    return rule < 0 ? 0 : std::size_t(rule) + 1 < refused_route_slots ? std::size_t(rule) + 1
+                                                                       : refused_route_slots - 1;
+}
+
 struct alignas(64) worker_stats {
     // Requests by the mode they were decided in and the gate's verdict.
     std::array<std::array<counter, verdict_count>, mode_count> decisions;
@@ -87,6 +96,7 @@ struct alignas(64) worker_stats {
 #undef MAINTGATE_X
     // Navigations that went out without the banner, by banner_skip.
     std::array<counter, banner_skip_count> banner_skipped;
+    std::array<counter, refused_route_slots> refused_by_rule;
     // Unix time in milliseconds when the last forwarded write finished; 0: none yet.
     std::atomic<std::int64_t> last_write_done_ms{0};
     // The ttl in seconds of the last read-only signal (0: the configured default).
@@ -103,6 +113,7 @@ struct stats_totals {
     MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
     std::array<std::uint64_t, banner_skip_count> banner_skipped{};
+    std::array<std::uint64_t, refused_route_slots> refused_by_rule{};
     std::int64_t last_write_done_ms = 0;  // the latest over workers
     std::int64_t write_state_ttl_s = 0;  // the longest over workers
 
@@ -131,6 +142,7 @@ inline stats_totals sum_stats(const std::vector<const worker_stats*>& all) noexc
         MAINTGATE_WORKER_COUNTERS(MAINTGATE_X)
 #undef MAINTGATE_X
         for (std::size_t i = 0; i < banner_skip_count; ++i) t.banner_skipped[i] += w->banner_skipped[i].get();
+        for (std::size_t i = 0; i < refused_route_slots; ++i) t.refused_by_rule[i] += w->refused_by_rule[i].get();
         auto last = w->last_write_done_ms.load(std::memory_order_acquire);
         if (last > t.last_write_done_ms) t.last_write_done_ms = last;
         auto ttl = w->write_state_ttl_s.load(std::memory_order_relaxed);

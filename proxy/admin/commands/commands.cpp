@@ -27,6 +27,12 @@ constexpr std::array<command_handler, admin::verb_count> handlers = [] {
     h[std::size_t(verb::spool_replay)] = &run_spool_replay;
     h[std::size_t(verb::spool_drop)] = &run_spool_drop;
     h[std::size_t(verb::spool_requeue)] = &run_spool_requeue;
+    h[std::size_t(verb::window_plan)] = &run_window_plan;
+    h[std::size_t(verb::window_start)] = &run_window_start;
+    h[std::size_t(verb::window_status)] = &run_window_status;
+    h[std::size_t(verb::window_abort)] = &run_window_abort;
+    h[std::size_t(verb::window_history)] = &run_window_history;
+    h[std::size_t(verb::window_report)] = &run_window_report;
     return h;
 }();
 

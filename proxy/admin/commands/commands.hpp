@@ -26,6 +26,12 @@ boost::asio::awaitable<admin_reply> run_spool_show(admin_context& a, const admin
 boost::asio::awaitable<admin_reply> run_spool_replay(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_spool_drop(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_spool_requeue(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_plan(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_start(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_status(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_abort(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_history(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_window_report(admin_context& a, const admin::command& c);
 
 // Runs a parsed command on the admin thread: the reply's JSON object and the renderer of
 // its text form.

@@ -4,6 +4,8 @@
 #include "proxy/admin/commands/reply.hpp"
 #include "proxy/admin/gate_control.hpp"
 #include "proxy/cluster/cluster_node.hpp"
+#include "proxy/window/window_control.hpp"
+#include "proxy/window/window_report.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -113,6 +115,7 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
     }
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
     if (!is_null(o, "cluster")) render_cluster(out, get_obj(o, "cluster"));
+    if (!is_null(o, "window")) out += "window      " + window::summary_line(get_obj(o, "window")) + "\n";
 }
 
 }  // namespace
@@ -176,6 +179,10 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
         entries[to_string(static_cast<auto_cause>(i))] = ar.entries()[i];
     auto_o["entries"] = std::move(entries);
     o["auto_read_only"] = std::move(auto_o);
+    // The maintenance window under way, else the next one planned.
+    const window::window* w = nullptr;
+    if (const auto* wc = g.windows()) w = wc->current() ? wc->current() : wc->next();
+    o["window"] = w ? js::value(window::summary_json(*w)) : js::value(nullptr);
 
     auto& aside = r.aside;
     put_time(aside, "since", rec.since);

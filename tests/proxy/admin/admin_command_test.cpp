@@ -754,7 +754,7 @@ TEST_CASE("spool commands: ids, counts and --dry-run, each error precise", "[adm
 
 TEST_CASE("help is generated from the one command table", "[admin_command]") {
     const auto table = command_table();
-    REQUIRE(table.size() == maintgate::admin::verb_count);  // one row per verb: 9 for the gate, 6 for the spool
+    REQUIRE(table.size() == maintgate::admin::verb_count);  // one row per verb
     const std::string help = help_text();
 
     std::vector<std::string> lines;
@@ -812,4 +812,51 @@ TEST_CASE("help is generated from the one command table", "[admin_command]") {
     CHECK(help.find("maintenance, operators, read-only, writes, open") != std::string::npos);
     CHECK(help.find("at most 30d") != std::string::npos);
     CHECK(help.find("--json") != std::string::npos);
+}
+
+TEST_CASE("window commands parse to their canonical text", "[admin_command]") {
+    const good_case cases[] = {
+        {"window status", verb::window_status, "window status"},
+        {"window start", verb::window_start, "window start"},
+        {"window start db-1", verb::window_start, "window start db-1"},
+        {"window abort db-1", verb::window_abort, "window abort db-1"},
+        {"window history 5", verb::window_history, "window history 5"},
+        {"window report db-1 --markdown", verb::window_report, "window report db-1 --markdown"},
+        {"window plan db-1 start manual end 2026-11-22T05:00:00Z reason \"db upgrade\"", verb::window_plan,
+         "window plan db-1 start manual end 2026-11-22T05:00:00Z mode maintenance reason \"db upgrade\""},
+        {"window plan w start 2026-11-22T04:00Z end 2026-11-22T05:00:00Z announce 2026-11-22T03:30:00Z mode "
+         "read-only",
+         verb::window_plan,
+         "window plan w start 2026-11-22T04:00:00Z end 2026-11-22T05:00:00Z announce 2026-11-22T03:30:00Z mode "
+         "read-only"},
+    };
+    for (const auto& c : cases) {
+        INFO("line: " << c.line);
+        const auto r = parse_command(c.line, now);
+        REQUIRE(r.error == "");
+        REQUIRE(r.cmd);
+        CHECK(r.cmd->what == c.what);
+        CHECK(r.cmd->text == c.text);
+        // The canonical text parses back to the same command.
+        const auto again = parse_command(r.cmd->text, now);
+        REQUIRE(again.cmd);
+        CHECK(again.cmd->text == c.text);
+    }
+    const std::pair<std::string, std::string> bad[] = {
+        {"window plan", "needs an id"},
+        {"window plan a/b start manual end 2026-11-22T05:00:00Z", "only letters"},
+        {"window plan w end 2026-11-22T05:00:00Z", "'start TIME' (or 'start manual') is required"},
+        {"window plan w start manual", "'end TIME' is required"},
+        {"window plan w start manual end 2026-11-22T05:00:00Z mode open", "read-only or maintenance"},
+        {"window plan w start 2026-11-22T06:00:00Z end 2026-11-22T05:00:00Z", "end must be after the start"},
+        {"window plan w start manual end 2026-11-22T05:00:00Z start manual", "'start' given twice"},
+        {"window report", "needs a window id"},
+        {"window start a b", "takes at most an id"},
+    };
+    for (const auto& [line, msg] : bad) {
+        INFO("line: " << line);
+        const auto r = parse_command(line, now);
+        CHECK_FALSE(r.cmd);
+        CHECK(r.error.find(msg) != std::string::npos);
+    }
 }
