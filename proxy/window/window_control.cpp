@@ -456,7 +456,7 @@ net::awaitable<result> window_control::run_start(std::string id, proxy::admin_pe
         r.error = "window " + id + " stopped before the freeze: the backup gate failed ('window report " + id + "')";
         co_return r;
     }
-    auto f = co_await gate_.freeze(std::nullopt, who, command);
+    auto f = co_await gate_.freeze(std::nullopt, std::nullopt, who, command);
     w = find_mut(id);
     if (!w) co_return r;
     if (!f.fenced) {
