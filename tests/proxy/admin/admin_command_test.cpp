@@ -796,9 +796,14 @@ TEST_CASE("help is generated from the one command table", "[admin_command]") {
         summary_column = col;
 
         // The entry's words select it (set mode needs its mode, the spool's ID verbs an id).
+        // A window plan its id and times, a window report its id.
         const bool needs_id = c.what == verb::spool_show || c.what == verb::spool_drop || c.what == verb::spool_requeue;
-        const auto r = parse_command(
-            std::string(c.words) + (c.what == verb::set_mode ? " open" : needs_id ? " 1" : ""), now);
+        const char* args = c.what == verb::set_mode      ? " open"
+                           : needs_id                    ? " 1"
+                           : c.what == verb::window_plan ? " w1 start manual end 2099-01-01T00:00:00Z"
+                           : c.what == verb::window_report ? " w1"
+                                                           : "";
+        const auto r = parse_command(std::string(c.words) + args, now);
         REQUIRE(r.cmd);
         CHECK(r.cmd->what == c.what);
     }
