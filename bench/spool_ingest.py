@@ -16,11 +16,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from maintbench.procs import free_port
 
 LUA = r"""
 -- Each wrk thread runs its own copy of this script: a thread number keeps ids distinct.
@@ -42,14 +43,6 @@ done = function(summary, latency, requests)
            latency:percentile(50), latency:percentile(99), latency.max, summary.duration))
 end
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(binary, workdir, commit_interval, duration, connections, threads):
