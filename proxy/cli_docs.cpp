@@ -302,13 +302,16 @@ std::string bash_completion(std::string_view usage) {
     const auto top_opts = options_in(section_of(usage, "options:"));
     const auto ctl_opts = options_in(section_of(ctl_usage_text(), "options"));
 
-    std::string table;  // one line per admin command: its words, a tab, its keywords
-    std::vector<std::string_view> value_kw, stage_kw;
+    // One line per admin command, tab-separated: its words, its keywords, those of them
+    // that take a value, those that take a stage name. A keyword's kind is the command's
+    // own (`mode` takes a value after `window plan`, but is a word of `set mode`). Each
+    // list is padded with spaces, so that no field is empty (bash's read would merge two
+    // tabs) and ' WORD ' tests membership.
+    std::string table;
     for (const auto& c : admin::command_table()) {
         const auto k = keywords_of(c);
-        table += std::string(c.words) + "\t" + unique_joined(k.keywords) + "\n";
-        value_kw.insert(value_kw.end(), k.takes_value.begin(), k.takes_value.end());
-        stage_kw.insert(stage_kw.end(), k.takes_stage.begin(), k.takes_stage.end());
+        table += std::string(c.words) + "\t " + unique_joined(k.keywords) + " \t " + unique_joined(k.takes_value) +
+                 " \t " + unique_joined(k.takes_stage) + " \n";
     }
 
     std::string s;
@@ -324,8 +327,6 @@ std::string bash_completion(std::string_view usage) {
     s += "_maintgate_ctl_file_options=" + list(joined(names(ctl_opts, true, "file"))) + "\n";
     s += "_maintgate_ctl_value_options=" + list(joined(names(ctl_opts, true, "value"))) + "\n";
     s += "_maintgate_ctl_table='" + table + "'\n";
-    s += "_maintgate_ctl_value_keywords=" + list(unique_joined(value_kw)) + "\n";
-    s += "_maintgate_ctl_stage_keywords=" + list(unique_joined(stage_kw)) + "\n";
     s += "_maintgate_stages='" + stage_names() + "'\n";
     s += R"bash(
 _maintgate_reply() {
@@ -371,9 +372,9 @@ _maintgate_ctl() {
     fi
     # The command whose words are the longest prefix of what was typed, and the next
     # word of every command that what was typed is a strict prefix of.
-    local cwords keywords best=-1 best_keywords='' next='' n j match
+    local cwords keywords values stages best=-1 best_keywords='' best_values='' best_stages='' next='' n j match
     local -a cw
-    while IFS=$'\t' read -r cwords keywords; do
+    while IFS=$'\t' read -r cwords keywords values stages; do
         [[ -z $cwords ]] && continue
         read -r -a cw <<<"$cwords"
         n=${#cw[@]}
@@ -387,17 +388,22 @@ _maintgate_ctl() {
         elif ((n > best)); then
             best=$n
             best_keywords=$keywords
+            best_values=$values
+            best_stages=$stages
         fi
     done <<<"$_maintgate_ctl_table"
     if ((best < 0)); then
         _maintgate_reply "$next" "$cur"
         return
     fi
-    if [[ $_maintgate_ctl_stage_keywords == *" $prev "* ]]; then
-        _maintgate_reply "$_maintgate_stages" "$cur"
-        return
+    # A keyword's value comes after the command's own words.
+    if ((${#typed[@]} > best)); then
+        if [[ $best_stages == *" $prev "* ]]; then
+            _maintgate_reply "$_maintgate_stages" "$cur"
+            return
+        fi
+        [[ $best_values == *" $prev "* ]] && return
     fi
-    [[ $_maintgate_ctl_value_keywords == *" $prev "* ]] && return
     _maintgate_reply "$best_keywords --json $next" "$cur"
 }
 

@@ -42,7 +42,7 @@ void client_session<Stream>::plan_banner_for(const policy::request_view& rv) noe
     br.has_sec_fetch_dest = dest != req.end();
     if (br.has_sec_fetch_dest) br.sec_fetch_dest = dest->value();
     br.accept = field(http::field::accept);
-    br.cookie = rv.cookie;
+    br.cookie = field(http::field::cookie);  // rv.cookie is filled only when the gate needs it
     br.path = rv.target.substr(0, rv.target.find('?'));
     const auto& off = cfg_->banner.route_off;
     const bool route_off = !off.rules.empty() && policy::match_rule(off, rv) >= 0;

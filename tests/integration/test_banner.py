@@ -77,6 +77,13 @@ class HtmlUpstream:
                     return
                 self.send(404, "text/plain", b"no")
 
+            def do_HEAD(self):  # the GET's head, without its body
+                self.head_only = True  # one handler serves a keep-alive connection's requests
+                try:
+                    self.do_GET()
+                finally:
+                    self.head_only = False
+
             def send(self, status, ctype, body, extra=()):
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -84,7 +91,8 @@ class HtmlUpstream:
                 for k, v in extra:
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(body)
+                if not getattr(self, "head_only", False):
+                    self.wfile.write(body)
 
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True

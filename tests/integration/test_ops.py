@@ -330,6 +330,9 @@ class GeneratedDocsTest(unittest.TestCase):
         self.assertEqual(complete(s, ["maintgate", "ctl", "--socket", "/x", "rel"]), ["reload"])
         self.assertEqual(complete(s, ["maintgate", "-c", "f.toml", "ctl", "st"]), ["status"])
         self.assertEqual(complete(s, ["maintgate", "ctl", "set", "mode", "re"]), ["read-only", "reason"])
+        # A keyword takes a value only in its own command: `mode` does after `window plan`.
+        self.assertEqual(complete(s, ["maintgate", "ctl", "window", "plan", "mode", ""]), [])
+        self.assertIn("announce", complete(s, ["maintgate", "ctl", "window", "plan", ""]))
         self.assertEqual(complete(s, ["maintgate", "ctl", "reopen", "to", "w"]), ["writes"])
         self.assertIn("--force", complete(s, ["maintgate", "ctl", "reopen", ""]))
         self.assertIn("status", complete(s, ["maintgate", "ctl", "reopen", ""]))
