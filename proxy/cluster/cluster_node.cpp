@@ -296,12 +296,19 @@ net::awaitable<void> cluster_node::watch_loop(std::uint64_t gen, std::int64_t fr
     while (!stopped_ && gen == generation_) {
         bool compacted = false;
         std::int64_t compact_rev = 0;
+        std::string cancelled;  // etcd cancelled the watch for another reason (its token, a permission)
         std::function<net::awaitable<bool>(const watch_message&)> on_message =
             [&](const watch_message& m) -> net::awaitable<bool> {
             if (gen != generation_) co_return false;
-            if (m.canceled || m.compact_revision) {
+            if (m.compact_revision) {
                 compacted = true;
                 compact_rev = m.compact_revision;
+                co_return false;
+            }
+            if (m.canceled) {
+                // Not a compaction: nothing was lost, but reading again would not help
+                // either; the same watch again, after the pause below.
+                cancelled = m.cancel_reason.empty() ? std::string("no reason given") : m.cancel_reason;
                 co_return false;
             }
             for (const auto& ev : m.events) {
@@ -333,6 +340,11 @@ net::awaitable<void> cluster_node::watch_loop(std::uint64_t gen, std::int64_t fr
                 next = watch_from_;
                 continue;
             }
+        } else if (!cancelled.empty()) {
+            ++watch_restarts_;
+            last_error_ = "etcd cancelled the watch: " + cancelled;
+            spdlog::warn("cluster: etcd cancelled the watch from revision {} ({}); watching again", next, cancelled);
+            watch_client_.forget_token_if_refused(cancelled);
         } else if (!err.empty()) {
             ++watch_restarts_;
             spdlog::warn("cluster: {}; watching again from revision {}", err, next);

@@ -6,6 +6,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "proxy/cluster/base64.hpp"
 
@@ -167,10 +168,26 @@ net::awaitable<std::string> etcd_client::connect(connection& c, const etcd_endpo
     c.tcp().socket().set_option(tcp::no_delay(true), ignored);
     if (c.tls) {
         SSL* ssl = c.tls->native_handle();
-        SSL_set_tlsext_host_name(ssl, ep.host.c_str());
-        SSL_set1_host(ssl, ep.host.c_str());
+        // An IP address is checked against the certificate's IP entries and is never
+        // sent as SNI (RFC 6066 carries host names only); a name against its DNS entries.
+        error_code aec;
+        net::ip::make_address(ep.host, aec);
+        const bool ip = !aec;
+        const bool named = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep.host.c_str()) == 1
+                              : SSL_set_tlsext_host_name(ssl, ep.host.c_str()) == 1 &&
+                                    SSL_set1_host(ssl, ep.host.c_str()) == 1;
+        if (!named) co_return "TLS: cannot set the name to check for " + ep.url;
         auto [hec] = co_await c.tls->async_handshake(net::ssl::stream_base::client, use_tuple);
-        if (hec) co_return "TLS handshake with " + ep.url + ": " + hec.message();
+        if (hec) {
+            // "certificate verify failed" alone does not say what to fix: OpenSSL's
+            // verify result does (an unknown issuer: tls_ca_file; a name mismatch).
+            std::string why = hec.message();
+            if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK)
+                why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v) +
+                      " (tls_ca_file " + (cfg_.tls_ca_file.empty() ? std::string("unset: the system store")
+                                                                   : cfg_.tls_ca_file) + ")";
+            co_return "TLS handshake with " + ep.url + ": " + why;
+        }
     }
     co_return std::string();
 }
@@ -239,11 +256,20 @@ net::awaitable<std::string> etcd_client::authenticate(const etcd_endpoint& ep) {
     js::object o{{"name", cfg_.user}, {"password", password_}};
     const std::string path = "/v3/auth/authenticate", body = js::serialize(o);
     auto r = co_await call_once(ep, path, body);
-    if (!r.ok()) co_return r.error;
+    // Named for the operator: which user, since a wrong password and a wrong user read alike.
+    if (!r.ok()) co_return "etcd authentication as user " + cfg_.user + " failed: " + r.error;
     const auto* t = r.body.if_contains("token");
-    if (!t || !t->is_string()) co_return std::string("etcd: authentication gave no token");
+    if (!t || !t->is_string() || t->as_string().empty())
+        co_return "etcd authentication as user " + cfg_.user + " gave no token (is auth enabled on etcd?)";
     token_ = t->as_string();
     co_return std::string();
+}
+
+bool etcd_client::token_refused(const std::string& error) const {
+    // etcd's words for a token it no longer knows (restarted, expired, revoked); its
+    // gateway answers HTTP 401 for them.
+    return !cfg_.user.empty() && !token_.empty() &&
+           (error.find("invalid auth token") != std::string::npos || error.find("HTTP 401") != std::string::npos);
 }
 
 net::awaitable<etcd_reply> etcd_client::call(std::string path, js::object body) {
@@ -260,9 +286,13 @@ net::awaitable<etcd_reply> etcd_client::call(std::string path, js::object body) 
             }
         }
         last = co_await call_once(ep, path, text);
-        if (!last.ok() && !cfg_.user.empty() && last.error.find("token") != std::string::npos) {
+        if (!last.ok() && token_refused(last.error)) {
             // An expired token (etcd restarted, or its TTL passed): once more with a new one.
-            if (auto err = co_await authenticate(ep); err.empty()) last = co_await call_once(ep, path, text);
+            spdlog::info("cluster: etcd token refused ({}); authenticating again", last.error);
+            if (auto err = co_await authenticate(ep); err.empty())
+                last = co_await call_once(ep, path, text);
+            else
+                last.error = err;
         }
         // A refusal from etcd itself (HTTP 4xx/5xx with a message) is an answer, not a
         // dead endpoint; only connection failures move on.
@@ -318,6 +348,14 @@ net::awaitable<etcd_reply> etcd_client::lease_keepalive(std::int64_t id) {
     co_return co_await call(std::move(path), std::move(o));
 }
 
+void etcd_client::forget_token_if_refused(const std::string& error) {
+    // The watch cannot retry in place (its stream is gone): the next one authenticates.
+    if (token_refused(error) || (!token_.empty() && error.find("token") != std::string::npos)) {
+        spdlog::info("cluster: etcd token refused for the watch ({}); authenticating again", error);
+        token_.clear();
+    }
+}
+
 void etcd_client::cancel_watch() {
     if (watching_) {
         error_code ignored;
@@ -363,7 +401,15 @@ net::awaitable<std::string> etcd_client::watch(std::string key, std::int64_t sta
     c->tcp().expires_never();
     auto [hec, hn] = co_await c->with([&](auto& s) { return http::async_read_header(s, buf, parser, use_tuple); });
     if (hec) co_return "watch: " + hec.message();
-    if (parser.get().result_int() != 200) co_return "watch: HTTP " + std::to_string(parser.get().result_int());
+    if (parser.get().result_int() != 200) {
+        const auto status = parser.get().result_int();
+        // The error body is small; read it for etcd's words, under the request timeout.
+        c->tcp().expires_after(cfg_.request_timeout);
+        auto [bec, bn] = co_await c->with([&](auto& s) { return http::async_read(s, buf, parser, use_tuple); });
+        std::string err = "watch: " + gateway_error(status, bec ? std::string() : parser.get().body());
+        forget_token_if_refused(err);
+        co_return err;
+    }
     std::size_t scanned = 0;
     for (;;) {
         auto& body = parser.get().body();
@@ -380,7 +426,10 @@ net::awaitable<std::string> etcd_client::watch(std::string key, std::int64_t sta
             if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
             std::string error;
             auto m = decode_watch_line(line, error);
-            if (!m) co_return error;
+            if (!m) {
+                forget_token_if_refused(error);
+                co_return error;
+            }
             if (!co_await on_message(*m)) co_return std::string();
         }
         if (body.size() > max_body) co_return std::string("watch: a line over 4 MiB");

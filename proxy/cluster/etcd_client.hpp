@@ -80,6 +80,8 @@ public:
     net::awaitable<std::string> watch(std::string key, std::int64_t start_revision,
                                       std::function<net::awaitable<bool>(const watch_message&)> on_message);
     void cancel_watch();
+    // After a watch ended on etcd refusing its token: the next watch authenticates first.
+    void forget_token_if_refused(const std::string& error);
 
     const std::string& endpoint_url() const noexcept { return cfg_.etcd[current_].url; }
 
@@ -88,6 +90,8 @@ private:
     net::awaitable<std::string> connect(connection& c, const etcd_endpoint& ep);
     net::awaitable<etcd_reply> call_once(const etcd_endpoint& ep, const std::string& path, const std::string& body);
     net::awaitable<std::string> authenticate(const etcd_endpoint& ep);
+    // Whether an error is etcd refusing the token this client holds (authenticate again).
+    bool token_refused(const std::string& error) const;
 
     net::io_context& ioc_;
     const cluster_config& cfg_;
