@@ -136,6 +136,18 @@ void check_cluster(loader& l, const scope& s, const cluster_config& c) {
         l.fail(*node, s.name(at("tls_cert") ? "tls_cert" : "tls_key") +
                           ": tls_cert and tls_key go together (a client certificate and its key)");
     }
+    // TLS keys with no https:// endpoint would be read and never used: the operator
+    // meant TLS and would get plain HTTP.
+    bool any_tls = false;
+    for (const auto& ep : c.etcd) any_tls |= ep.tls;
+    const bool paired = c.tls_cert.empty() == c.tls_key.empty();  // else said above: one mistake, one message
+    if (!any_tls && !c.etcd.empty() && paired)
+        for (const char* key : {"tls_ca_file", "tls_cert", "tls_key"})
+            if (const toml::node* node = at(key)) {
+                l.fail(*node, s.name(key) + ": set, but every cluster.etcd URL is http://; give https:// URLs "
+                                            "for TLS to etcd");
+                break;
+            }
     if (c.user.empty() != c.password_file.empty()) {
         const toml::node* node = at("user") ? at("user") : at("password_file");
         l.fail(*node, s.name(at("user") ? "user" : "password_file") +

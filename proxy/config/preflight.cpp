@@ -188,6 +188,24 @@ preflight_report preflight(const config& cfg) {
             fail(what, "cannot bind " + address + ": " + errno_text(err) +
                            (err == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : ""));
     };
+    // [cluster]: run reads these before it joins and stops on any it cannot read.
+    if (cfg.cluster) {
+        const auto readable = [&](const char* what, const std::string& path) {
+            if (path.empty()) return;
+            struct stat st {};
+            if (::stat(path.c_str(), &st) != 0)
+                fail(what, "cannot read " + path + ": " + errno_text(errno));
+            else if (!S_ISREG(st.st_mode))
+                fail(what, path + " is not a regular file");
+            else if (::access(path.c_str(), R_OK) != 0)
+                fail(what, "cannot read " + path + ": " + errno_text(errno));
+        };
+        readable("cluster.tls_ca_file", cfg.cluster->tls_ca_file);
+        readable("cluster.tls_cert", cfg.cluster->tls_cert);
+        readable("cluster.tls_key", cfg.cluster->tls_key);
+        readable("cluster.password_file", cfg.cluster->password_file);
+    }
+
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i)
         bind_check("listener[" + std::to_string(i + 1) + "]", cfg.listeners[i].address, cfg.listeners[i].host,
                    cfg.listeners[i].port);

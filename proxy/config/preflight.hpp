@@ -21,7 +21,8 @@ struct preflight_report {
 // admin.socket and file logs exist (or run can create them) and are writable; existing
 // files are readable and writable; an existing admin socket path is a socket; the socket's
 // owner and group exist; every listener and the metrics address can be bound (an address
-// in use while the admin socket answers is the running maintgate: a warning).
+// in use while the admin socket answers is the running maintgate: a warning); the
+// [cluster] TLS files and password file are readable.
 // Certificates are checked by build_tls. Never throws (beyond bad_alloc).
 preflight_report preflight(const config& cfg);
 

@@ -86,6 +86,9 @@ TEST_CASE("cluster: each mistake has its own message with file:line:column", "[c
          "t.toml:7:13: cluster.lease_ttl: must be whole seconds (etcd counts it in seconds)"},
         {cl + "tls_cert = \"/c.pem\"\n",
          "t.toml:7:12: cluster.tls_cert: tls_cert and tls_key go together (a client certificate and its key)"},
+        {cl + "tls_ca_file = \"/ca.pem\"\n",
+         "t.toml:7:15: cluster.tls_ca_file: set, but every cluster.etcd URL is http://; give https:// URLs for "
+         "TLS to etcd"},
         {cl + "user = \"u\"\n",
          "t.toml:7:8: cluster.user: user and password_file go together (etcd authentication)"},
         {cl + "leas_ttl = \"4s\"\n", "t.toml:7:1: unknown key \"leas_ttl\" in [cluster]; did you mean \"lease_ttl\"?"},

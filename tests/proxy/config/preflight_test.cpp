@@ -105,3 +105,23 @@ TEST_CASE("preflight: paths that exist but are not what run needs", "[preflight]
     CHECK(r.errors.size() == 4);
     ::close(busy);
 }
+
+TEST_CASE("preflight: [cluster] files run reads before it joins", "[preflight]") {
+    maintgate::test::temp_dir dir;
+    const std::string root = dir.path.string();
+    {
+        std::ofstream(root + "/ca.pem") << "x";
+        std::ofstream(root + "/pw") << "secret\n";
+    }
+    const std::string text =
+        "[[listener]]\naddress = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:3000\"\n"
+        "[cluster]\netcd = [\"https://127.0.0.1:2379\"]\ntls_ca_file = \"" + root + "/ca.pem\"\n"
+        "tls_cert = \"" + root + "/gone.pem\"\ntls_key = \"" + root + "\"\nuser = \"gate\"\n"
+        "password_file = \"" + root + "/pw\"\n";
+    auto loaded = load_config_string(text, "t.toml");
+    REQUIRE(loaded.errors.empty());
+    const auto r = preflight(*loaded.cfg);
+    CHECK(r.errors == std::vector<std::string>{
+                          "t.toml: cluster.tls_cert: cannot read " + root + "/gone.pem: No such file or directory",
+                          "t.toml: cluster.tls_key: " + root + " is not a regular file"});
+}
