@@ -145,6 +145,7 @@ net::awaitable<bool> cluster_node::session() {
     }
     last_error_.clear();
     net::co_spawn(ioc_, watch_loop(gen, watch_from_), net::detached);
+    if (pending_window_ && !sharing_) net::co_spawn(ioc_, share_loop(), net::detached);
 
     auto last_resync = steady::now();
     while (!stopped_ && !self_fenced_ && gen == generation_) {
@@ -236,6 +237,15 @@ net::awaitable<change_outcome> cluster_node::apply_desired(std::int64_t rev, con
     applying_scope busy(applying_);
     seen_rev_ = std::max(seen_rev_, rev);
     epoch_ = std::max(epoch_, d.epoch);
+    desired_record_ = d.record;
+    if (d.window != shared_window_) {
+        // Another replica's window: its audit line here says what this replica serves under.
+        if (d.window && d.window->replica != id_)
+            gate_.note(admin_peer{-1, -1, "cluster rev " + std::to_string(rev)}, d.command, "ok",
+                       "window " + d.window->id + " is " + d.window->phase + " on replica " + d.window->replica +
+                           " (desired state revision " + std::to_string(rev) + ")");
+        shared_window_ = d.window;
+    }
     if (same_gate(gate_.record(), d.record)) {
         applied_rev_ = rev;
         ack_dirty_ = true;
@@ -261,33 +271,114 @@ net::awaitable<change_outcome> cluster_node::propose(gate_record next, const adm
         co_return change_outcome{false, "replica " + id_ + " has no etcd (" + why +
                                             "): the shared gate cannot be changed from here; nothing changed"};
     }
+    co_await wait_writer();
+    applying_scope writing(writing_);
     desired_state d;
     d.record = std::move(next);
     d.epoch = epoch_ + 1;
     d.command = command;
     d.asked_by = who.name;
     d.origin = id_;
-    std::string key = desired_key(cfg_.prefix);
-    std::string value = encode_desired(d);
-    auto r = co_await etcd_.put_if(std::move(key), std::move(value), seen_rev_);
-    if (!r.ok()) co_return change_outcome{false, r.error + "; nothing changed"};
-    const auto* ok = r.body.if_contains("succeeded");
-    if (!(ok && ok->is_bool() && ok->as_bool())) {
+    etcd_reply r;
+    // A window's phase written meanwhile (by the replica that runs it) leaves the gate
+    // as it was: the change asked here still holds, so it goes on top of that revision
+    // (a few times at most). Any change of the gate itself is the operator's to see.
+    for (int attempt = 0;; ++attempt) {
+        // The window rides along as it is (this replica's newest phase if one is waiting).
+        d.window = pending_window_ ? pending_window_ : shared_window_;
+        const gate_record base = desired_record_;
+        std::string key = desired_key(cfg_.prefix);
+        std::string value = encode_desired(d);
+        r = co_await etcd_.put_if(std::move(key), std::move(value), seen_rev_);
+        if (!r.ok()) co_return change_outcome{false, r.error + "; nothing changed"};
+        const auto* ok = r.body.if_contains("succeeded");
+        if (ok && ok->is_bool() && ok->as_bool()) break;
         std::string by;
+        bool window_only = false;
         if (!r.kvs.empty()) {
             std::string error;
             if (auto now = decode_desired(r.kvs.front().value, error)) {
                 by = " by \"" + now->command + "\" on replica " + now->origin;
+                window_only = same_gate(now->record, base) && now->window != d.window;
                 co_await apply_desired(r.kvs.front().mod_revision, *now, false);
+                d.epoch = std::max(d.epoch, now->epoch + 1);
             }
+        }
+        if (window_only && attempt < 3) {
+            spdlog::info("cluster: the desired state moved on only by a window's phase (revision {}); writing "
+                         "\"{}\" on top of it", seen_rev_, command);
+            continue;
         }
         co_return change_outcome{false, "the shared gate changed meanwhile (revision " +
                                             std::to_string(r.kvs.empty() ? 0 : r.kvs.front().mod_revision) + by +
                                             "); nothing changed: check status and ask again"};
     }
     last_proposed_ = r.revision;
+    if (pending_window_ == d.window) pending_window_.reset();
     spdlog::info("cluster: desired revision {} written: {} ({})", r.revision, command, detail.empty() ? "-" : detail);
     co_return co_await apply_desired(r.revision, d, false);
+}
+
+net::awaitable<void> cluster_node::wait_writer() {
+    // Bounded by the writer's etcd calls (each under request_timeout).
+    while (writing_ && !stopped_) co_await sleep(std::chrono::milliseconds(1));
+}
+
+void cluster_node::share_window(shared_window w) {
+    w.replica = id_;
+    pending_window_ = std::move(w);
+    if (!sharing_ && !stopped_) net::co_spawn(ioc_, share_loop(), net::detached);
+}
+
+net::awaitable<void> cluster_node::share_loop() {
+    if (sharing_) co_return;
+    applying_scope running(sharing_);
+    // A few lost races or failed calls at most; without etcd, session() starts this again
+    // once it has read the desired state.
+    for (int attempt = 0; attempt < 10 && pending_window_ && !stopped_; ++attempt) {
+        if (pending_window_ == shared_window_) {
+            pending_window_.reset();
+            break;
+        }
+        if (!connected_ || self_fenced_) break;
+        co_await wait_writer();
+        if (!pending_window_ || !connected_ || self_fenced_) break;
+        bool failed = false;
+        {
+            applying_scope writing(writing_);
+            desired_state d;
+            d.record = desired_record_;
+            d.window = pending_window_;
+            d.epoch = epoch_ + 1;
+            d.command = "window " + d.window->id + " " + d.window->phase;
+            d.asked_by = "window";
+            d.origin = id_;
+            std::string key = desired_key(cfg_.prefix);
+            std::string value = encode_desired(d);
+            auto r = co_await etcd_.put_if(std::move(key), std::move(value), seen_rev_);
+            const auto* ok = r.ok() ? r.body.if_contains("succeeded") : nullptr;
+            if (!r.ok()) {
+                spdlog::warn("cluster: cannot write window {} {} into the desired state: {}", d.window->id,
+                             d.window->phase, r.error);
+                failed = true;
+            } else if (ok && ok->is_bool() && ok->as_bool()) {
+                spdlog::info("cluster: desired revision {} written: window {} {}", r.revision, d.window->id,
+                             d.window->phase);
+                const bool same = pending_window_ == d.window;
+                co_await apply_desired(r.revision, d, false);
+                if (same) pending_window_.reset();
+            } else if (!r.kvs.empty()) {
+                // Another change landed first: take it, then write the window over it.
+                std::string error;
+                if (auto now = decode_desired(r.kvs.front().value, error))
+                    co_await apply_desired(r.kvs.front().mod_revision, *now, false);
+            }
+        }
+        if (failed) co_await sleep(std::chrono::milliseconds(200));
+    }
+    if (pending_window_ && pending_window_ != shared_window_ && connected_ && !self_fenced_ && !stopped_)
+        spdlog::error("cluster: window {} {} is not in the desired state yet; writing it again after the next "
+                      "change or reconnection", pending_window_->id, pending_window_->phase);
 }
 
 net::awaitable<void> cluster_node::watch_loop(std::uint64_t gen, std::int64_t from) {
@@ -507,6 +598,20 @@ net::awaitable<acks_outcome> cluster_node::wait_acks(std::int64_t revision, stea
     }
 }
 
+js::value cluster_node::shared_window_json() const {
+    if (!shared_window_) return nullptr;
+    const auto& w = *shared_window_;
+    return js::object{{"id", w.id},
+                      {"phase", w.phase},
+                      {"mode", policy::to_string(w.mode)},
+                      {"reason", w.reason},
+                      {"starts", nullptr},
+                      {"ends", iso_or_null(w.ends)},
+                      {"started_at", iso_or_null(w.started_at)},
+                      {"replica", w.replica},
+                      {"source", "cluster"}};
+}
+
 js::object cluster_node::status_json(sys_time now) const {
     js::array replicas;
     for (const auto& p : peers_) {
@@ -538,6 +643,7 @@ js::object cluster_node::status_json(sys_time now) const {
                       {"epoch", epoch_},
                       {"last_keepalive", iso_or_null(last_keepalive_sys_)},
                       {"last_error", last_error_},
+                      {"window", shared_window_json()},
                       {"replicas", std::move(replicas)}};
 }
 
@@ -556,6 +662,14 @@ std::string cluster_node::metrics_text(sys_time now) const {
     out += "maintgate_cluster_watch_restarts_total " + std::to_string(watch_restarts_) + "\n";
     gauge("maintgate_cluster_applied_revision", "gauge", "The desired state's revision this replica runs.");
     out += "maintgate_cluster_applied_revision " + std::to_string(applied_rev_) + "\n";
+    gauge("maintgate_cluster_window_in_progress", "gauge",
+          "1 while the desired state carries a maintenance window that holds the gate.");
+    const bool window_on = shared_window_ && shared_window_->in_progress();
+    out += std::string("maintgate_cluster_window_in_progress ") + (window_on ? "1" : "0") + "\n";
+    gauge("maintgate_cluster_window_info", "gauge", "The window the desired state carries: id, phase, replica.");
+    if (shared_window_)
+        out += "maintgate_cluster_window_info{window=\"" + label(shared_window_->id) + "\",phase=\"" +
+               label(shared_window_->phase) + "\",replica=\"" + label(shared_window_->replica) + "\"} 1\n";
     gauge("maintgate_cluster_replica_live", "gauge", "1 per replica whose replicas/ key exists.");
     for (const auto& p : peers_)
         out += "maintgate_cluster_replica_live{replica=\"" + label(p.id) + "\"} " + (p.live ? "1" : "0") + "\n";

@@ -57,6 +57,14 @@ public:
     net::awaitable<change_outcome> propose(gate_record next, const admin_peer& who, const std::string& command,
                                            const std::string& detail);
 
+    // The window object's hook (proxy/window/): the window this replica runs moved to a
+    // new phase. Written into the desired state (a CAS like any change, gate unchanged)
+    // so that every replica's status shows it; retried after a lost race, and after
+    // etcd comes back if it is away.
+    void share_window(shared_window w);
+    // The window the desired state carries (this replica's or another's), or none.
+    const std::optional<shared_window>& shared() const noexcept { return shared_window_; }
+
     // Waits until every live replica acknowledged `revision` fenced with zero writes in
     // flight, or the deadline passes.
     net::awaitable<acks_outcome> wait_acks(std::int64_t revision, std::chrono::steady_clock::time_point deadline);
@@ -68,6 +76,8 @@ public:
 
     // status's "cluster" object and the metrics families (maintgate_cluster_*).
     boost::json::object status_json(sys_time now) const;
+    // The shared window in the shape of window::summary_json (plus "replica"), or null.
+    boost::json::value shared_window_json() const;
     std::string metrics_text(sys_time now) const;
 
 private:
@@ -83,6 +93,9 @@ private:
     // Applies a desired state read from etcd at revision rev (serialised: one at a time).
     net::awaitable<change_outcome> apply_desired(std::int64_t rev, const desired_state& d, bool fresh);
     net::awaitable<void> fence_self(std::string why);
+    net::awaitable<void> share_loop();
+    // One writer of the desired key at a time (a proposal, a window's phase).
+    net::awaitable<void> wait_writer();
     net::awaitable<void> sleep(std::chrono::milliseconds d);
     replica_ack current_ack() const;
 
@@ -106,6 +119,11 @@ private:
     std::optional<gate_record> prefence_;  // what ran before the fence
     std::int64_t last_proposed_ = 0;
     bool applying_ = false;
+    bool writing_ = false;  // a CAS on the desired key is under way
+    gate_record desired_record_;  // the gate the last applied desired state asks for
+    std::optional<shared_window> shared_window_;  // the window it carries
+    std::optional<shared_window> pending_window_;  // this replica's window, not yet written
+    bool sharing_ = false;  // share_loop runs
     bool self_fenced_ = false;
     std::string fence_reason_;
     std::optional<sys_time> fenced_since_;

@@ -21,12 +21,58 @@ std::string str_of(const js::object& o, std::string_view key) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+js::value time_or_null(const std::optional<sys_time>& t) {
+    return t ? js::value(format_iso8601(*t)) : js::value(nullptr);
+}
+
+std::optional<sys_time> time_of(const js::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    if (!v || !v->is_string()) return std::nullopt;
+    return parse_iso8601(v->as_string());
+}
+
+js::value encode_window(const std::optional<shared_window>& w) {
+    if (!w) return nullptr;
+    return js::object{{"id", w->id},
+                      {"phase", w->phase},
+                      {"mode", policy::to_string(w->mode)},
+                      {"reason", w->reason},
+                      {"ends", time_or_null(w->ends)},
+                      {"started_at", time_or_null(w->started_at)},
+                      {"replica", w->replica}};
+}
+
+// Missing or null: no window. Anything else must name the window and its phase.
+std::optional<shared_window> decode_window(const js::object& o, std::string& error) {
+    const auto* v = o.if_contains("window");
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_object()) {
+        error = "window: expected an object or null";
+        return std::nullopt;
+    }
+    const auto& wo = v->as_object();
+    shared_window w;
+    w.id = str_of(wo, "id");
+    w.phase = str_of(wo, "phase");
+    const auto mode = policy::parse_mode(str_of(wo, "mode"));
+    if (w.id.empty() || w.phase.empty() || !mode) {
+        error = "window: needs an id, a phase and a mode";
+        return std::nullopt;
+    }
+    w.mode = *mode;
+    w.reason = str_of(wo, "reason");
+    w.ends = time_of(wo, "ends");
+    w.started_at = time_of(wo, "started_at");
+    w.replica = str_of(wo, "replica");
+    return w;
+}
+
 }  // namespace
 
 std::string encode_desired(const desired_state& d) {
     js::value v = js::value_from(d.record);
     auto& o = v.as_object();
-    o["window"] = nullptr;  // no maintenance window object yet; the key is reserved
+    o["window"] = encode_window(d.window);
     o["epoch"] = d.epoch;
     o["command"] = d.command;
     o["asked_by"] = d.asked_by;
@@ -48,6 +94,12 @@ std::optional<desired_state> decode_desired(std::string_view json, std::string& 
         d.command = str_of(o, "command");
         d.asked_by = str_of(o, "asked_by");
         d.origin = str_of(o, "origin");
+        std::string window_error;
+        d.window = decode_window(o, window_error);
+        if (!window_error.empty()) {
+            error = window_error;
+            return std::nullopt;
+        }
         return d;
     } catch (const std::exception& e) {
         error = e.what();

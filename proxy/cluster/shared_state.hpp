@@ -2,7 +2,9 @@
 // What the replicas share through etcd, as the JSON stored in each key's value. Pure:
 // encoding and decoding only (tests/proxy/cluster/shared_state_test.cpp).
 //   <prefix>/desired        {"mode","stage","fenced","reason","until","set_by","since",
-//                             "window":null,"epoch","command","asked_by","origin"}
+//                             "window","epoch","command","asked_by","origin"}
+//     window: null, or the maintenance window that holds (or last held) the gate:
+//             {"id","phase","mode","reason","ends","started_at","replica"}
 //   <prefix>/replicas/<id>  {"id","pid","started"}                 (under the lease)
 //   <prefix>/acks/<id>      {"id","revision","mode","stage","fenced","in_flight_writes",
 //                             "write_boundary_ms","at_ms","self_fenced"} (under the lease)
@@ -15,8 +17,25 @@
 
 namespace maintgate::proxy::cluster {
 
+// The maintenance window as the cluster shares it: one replica's window object runs it
+// (proxy/window/), the others show it. Phases from freezing on (a plan is that
+// replica's own); completed or aborted once it is over, until the next one.
+struct shared_window {
+    std::string id;
+    std::string phase;  // window::to_string(phase): "freezing" .. "verifying", "completed", "aborted"
+    policy::mode mode = policy::mode::maintenance;
+    std::string reason;
+    std::optional<sys_time> ends;
+    std::optional<sys_time> started_at;
+    std::string replica;  // the replica whose window object runs it
+    bool operator==(const shared_window&) const = default;
+    // freezing .. verifying: the window holds the gate.
+    bool in_progress() const noexcept { return phase != "completed" && phase != "aborted"; }
+};
+
 struct desired_state {
     gate_record record;
+    std::optional<shared_window> window;
     std::int64_t epoch = 0;  // one more at every write: a count of changes, for people
     std::string command;  // the command line that asked for it ("set mode maintenance ...")
     std::string asked_by;  // the admin peer there: "uid 1000 pid 4242"

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/cluster/cluster_node.hpp"
 #include "proxy/window/publish.hpp"
 #include "proxy/window/window_hooks.hpp"
 #include "proxy/window/window_store.hpp"
@@ -16,6 +17,18 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 sys_time now_sys() { return std::chrono::system_clock::now(); }
 
 const proxy::admin_peer schedule_actor{-1, -1, "schedule"};
+
+// What the other replicas of a [cluster] see of a window this replica runs.
+proxy::cluster::shared_window shared_of(const window& w) {
+    proxy::cluster::shared_window s;
+    s.id = w.p.id;
+    s.phase = std::string(to_string(w.ph));
+    s.mode = w.p.mode;
+    s.reason = w.p.reason;
+    s.ends = w.p.ends;
+    s.started_at = w.started_at;
+    return s;
+}
 
 std::string route_label(const config& cfg, std::size_t slot) {
     if (slot == 0) return "(no rule)";
@@ -134,6 +147,11 @@ void window_control::transition(window& w, phase to, const proxy::admin_peer& wh
     gate_.note(who, command, to == phase::aborted ? "failed" : "ok", line);
     spdlog::info("{} (by {})", line, actor);
     publish();
+    // With [cluster], every phase from freezing on goes into the desired state, so that
+    // each replica's status shows the window that holds the shared gate, and its end. A
+    // plan, and an abort before the freeze began, stay this replica's own.
+    if (auto* c = gate_.cluster(); c && (in_progress(to) || (finished(to) && in_progress(from))))
+        c->share_window(shared_of(w));
 }
 
 result window_control::plan_window(plan p, const proxy::admin_peer& who, const std::string& command) {
@@ -427,6 +445,14 @@ net::awaitable<result> window_control::run_start(std::string id, proxy::admin_pe
 
     window* w = find_mut(id);
     if (!w) co_return r;
+    if (const auto* c = gate_.cluster(); c && (w->ph == phase::planned || w->ph == phase::announced)) {
+        // One window at a time holds the shared gate, whichever replica runs it.
+        if (const auto& sw = c->shared(); sw && sw->in_progress() && sw->replica != c->id()) {
+            r.error = "window " + sw->id + " is " + sw->phase + " on replica " + sw->replica +
+                      "; one window at a time across the cluster";
+            co_return r;
+        }
+    }
     if (w->ph == phase::verifying) {
         // Resumed after a restart: the gate is open; only the post-reopen hooks remain.
         w->interrupted.clear();

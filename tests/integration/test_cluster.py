@@ -8,6 +8,8 @@ three replicas in front of one upstream:
 - etcd killed (-9) and restarted: the replicas fence themselves, then recover;
 - compaction of the watched revision (etcdctl compact): the watch reads again;
 - a replica joining late takes the shared state at once;
+- a maintenance window run on one replica is in the desired state: every replica's
+  status shows it and its phase, and no other replica starts one over it;
 - a replica started without etcd serves its own state fenced, says so in the log, status
   and metrics; per-replica metrics on the others.
 Skipped, with the reason, only when etcd is not installed.
@@ -38,6 +40,18 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def scrape(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode()
 
 
 class Etcd:
@@ -415,6 +429,67 @@ class ClusterTest(unittest.TestCase):
             return t if 'maintgate_cluster_replica_applied_revision{replica="r3"}' in t and \
                 'maintgate_cluster_replica_ack_age_seconds{replica="m1"}' in t else None
         self.wait_for("per-replica metrics", scrape)
+
+    def test_a_window_run_on_one_replica_shows_in_every_replicas_status(self):
+        end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time()) + 3600))
+        code, out, err = self.ctl("r1", "window", "plan", "w1", "start", "manual", "end", end,
+                                  "mode", "maintenance", "reason", "db upgrade")
+        self.assertEqual(code, 0, out + err)
+        # A plan is r1's own: the shared state carries a window once it holds the gate.
+        self.assertIsNone(self.status("r2")["window"])
+        self.assertIsNone(self.status("r2")["cluster"]["window"])
+        code, out, err = self.ctl("r1", "window", "start", "w1")
+        self.assertEqual(code, 0, out + err)
+
+        def shown(name, phase):
+            s = self.status(name)
+            w = s["window"]
+            return s if (w and w["id"] == "w1" and w["phase"] == phase and s["mode"] == "maintenance") else None
+        for name in ("r2", "r3"):
+            st = self.wait_for(name + " shows w1 active", lambda n=name: shown(n, "active"), timeout=5)
+            w = st["window"]
+            self.assertEqual((w["replica"], w["mode"], w["ends"], w["reason"]), ("r1", "maintenance", end,
+                                                                                  "db upgrade"))
+            self.assertEqual(st["cluster"]["window"]["phase"], "active")
+        self.assertEqual(self.status("r1")["cluster"]["window"]["replica"], "r1")
+        code, out, err = self.ctl("r2", "status")
+        self.assertIn("window      w1  active  maintenance  by hand .. %s  db upgrade  (run by replica r1)" % end,
+                      out)
+        self.assertIn("  window    w1 active (run by replica r1)", out)
+        # A replica joining now shows it too, and its metrics say so.
+        m = self.start_replica("m1", metrics=True)
+        self.wait_for("m1 shows w1 active", lambda: shown("m1", "active"), timeout=5)
+        line = m.wait_log(r"metrics listening on 127\.0\.0\.1:\d+", 5)
+        text = scrape(int(line.rsplit(":", 1)[1].split()[0]))
+        self.assertIn("maintgate_cluster_window_in_progress 1", text)
+        self.assertIn('maintgate_cluster_window_info{window="w1",phase="active",replica="r1"} 1', text)
+        # One window at a time across the cluster: r2 cannot start its own over it.
+        code, out, err = self.ctl("r2", "window", "plan", "w2", "start", "manual", "end", end)
+        self.assertEqual(code, 0, out + err)
+        code, out, err = self.ctl("r2", "window", "start", "w2")
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("window w1 is active on replica r1; one window at a time across the cluster", out + err)
+        # The reopen asked on r2 moves r1's window on (it follows the gate); its phases
+        # written meanwhile do not make r2's steps fail.
+        code, out, err = self.ctl("r2", "reopen", "to", "open")
+        self.assertEqual(code, 0, out + err)
+        st = self.wait_for("r3 sees w1 completed", lambda: (lambda s: s if (
+            s["cluster"]["window"] and s["cluster"]["window"]["phase"] == "completed") else None)(
+            self.status("r3")), timeout=10)
+        self.assertEqual(st["mode"], "open")
+        self.assertIsNone(st["window"])  # nothing holds the gate; r3 plans none
+        code, out, err = self.ctl("r1", "--json", "window", "report", "w1")
+        self.assertEqual(json.loads(out)["report"]["phase"], "completed", out)
+        # Each other replica's audit log says under which window it served.
+        with open(os.path.join(self.tmp.name, "r3.audit")) as f:
+            details = [json.loads(l)["detail"] for l in f if l.strip()]
+        for phase in ("freezing", "active", "completed"):
+            self.assertTrue(any(("window w1 is %s on replica r1" % phase) in d for d in details), details)
+        # And r2 may run its window now.
+        code, out, err = self.ctl("r2", "window", "start", "w2")
+        self.assertEqual(code, 0, out + err)
+        self.wait_for("r1 shows w2 active", lambda: (lambda w: w and w["id"] == "w2" and w["replica"] == "r2")(
+            self.status("r1")["window"]), timeout=5)
 
     def test_a_replica_joining_late_takes_the_shared_state(self):
         code, out, err = self.ctl("r1", "set", "mode", "maintenance", "reason", "late joiner")

@@ -23,6 +23,11 @@ void render_cluster(std::string& out, const js::object& c) {
         out += "etcd " + std::string(get_str(c, "etcd")) + " connected\n";
     else
         out += "not connected: " + one_line(get_str(c, "last_error")) + "\n";
+    if (!is_null(c, "window")) {
+        const auto& w = get_obj(c, "window");
+        out += "  window    " + std::string(get_str(w, "id")) + " " + std::string(get_str(w, "phase")) +
+               " (run by replica " + std::string(get_str(w, "replica")) + ")\n";
+    }
     for (const auto& v : get_array(c, "replicas")) {
         if (!v.is_object()) continue;
         const auto& p = v.as_object();
@@ -115,7 +120,12 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
     }
     out += "connections " + std::to_string(get_uint(o, "connections")) + "\n";
     if (!is_null(o, "cluster")) render_cluster(out, get_obj(o, "cluster"));
-    if (!is_null(o, "window")) out += "window      " + window::summary_line(get_obj(o, "window")) + "\n";
+    if (!is_null(o, "window")) {
+        const auto& w = get_obj(o, "window");
+        out += "window      " + window::summary_line(w);
+        if (auto rep = get_str(w, "replica"); !rep.empty()) out += "  (run by replica " + std::string(rep) + ")";
+        out += "\n";
+    }
 }
 
 }  // namespace
@@ -179,10 +189,20 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
         entries[to_string(static_cast<auto_cause>(i))] = ar.entries()[i];
     auto_o["entries"] = std::move(entries);
     o["auto_read_only"] = std::move(auto_o);
-    // The maintenance window under way, else the next one planned.
+    // The maintenance window under way (here, or on another replica of the cluster: the
+    // desired state carries it), else the next one planned here.
     const window::window* w = nullptr;
-    if (const auto* wc = g.windows()) w = wc->current() ? wc->current() : wc->next();
-    o["window"] = w ? js::value(window::summary_json(*w)) : js::value(nullptr);
+    const auto* wc = g.windows();
+    if (wc) w = wc->current();
+    const auto* c = g.cluster();
+    if (w)
+        o["window"] = window::summary_json(*w);
+    else if (c && c->shared() && c->shared()->in_progress() && c->shared()->replica != c->id())
+        o["window"] = c->shared_window_json();
+    else if (wc && wc->next())
+        o["window"] = window::summary_json(*wc->next());
+    else
+        o["window"] = nullptr;
 
     auto& aside = r.aside;
     put_time(aside, "since", rec.since);

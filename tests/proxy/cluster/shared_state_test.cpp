@@ -40,6 +40,44 @@ TEST_CASE("shared_state: the desired state round-trips with its window slot and 
     CHECK_FALSE(decode_desired("not json", error));
 }
 
+TEST_CASE("shared_state: the window that holds the gate rides on the desired state", "[cluster]") {
+    desired_state d;
+    d.record.mode = policy::mode::maintenance;
+    d.record.stage = policy::stage::maintenance;
+    shared_window w;
+    w.id = "w-1";
+    w.phase = "active";
+    w.mode = policy::mode::read_only;
+    w.reason = "db upgrade";
+    w.ends = parse_iso8601("2026-12-03T20:00:00Z");
+    w.started_at = parse_iso8601("2026-12-03T19:00:00Z");
+    w.replica = "web-1";
+    d.window = w;
+    std::string error;
+    auto back = decode_desired(encode_desired(d), error);
+    REQUIRE(back);
+    REQUIRE(back->window);
+    CHECK(*back->window == w);
+    CHECK(back->window->in_progress());
+    w.phase = "completed";
+    CHECK_FALSE(w.in_progress());
+
+    // Written before the window object existed: null, or no key at all.
+    back = decode_desired("{\"mode\":\"open\",\"window\":null}", error);
+    REQUIRE(back);
+    CHECK_FALSE(back->window);
+    back = decode_desired("{\"mode\":\"open\"}", error);
+    REQUIRE(back);
+    CHECK_FALSE(back->window);
+    // A window without its id or phase is not taken for none.
+    error.clear();
+    CHECK_FALSE(decode_desired("{\"mode\":\"open\",\"window\":{\"phase\":\"active\",\"mode\":\"read-only\"}}",
+                               error));
+    CHECK(error == "window: needs an id, a phase and a mode");
+    CHECK_FALSE(decode_desired("{\"mode\":\"open\",\"window\":\"w-1\"}", error));
+    CHECK(error == "window: expected an object or null");
+}
+
 TEST_CASE("shared_state: acks round-trip; one without an id or a mode is no ack", "[cluster]") {
     replica_ack a;
     a.id = "web-2";
