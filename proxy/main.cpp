@@ -120,6 +120,25 @@ int cmd_check(const std::string& path) {
     else
         std::printf("  admin     socket %s (mode %04o)\n", a.socket.c_str(), a.socket_mode);
     if (!a.metrics.empty()) std::printf("  metrics   http://%s/metrics\n", a.metrics.c_str());
+    if (const auto& cl = c.cluster) {
+        // How this replica will reach etcd and who it will be there: what a TLS or auth
+        // setup is checked against first.
+        std::string urls;
+        bool tls = false;
+        for (const auto& ep : cl->etcd) {
+            urls += (urls.empty() ? "" : ", ") + ep.url;
+            tls |= ep.tls;
+        }
+        std::printf("  cluster   etcd %s, prefix %s, replica %s\n", urls.c_str(), cl->prefix.c_str(),
+                    cl->replica_id.empty() ? "<hostname>:<first listener's port>" : cl->replica_id.c_str());
+        if (tls)
+            std::printf("  cluster   TLS: etcd's certificate verified against %s%s%s\n",
+                        cl->tls_ca_file.empty() ? "the system CAs" : cl->tls_ca_file.c_str(),
+                        cl->tls_cert.empty() ? "; no client certificate" : "; client certificate ",
+                        cl->tls_cert.c_str());
+        if (!cl->user.empty())
+            std::printf("  cluster   auth: user %s, password from %s\n", cl->user.c_str(), cl->password_file.c_str());
+    }
     const auto& ro = c.reopen;
     if (ro.health)
         std::printf("  health    %s %s -> %u within %s, every %s\n", ro.health->method.c_str(),

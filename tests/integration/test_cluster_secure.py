@@ -6,7 +6,8 @@ One etcd per test class, started in setUpClass:
   IP:127.0.0.1, a client certificate, and a second CA that signed none of them). Two
   replicas with tls_ca_file, tls_cert and tls_key share the gate; a replica trusting
   the wrong CA, or one without a client certificate, fences itself and says why in its
-  log and its status.
+  log and its status; `check` names the TLS and auth setup and refuses TLS keys with
+  only http:// URLs and a password file it cannot read.
 - ClusterAuthTest: etcd with a root user, authentication enabled and JWT tokens that
   expire after 2 s. Two replicas with user and password_file share the gate and keep
   their leases across several token expiries (etcd answers "invalid auth token" and
@@ -24,7 +25,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Proxy, run_cli
+from harness import Proxy, run_cli, to_toml
 from test_cluster import ETCD, ETCDCTL, KEEPALIVE, TTL, free_port
 from upstream import Upstream
 
@@ -233,6 +234,36 @@ class ClusterTlsTest(SecureClusterCase):
         self.assertIn(self.prefix + "/replicas/t2", out)
         self.assertFalse(self.status("t1")["cluster"]["self_fenced"])
 
+    def test_check_names_the_tls_setup_and_refuses_what_run_could_not_use(self):
+        cert, key = self.pki.client
+        cfg = {"listener": [{"address": "127.0.0.1:0"}], "upstream": {"url": "http://127.0.0.1:3000"},
+               "cluster": {"etcd": [self.etcd.url], "replica_id": "c1", "tls_ca_file": self.pki.ca,
+                           "tls_cert": cert, "tls_key": key, "user": "mg",
+                           "password_file": os.path.join(self.dir, "gone.pw")}}
+        path = os.path.join(self.dir, "check.toml")
+
+        def check(c):
+            with open(path, "w") as f:
+                f.write(to_toml(c))
+            return run_cli(["check", "-c", path], timeout=20)
+        code, out, err = check(cfg)
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("cluster.password_file: cannot read %s: No such file or directory"
+                      % cfg["cluster"]["password_file"], out + err)
+        with open(cfg["cluster"]["password_file"], "w") as f:
+            f.write("pw\n")
+        code, out, err = check(cfg)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("  cluster   etcd %s, prefix /maintgate, replica c1" % self.etcd.url, out)
+        self.assertIn("  cluster   TLS: etcd's certificate verified against %s; client certificate %s"
+                      % (self.pki.ca, cert), out)
+        self.assertIn("  cluster   auth: user mg, password from %s" % cfg["cluster"]["password_file"], out)
+        cfg["cluster"]["etcd"] = [self.etcd.url.replace("https://", "http://")]
+        code, out, err = check(cfg)
+        self.assertEqual(code, 1, out + err)
+        self.assertRegex(out + err, r"check\.toml:\d+:\d+: cluster\.tls_ca_file: set, but every cluster\.etcd URL "
+                                    r"is http://; give https:// URLs for TLS to etcd")
+
     def test_a_wrong_ca_fences_the_replica_and_says_why(self):
         p = self.start_replica("wrong-ca", **self.tls_keys(ca=self.pki.other_ca))
         st = self.wait_fenced("wrong-ca")
@@ -240,7 +271,7 @@ class ClusterTlsTest(SecureClusterCase):
         reason = st["cluster"]["fence_reason"]
         self.assertIn("etcd unreachable at start-up", reason)
         self.assertIn("certificate verify failed", reason)
-        self.assertIn("unable to get local issuer certificate", reason)
+        self.assertIn("unable to get local issuer certificate (tls_ca_file %s)" % self.pki.other_ca, reason)
         self.assertIn("certificate verify failed", st["cluster"]["last_error"])
         self.assertTrue(p.wait_log(r"TLS handshake with https://127\.0\.0\.1:\d+: certificate verify failed", 5),
                         p.output())
