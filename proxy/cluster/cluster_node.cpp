@@ -598,6 +598,14 @@ net::awaitable<acks_outcome> cluster_node::wait_acks(std::int64_t revision, stea
     }
 }
 
+bool cluster_node::shared_window_held() const noexcept {
+    if (!shared_window_ || !shared_window_->in_progress()) return false;
+    if (shared_window_->replica == id_) return true;
+    for (const auto& p : peers_)
+        if (p.id == shared_window_->replica) return p.live;
+    return false;
+}
+
 js::value cluster_node::shared_window_json() const {
     if (!shared_window_) return nullptr;
     const auto& w = *shared_window_;
@@ -609,6 +617,7 @@ js::value cluster_node::shared_window_json() const {
                       {"ends", iso_or_null(w.ends)},
                       {"started_at", iso_or_null(w.started_at)},
                       {"replica", w.replica},
+                      {"held", shared_window_held()},
                       {"source", "cluster"}};
 }
 

@@ -64,6 +64,10 @@ public:
     void share_window(shared_window w);
     // The window the desired state carries (this replica's or another's), or none.
     const std::optional<shared_window>& shared() const noexcept { return shared_window_; }
+    // The shared window holds the gate and the replica running it is alive (its lease
+    // holds, as the last read of replicas/ saw): a window of a replica that is gone is
+    // history, not a reason to refuse another.
+    bool shared_window_held() const noexcept;
 
     // Waits until every live replica acknowledged `revision` fenced with zero writes in
     // flight, or the deadline passes.

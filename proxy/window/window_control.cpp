@@ -447,7 +447,7 @@ net::awaitable<result> window_control::run_start(std::string id, proxy::admin_pe
     if (!w) co_return r;
     if (const auto* c = gate_.cluster(); c && (w->ph == phase::planned || w->ph == phase::announced)) {
         // One window at a time holds the shared gate, whichever replica runs it.
-        if (const auto& sw = c->shared(); sw && sw->in_progress() && sw->replica != c->id()) {
+        if (const auto& sw = c->shared(); sw && c->shared_window_held() && sw->replica != c->id()) {
             r.error = "window " + sw->id + " is " + sw->phase + " on replica " + sw->replica +
                       "; one window at a time across the cluster";
             co_return r;

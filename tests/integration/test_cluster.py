@@ -490,6 +490,20 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(code, 0, out + err)
         self.wait_for("r1 shows w2 active", lambda: (lambda w: w and w["id"] == "w2" and w["replica"] == "r2")(
             self.status("r1")["window"]), timeout=5)
+        # A replica that is gone holds no window: once r2's lease expires, the others no
+        # longer show w2 as under way, and r1 may start a window over it.
+        self.replicas["r2"].stop(signal.SIGKILL)
+        st = self.wait_for("r1 sees r2's window as held by nobody", lambda: (lambda s: s if (
+            s["window"] is None and s["cluster"]["window"]["id"] == "w2" and not s["cluster"]["window"]["held"])
+            else None)(self.status("r1")), timeout=10)
+        code, out, err = self.ctl("r1", "status")
+        self.assertIn("  window    w2 active (run by replica r2, whose lease is gone: it holds nothing)", out)
+        code, out, err = self.ctl("r1", "window", "plan", "w3", "start", "manual", "end", end)
+        self.assertEqual(code, 0, out + err)
+        code, out, err = self.ctl("r1", "window", "start", "w3")
+        self.assertEqual(code, 0, out + err)
+        self.wait_for("r3 shows w3 active", lambda: (lambda w: w and (w["id"], w["phase"], w["replica"]) == (
+            "w3", "active", "r1"))(self.status("r3")["window"]), timeout=5)
 
     def test_a_replica_joining_late_takes_the_shared_state(self):
         code, out, err = self.ctl("r1", "set", "mode", "maintenance", "reason", "late joiner")

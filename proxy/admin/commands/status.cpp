@@ -25,8 +25,11 @@ void render_cluster(std::string& out, const js::object& c) {
         out += "not connected: " + one_line(get_str(c, "last_error")) + "\n";
     if (!is_null(c, "window")) {
         const auto& w = get_obj(c, "window");
+        const bool gone = get_str(w, "phase") != "completed" && get_str(w, "phase") != "aborted" &&
+                          !get_bool(w, "held");
         out += "  window    " + std::string(get_str(w, "id")) + " " + std::string(get_str(w, "phase")) +
-               " (run by replica " + std::string(get_str(w, "replica")) + ")\n";
+               " (run by replica " + std::string(get_str(w, "replica")) +
+               (gone ? ", whose lease is gone: it holds nothing" : "") + ")\n";
     }
     for (const auto& v : get_array(c, "replicas")) {
         if (!v.is_object()) continue;
@@ -197,7 +200,7 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
     const auto* c = g.cluster();
     if (w)
         o["window"] = window::summary_json(*w);
-    else if (c && c->shared() && c->shared()->in_progress() && c->shared()->replica != c->id())
+    else if (c && c->shared_window_held() && c->shared()->replica != c->id())
         o["window"] = c->shared_window_json();
     else if (wc && wc->next())
         o["window"] = window::summary_json(*wc->next());
