@@ -456,6 +456,12 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("window      w1  active  maintenance  by hand .. %s  db upgrade  (run by replica r1)" % end,
                       out)
         self.assertIn("  window    w1 active (run by replica r1)", out)
+        code, out, err = self.ctl("r2", "window", "status")
+        self.assertIn("under way  on replica r1: w1  active  maintenance", out)
+        code, out, err = self.ctl("r2", "--json", "window", "status")
+        ws = json.loads(out)
+        self.assertIsNone(ws["current"])  # r2's own window object runs none
+        self.assertEqual((ws["elsewhere"]["id"], ws["elsewhere"]["replica"]), ("w1", "r1"))
         # A replica joining now shows it too, and its metrics say so.
         m = self.start_replica("m1", metrics=True)
         self.wait_for("m1 shows w1 active", lambda: shown("m1", "active"), timeout=5)

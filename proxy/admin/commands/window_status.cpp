@@ -3,6 +3,7 @@
 #include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
 #include "proxy/admin/gate_control.hpp"
+#include "proxy/cluster/cluster_node.hpp"
 #include "proxy/window/window_control.hpp"
 #include "proxy/window/window_report.hpp"
 
@@ -11,10 +12,13 @@ namespace {
 
 void render_window_status(std::string& out, const admin_reply& r, sys_time) {
     const auto& o = r.body;
-    if (is_null(o, "current"))
-        out += "no window under way\n";
-    else
+    if (!is_null(o, "current"))
         out += "under way  " + window::summary_line(get_obj(o, "current")) + "\n";
+    else if (!is_null(o, "elsewhere"))
+        out += "under way  on replica " + std::string(get_str(get_obj(o, "elsewhere"), "replica")) + ": " +
+               window::summary_line(get_obj(o, "elsewhere")) + "\n";
+    else
+        out += "no window under way\n";
     const auto& live = get_array(o, "planned");
     if (live.empty()) out += "none planned\n";
     for (const auto& w : live) out += "planned    " + window::summary_line(w.get_object()) + "\n";
@@ -32,6 +36,10 @@ boost::asio::awaitable<admin_reply> run_window_status(admin_context& a, const ad
     o["ok"] = true;
     const auto* cur = wc->current();
     o["current"] = cur ? boost::json::value(window::summary_json(*cur)) : boost::json::value(nullptr);
+    // [cluster]: the window another replica runs on the shared gate (its report is there).
+    const auto* c = a.gate.cluster();
+    o["elsewhere"] = c && c->shared_window_held() && c->shared()->replica != c->id() ? c->shared_window_json()
+                                                                                      : boost::json::value(nullptr);
     boost::json::array planned;
     for (const auto& w : wc->windows())
         if (w.ph == window::phase::planned || w.ph == window::phase::announced)
