@@ -44,12 +44,13 @@ std::string label(std::string_view v) {
     return out;
 }
 
-// Marks an apply in progress for the length of one; applies are serialised so that
-// revisions land in order even when the watch and a proposal deliver the same one.
-struct applying_scope {
+// Marks something in progress for the length of a scope: an apply (serialised so that
+// revisions land in order even when the watch and a proposal deliver the same one), a
+// write of the desired key (one writer at a time), the window's share loop.
+struct flag_scope {
     bool& flag;
-    explicit applying_scope(bool& f) : flag(f) { flag = true; }
-    ~applying_scope() { flag = false; }
+    explicit flag_scope(bool& f) : flag(f) { flag = true; }
+    ~flag_scope() { flag = false; }
 };
 
 }  // namespace
@@ -234,7 +235,7 @@ net::awaitable<bool> cluster_node::fresh_read() {
 net::awaitable<change_outcome> cluster_node::apply_desired(std::int64_t rev, const desired_state& d, bool fresh) {
     while (applying_) co_await sleep(std::chrono::milliseconds(1));
     if (rev < applied_rev_ || (!fresh && rev == applied_rev_)) co_return change_outcome{true, {}};
-    applying_scope busy(applying_);
+    flag_scope busy(applying_);
     seen_rev_ = std::max(seen_rev_, rev);
     epoch_ = std::max(epoch_, d.epoch);
     desired_record_ = d.record;
@@ -272,7 +273,7 @@ net::awaitable<change_outcome> cluster_node::propose(gate_record next, const adm
                                             "): the shared gate cannot be changed from here; nothing changed"};
     }
     co_await wait_writer();
-    applying_scope writing(writing_);
+    flag_scope writing(writing_);
     desired_state d;
     d.record = std::move(next);
     d.epoch = epoch_ + 1;
@@ -332,7 +333,7 @@ void cluster_node::share_window(shared_window w) {
 
 net::awaitable<void> cluster_node::share_loop() {
     if (sharing_) co_return;
-    applying_scope running(sharing_);
+    flag_scope running(sharing_);
     // A few lost races or failed calls at most; without etcd, session() starts this again
     // once it has read the desired state.
     for (int attempt = 0; attempt < 10 && pending_window_ && !stopped_; ++attempt) {
@@ -345,7 +346,7 @@ net::awaitable<void> cluster_node::share_loop() {
         if (!pending_window_ || !connected_ || self_fenced_) break;
         bool failed = false;
         {
-            applying_scope writing(writing_);
+            flag_scope writing(writing_);
             desired_state d;
             d.record = desired_record_;
             d.window = pending_window_;
@@ -470,7 +471,7 @@ net::awaitable<void> cluster_node::fence_self(std::string why) {
     fence_reason_ = why;
     fenced_since_ = now_sys();
     while (applying_) co_await sleep(std::chrono::milliseconds(1));
-    applying_scope busy(applying_);
+    flag_scope busy(applying_);
     const gate_record cur = gate_.record();
     prefence_ = cur;
     const auto m = more_restrictive(cur.mode, cfg_.fence_mode);
