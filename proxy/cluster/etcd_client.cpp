@@ -1,5 +1,6 @@
 #include "proxy/cluster/etcd_client.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -27,17 +28,30 @@ std::string unb64(const js::object& o, std::string_view key) {
     return d ? *d : std::string();
 }
 
-// The gateway's error body: {"error":"...","message":"...","code":N}.
+// The gateway's error body: {"error":"...","message":"...","code":N}; etcd's own HTTP
+// layer answers some refusals in plain text instead (one line), which is kept too.
 std::string gateway_error(unsigned status, const std::string& body) {
     js::error_code ec;
     auto v = js::parse(body, ec);
+    const std::string code = " (HTTP " + std::to_string(status) + ")";
     if (!ec && v.is_object()) {
         const auto& o = v.as_object();
         for (const char* k : {"message", "error"})
             if (const auto* m = o.if_contains(k); m && m->is_string() && !m->as_string().empty())
-                return "etcd: " + std::string(m->as_string()) + " (HTTP " + std::to_string(status) + ")";
+                return "etcd: " + std::string(m->as_string()) + code;
     }
-    return "etcd: HTTP " + std::to_string(status);
+    std::string text = body.substr(0, std::min<std::size_t>(body.find('\n'), 200));
+    const bool printable = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+        return c >= 0x20 && c < 0x7f;
+    });
+    if (!ec || !printable) return "etcd: HTTP " + std::to_string(status);
+    std::string out = "etcd: " + text + code;
+    // etcd 3.4 with auth enabled refuses, on its JSON gateway, every client certificate
+    // that has a CommonName (it would not be used as the user): say what to change.
+    if (text.find("CommonName") != std::string::npos)
+        out += "; with auth enabled, etcd's gateway takes only client certificates without a CommonName "
+               "(tls_cert)";
+    return out;
 }
 
 }  // namespace

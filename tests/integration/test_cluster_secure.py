@@ -8,6 +8,8 @@ One etcd per test class, started in setUpClass:
   the wrong CA, or one without a client certificate, fences itself and says why in its
   log and its status; `check` names the TLS and auth setup and refuses TLS keys with
   only http:// URLs and a password file it cannot read.
+- ClusterTlsAuthTest: both; etcd 3.4's gateway then refuses client certificates that
+  have a CommonName, and the replica says so.
 - ClusterAuthTest: etcd with a root user, authentication enabled and JWT tokens that
   expire after 2 s. Two replicas with user and password_file share the gate and keep
   their leases across several token expiries (etcd answers "invalid auth token" and
@@ -56,6 +58,9 @@ class Pki:
         self.server = self.issue("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\n"
                                  "extendedKeyUsage=serverAuth,clientAuth\n")
         self.client = self.issue("client", "maintgate", "extendedKeyUsage=clientAuth\n")
+        # etcd 3.4 with auth enabled refuses gateway requests whose client certificate has
+        # a CommonName: the one to use there has none.
+        self.client_no_cn = self.issue("client-no-cn", None, "extendedKeyUsage=clientAuth\n")
         self.ca = self.path("ca.pem")
         self.other_ca = self.path("other-ca.pem")
 
@@ -66,7 +71,8 @@ class Pki:
         with open(self.path(name + ".ext"), "w") as f:
             f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n" + extensions)
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=self.dir)
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn if cn else "/O=maintgate",
+                cwd=self.dir)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-days", "2", "-sha256", "-extfile", name + ".ext", "-out", name + ".pem", cwd=self.dir)
         return self.path(name + ".pem"), self.path(name + ".key")
@@ -371,6 +377,56 @@ class ClusterAuthTest(SecureClusterCase):
         code, out, err = self.ctl("bad-pw", "set", "mode", "open")
         self.assertEqual(code, 1, out + err)
         self.assertIn("has no etcd", out + err)
+
+
+@unittest.skipUnless(ETCD and ETCDCTL, SKIP)
+class ClusterTlsAuthTest(SecureClusterCase):
+    """Both at once, as the README says they can be used: mutual TLS and a password."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="maintgate-etcd-tls-auth-")
+        cls.pki = Pki(cls.tmp)
+        server, server_key = cls.pki.server
+        client, client_key = cls.pki.client
+        cls.etcd = SecureEtcd(cls.tmp, "https",
+                              flags=["--cert-file", server, "--key-file", server_key,
+                                     "--client-cert-auth", "--trusted-ca-file", cls.pki.ca],
+                              ctl_flags=["--cacert", cls.pki.ca, "--cert", client, "--key", client_key])
+        try:
+            cls.etcd.start()
+            cls.etcd.ctl("user", "add", "root:rootpw")
+            cls.etcd.ctl("auth", "enable")
+            cls.etcd.ctl_flags += ["--user", "root:rootpw"]
+            cls.etcd.ctl("user", "add", "mg:tls-and-pw")
+            cls.etcd.ctl("role", "add", "maintgate")
+            cls.etcd.ctl("role", "grant-permission", "maintgate", "--prefix=true", "readwrite", "/mg-")
+            cls.etcd.ctl("user", "grant-role", "mg", "maintgate")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        cls.pw = os.path.join(cls.tmp, "mg.pw")
+        with open(cls.pw, "w") as f:
+            f.write("tls-and-pw\n")
+
+    def test_replicas_share_the_gate_over_tls_with_a_password(self):
+        cert, key = self.pki.client_no_cn
+        for name in ("b1", "b2"):
+            self.start_replica(name, tls_ca_file=self.pki.ca, tls_cert=cert, tls_key=key, user="mg",
+                               password_file=self.pw)
+        self.wait_connected(["b1", "b2"])
+        self.shared_mode_round_trip("b1", "b2")
+        _, out, _ = self.etcd.ctl("get", self.prefix + "/acks/", "--prefix", "--keys-only")
+        self.assertIn(self.prefix + "/acks/b2", out)
+
+    def test_a_client_certificate_with_a_common_name_is_refused_and_says_what_to_change(self):
+        cert, key = self.pki.client
+        self.start_replica("cn", tls_ca_file=self.pki.ca, tls_cert=cert, tls_key=key, user="mg",
+                           password_file=self.pw)
+        reason = self.wait_fenced("cn")["cluster"]["fence_reason"]
+        self.assertIn("etcd authentication as user mg failed: etcd: CommonName of client sending a request "
+                      "against gateway will be ignored and not used as expected (HTTP 400); with auth enabled, "
+                      "etcd's gateway takes only client certificates without a CommonName (tls_cert)", reason)
 
 
 if __name__ == "__main__":
