@@ -21,9 +21,6 @@ inline constexpr std::size_t body_buffer_size = 16 * 1024;
 inline constexpr std::size_t read_chunk = 16 * 1024;
 inline constexpr std::size_t response_header_limit = 64 * 1024;
 inline constexpr auto linger_deadline = std::chrono::seconds(2);
-// A keep-alive connection idle this long gives its buffers back (release_buffers); one
-// that sends its next request sooner reuses them without allocating.
-inline constexpr auto idle_release = std::chrono::milliseconds(250);
 // The most of a refused request's body read and thrown away to keep the connection.
 inline constexpr std::uint64_t max_drain = 1024 * 1024;
 
@@ -136,8 +133,8 @@ inline void client_session<Stream>::end_in_flight() noexcept {
 
 template <class Stream>
 inline char* client_session<Stream>::body_buffer() {
-    if (!body_buf_) body_buf_ = std::make_unique<char[]>(body_buffer_size);
-    return body_buf_.get();
+    if (!body_buf_) body_buf_ = ctx_.buffers().take(body_buffer_size);
+    return body_buf_;
 }
 
 template <class Stream>
@@ -237,7 +234,7 @@ net::awaitable<error_code> client_session<Stream>::send_upstream(upstream_conn& 
 
 template <class Stream>
 template <bool isRequest>
-net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* conn, session_buffer& b,
                                                                http::basic_parser<isRequest>& p) {
     for (;;) {
         if (b.size() > 0) {
