@@ -23,7 +23,9 @@ template <class Stream>
 client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, std::size_t listener,
                                        tls_handle tls, const tcp::endpoint& peer)
     : ctx_(ctx), gate_(ctx.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
-      client_(make_stream(std::move(socket), tls_)), buf_(cfg_->limits.max_header_size + 2 * read_chunk) {
+      client_(make_stream(std::move(socket), tls_)),
+      buf_(cfg_->limits.max_header_size + 2 * read_chunk, pool_allocator<char>(ctx.buffers())),
+      ubuf_(pool_allocator<char>(ctx.buffers())) {
     tcp_ = &beast::get_lowest_layer(client_);
     // The plain paths try reads and writes before waiting (read_plain, send_plain). The
     // accept loop hands over sockets that are non-blocking already (accept4).
@@ -43,18 +45,22 @@ client_session<Stream>::~client_session() {
     // A session torn down in the middle of a request (its coroutine destroyed with the
     // io_context) still ends it: the fence must not wait for a write that will never end.
     finish(step::close);
+    ctx_.buffers().give(body_buf_, body_buffer_size);
+    ctx_.buffers().give_string(head_out_);
     ctx_.unlink(this);
 }
 
 template <class Stream>
 void client_session<Stream>::release_buffers() noexcept {
-    buf_.shrink_to_fit();  // empty here, so this frees it
+    // Each slab goes back to the worker's pool (a push on its free list, no free()).
+    buf_.shrink_to_fit();  // empty here, so this gives it back
     ubuf_.clear();
     ubuf_.shrink_to_fit();
     req_.reset();
     res_.reset();
-    body_buf_.reset();
-    std::string().swap(head_out_);
+    ctx_.buffers().give(body_buf_, body_buffer_size);
+    body_buf_ = nullptr;
+    ctx_.buffers().give_string(head_out_);
 }
 
 template <class Stream>

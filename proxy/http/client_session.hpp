@@ -31,6 +31,7 @@
 #include "proxy/http/framing.hpp"
 #include "proxy/http/upstream_failure.hpp"
 #include "proxy/admin/gate_state.hpp"
+#include "proxy/net/buffer_pool.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/tls.hpp"
 #include "proxy/net/upstream_pool.hpp"
@@ -39,6 +40,8 @@
 namespace maintgate::proxy {
 
 using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
+// The session's byte buffers draw their storage from the worker's buffer_pool.
+using session_buffer = beast::basic_flat_buffer<pool_allocator<char>>;
 
 // What every session has whatever its stream: the worker's intrusive list (for graceful
 // shutdown) and the steps its coroutines return.
@@ -230,7 +233,7 @@ private:
     // progress (a parser that is not eager stops after the head). conn: the upstream
     // side, nullptr: the client side.
     template <bool isRequest>
-    net::awaitable<error_code> read_parsed(upstream_conn* conn, beast::flat_buffer& b,
+    net::awaitable<error_code> read_parsed(upstream_conn* conn, session_buffer& b,
                                            http::basic_parser<isRequest>& p);
     // The end of every request, whatever its outcome: logs it when it was answered, ends
     // its in-flight count, and passes on the step the last step chose.
@@ -240,7 +243,8 @@ private:
     inline void begin_in_flight(bool write) noexcept;
     inline void end_in_flight() noexcept;
     inline char* body_buffer();
-    // Frees every per-request buffer and the parsers (between requests only).
+    // Gives every per-request buffer back to the worker's pool and resets the parsers
+    // (between requests only: an idle connection holds no buffer).
     void release_buffers() noexcept;
     // "Strict-Transport-Security: ...\r\n" on an HTTPS listener that sets hsts, else empty.
     inline std::string_view hsts_field() const noexcept;
@@ -259,8 +263,8 @@ private:
     const std::size_t listener_;
     [[no_unique_address]] tls_handle tls_;  // before client_, which uses its context
     Stream client_;
-    beast::flat_buffer buf_;  // client bytes: request heads, body bytes, pipelined requests
-    beast::flat_buffer ubuf_;  // upstream bytes of the current exchange
+    session_buffer buf_;  // client bytes: request heads, body bytes, pipelined requests
+    session_buffer ubuf_;  // upstream bytes of the current exchange
     // Refuses chunk sizes past 2^63; the parser holds a reference, so it is declared first.
     struct chunk_size_check {
         void operator()(std::uint64_t size, beast::string_view, error_code& ec) const {
@@ -269,14 +273,15 @@ private:
     } chunk_check_;
     std::optional<http::request_parser<http::buffer_body>> req_;
     std::optional<http::response_parser<http::buffer_body>> res_;
-    std::unique_ptr<char[]> body_buf_;  // allocated on the first body, kept for the connection
-    std::string head_out_;  // the head being forwarded (either way); its capacity is reused
+    char* body_buf_ = nullptr;  // a pool slab, taken on the first body of a request
+    std::string head_out_;  // the head being forwarded (either way); taken from the pool
 
     policy::ip_address peer_;
     char peer_text_[48] = {};
     std::size_t peer_len_ = 0;
     enum class in_flight : std::uint8_t { none, read, write };
     in_flight in_flight_ = in_flight::none;
+    bool first_request_ = true;  // read_head tries a read before waiting for this one only
 
     // Per request.
     std::chrono::steady_clock::time_point started_{};

@@ -70,6 +70,7 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::forward_re
         default_host = (v6 ? "[" + h + "]" : h) + ":" + std::to_string(cfg_->upstream.port);
         ho.default_host = default_host;
     }
+    ctx_.buffers().take_string(head_out_);  // a string grown by an earlier head: no allocation
     render_request_head(req, ctx, ho, head_out_);
     // Trailers are judged against the head: any framing field they add is refused.
     if (req_->chunked()) trailer_baseline_ = take_trailer_baseline(req);

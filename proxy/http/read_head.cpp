@@ -3,9 +3,10 @@
 // When it runs: first for every request. Between requests it waits for the first byte
 // under timeouts.keepalive (nothing when the worker is stopping), taking the worker's
 // gate snapshot first, so that the request is read under its limits and timeouts. A
-// plain connection idle past idle_release gives its buffers back and waits for
-// readability holding none; TLS cannot (its engine may hold bytes the socket does not
-// show). From the first byte one deadline, timeouts.header, covers the whole head: a
+// plain connection gives its buffers back to the worker's pool at once and waits for
+// readability holding none (an idle keep-alive connection costs its session and
+// coroutine frames, no buffer); when bytes arrive it takes a 1 KiB slab, grown only when
+// the head needs more. TLS cannot (its engine may hold bytes the socket does not show). From the first byte one deadline, timeouts.header, covers the whole head: a
 // client trickling bytes (slowloris) cannot keep the connection by sending a byte just
 // before each read times out.
 //
@@ -28,23 +29,35 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (ctx_.stopping()) co_return step::close;
         refresh_gate();  // this request's limits and timeouts
         idle_ = true;
-        const auto now = std::chrono::steady_clock::now();
-        const auto idle_deadline = now + cfg_->timeouts.keepalive;
-        auto [ec, n] = co_await read_client(
-            buf_.prepare(read_chunk), is_tls ? idle_deadline : std::min(idle_deadline, now + idle_release));
-        if constexpr (!is_tls) {
-            if (ec == beast::error::timeout && std::chrono::steady_clock::now() < idle_deadline) {
-                // Idle for a while: wait holding no buffer (see the file's comment).
-                release_buffers();
+        const auto idle_deadline = std::chrono::steady_clock::now() + cfg_->timeouts.keepalive;
+        error_code ec;
+        std::size_t n = 0;
+        if constexpr (is_tls) {
+            auto [rec, rn] = co_await read_client(buf_.prepare(read_chunk), idle_deadline);
+            ec = rec;
+            n = rn;
+        } else {
+            // Holding no buffer (see the file's comment): readability first, then a small
+            // slab and one read, straight from the socket.
+            // A new connection's request has often arrived with it: one read is tried
+            // first (as Asio's speculative read did). Between requests the client is
+            // still reading the last response, so the wait comes first.
+            if (first_request_) {
+                first_request_ = false;
+                n = tcp_->socket().read_some(buf_.prepare(buffer_pool::small_size), ec);
+            } else {
+                ec = net::error::would_block;
+            }
+            if (ec == net::error::would_block) release_buffers();
+            while (ec == net::error::would_block) {
                 arm_at(tcp_->socket(), idle_deadline);
                 auto [wec] = co_await tcp_->socket().async_wait(tcp::socket::wait_read, use_tuple);
                 disarm();
                 ec = checked(wec);
-                if (!ec) {
-                    auto got = co_await read_client(buf_.prepare(read_chunk), idle_deadline);
-                    ec = std::get<0>(got);
-                    n = std::get<1>(got);
-                }
+                if (ec) break;
+                n = tcp_->socket().read_some(buf_.prepare(buffer_pool::small_size), ec);
+                // Readable, yet nothing to read: wait again, holding nothing.
+                if (ec == net::error::would_block) buf_.shrink_to_fit();
             }
         }
         idle_ = false;
@@ -69,7 +82,11 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
         if (scan.end) break;
         std::size_t room = buf_.max_size() - buf_.size();
         if (room == 0) co_return co_await reply(431, "request head too large");
-        auto [ec, n] = co_await read_client(buf_.prepare(std::min(room, read_chunk)), head_deadline);
+        // Grown to a medium slab when the first small one is not enough (as nginx's
+        // large_client_header_buffers), then by read_chunk.
+        const std::size_t want =
+            buf_.size() < buffer_pool::medium_size ? buffer_pool::medium_size - buf_.size() : read_chunk;
+        auto [ec, n] = co_await read_client(buf_.prepare(std::min(room, want)), head_deadline);
         if (ec) {
             if (is_timeout(ec)) spdlog::debug("client header timeout");
             co_return step::close;

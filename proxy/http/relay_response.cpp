@@ -99,6 +99,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
         }
     }
     ho.connection = !keep_alive ? "close" : client_version_ == 10 ? "keep-alive" : "";
+    ctx_.buffers().take_string(head_out_);
     render_response_head(res, ho, head_out_);
     if (banner_plan_ != banner_plan::none) [[unlikely]]
         edit_head_for_banner(inject);

@@ -88,7 +88,7 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
             close_both();
         }
     };
-    auto pump = [&](auto& from, auto& to, beast::flat_buffer& pending, char* buf) -> net::awaitable<void> {
+    auto pump = [&](auto& from, auto& to, session_buffer& pending, char* buf) -> net::awaitable<void> {
         if (pending.size()) {
             auto [ec, n] = co_await net::async_write(to, pending.data(), use_tuple);
             pending.consume(pending.size());

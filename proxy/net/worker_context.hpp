@@ -16,6 +16,7 @@
 #include "proxy/http/banner.hpp"
 #include "proxy/http/hold.hpp"
 #include "proxy/net.hpp"
+#include "proxy/net/buffer_pool.hpp"
 #include "proxy/net/stats.hpp"
 #include "proxy/net/upstream_pool.hpp"
 
@@ -33,7 +34,16 @@ class worker_context {
 public:
     worker_context(net::any_io_executor ex, const upstream_config& upstream,
                    std::vector<tcp::endpoint> endpoints, std::shared_ptr<const gate_snapshot> gate)
-        : pool_executor_(ex), pool_(std::move(ex), upstream, std::move(endpoints)), gate_(std::move(gate)) {}
+        : pool_executor_(ex),
+          buffers_(new buffer_pool),
+          pool_(std::move(ex), upstream, std::move(endpoints)),
+          gate_(std::move(gate)) {}
+    // Sessions still linked here were cut by a forced shutdown (io_context::stop) and die
+    // with the io_context, after this: their buffers go back to a pool that must still be
+    // there, so it is left to the process's exit.
+    ~worker_context() {
+        if (!sessions_) delete buffers_;
+    }
     worker_context(const worker_context&) = delete;
     worker_context& operator=(const worker_context&) = delete;
 
@@ -46,6 +56,9 @@ public:
     // This worker's held writes ([hold], proxy/http/hold.hpp); touched only when one is held.
     hold_queue& holds() noexcept { return holds_; }
     net::any_io_executor executor() noexcept { return pool_executor_; }
+
+    // This worker's I/O buffers (sessions take them per request, give them back idle).
+    buffer_pool& buffers() noexcept { return *buffers_; }
 
     // The gate as this worker sees it. Read once per request on the worker's thread; a
     // reply that writes from the snapshot's buffers holds gate_shared() across the write.
@@ -84,6 +97,7 @@ private:
     }
 
     net::any_io_executor pool_executor_;
+    buffer_pool* buffers_;  // owned (see the destructor)
     upstream_pool pool_;
     std::shared_ptr<const gate_snapshot> gate_;
     std::shared_ptr<const banner_render> banner_;

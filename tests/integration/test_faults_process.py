@@ -246,12 +246,13 @@ class KillNineTest(AdminTestCase):
         oks = [e for e in entries if e["command"].startswith("set mode") and e["outcome"] == "ok"]
         self.assertGreaterEqual(len(oks), len(done))
         state = json.loads(read_bytes(self.state_path))  # never a torn state file
-        # A kill between the rename and the audit line can leave the state one change
-        # ahead of the log, never behind it and never anything else.
+        # The audit line is written before the rename over the state file (the log never
+        # misses a change: gate_control::apply_local), so a kill between the two leaves
+        # the log one change ahead of the state, never behind it and never anything else.
         last = oks[-1]
         self.assertIn(state["mode"], ("read-only", "maintenance"), state)
         self.assertTrue(state["fenced"], state)
-        self.assertIn(state["reason"], (last["reason"], "flip-%d" % (int(last["reason"][5:]) + 1)),
+        self.assertIn(state["reason"], (last["reason"], "flip-%d" % (int(last["reason"][5:]) - 1)),
                       (state, last))
         # A temp file the kill left behind must not matter either.
         with open(self.state_path + ".tmp", "w") as f:
