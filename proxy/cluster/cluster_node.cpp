@@ -47,6 +47,20 @@ std::string label(std::string_view v) {
 // Marks something in progress for the length of a scope: an apply (serialised so that
 // revisions land in order even when the watch and a proposal deliver the same one), a
 // write of the desired key (one writer at a time), the window's share loop.
+// The gate a fenced replica serves for a desired state: no less restrictive than the
+// fence. The replica leaves the fence (and serves the desired state as it is) only once
+// its acknowledgement is written, in session().
+gate_record fenced_view(const gate_record& r, policy::mode fence_mode) {
+    const auto m = more_restrictive(r.mode, fence_mode);
+    if (m == r.mode) return r;
+    gate_record v = r;
+    v.mode = m;
+    v.stage = policy::stage_of(m);
+    v.set_by = "cluster fence";
+    if (v.reason.empty()) v.reason = "replica fenced: no etcd";
+    return v;
+}
+
 struct flag_scope {
     bool& flag;
     explicit flag_scope(bool& f) : flag(f) { flag = true; }
@@ -138,8 +152,21 @@ net::awaitable<bool> cluster_node::session() {
         co_return false;
     }
     if (self_fenced_) {
+        // The fresh read and this replica's acknowledgement are done: only now does the
+        // gate go from the fence to what the desired state asks (fenced_view).
         self_fenced_ = false;
         fenced_since_.reset();
+        if (!same_gate(gate_.record(), desired_record_)) {
+            while (applying_) co_await sleep(std::chrono::milliseconds(1));
+            flag_scope busy(applying_);
+            admin_peer who{-1, -1, "cluster fence"};
+            const std::string command = "fence lifted";
+            std::string detail = "etcd reachable again; desired state revision " + std::to_string(applied_rev_);
+            auto out = co_await gate_.apply_shared(desired_record_, who, command, detail);
+            if (!out.ok) spdlog::error("cluster: the desired state could not be applied: {}", out.error);
+            ack_dirty_ = true;
+            co_await write_ack();  // at once, for a freeze waiting on it; else the keep-alive loop's
+        }
         spdlog::warn("cluster: etcd reachable again; fence lifted at desired revision {} ({})", applied_rev_,
                      policy::to_string(gate_.record().mode));
         fence_reason_.clear();
@@ -247,7 +274,8 @@ net::awaitable<change_outcome> cluster_node::apply_desired(std::int64_t rev, con
                            " (desired state revision " + std::to_string(rev) + ")");
         shared_window_ = d.window;
     }
-    if (same_gate(gate_.record(), d.record)) {
+    const gate_record target = self_fenced_ ? fenced_view(d.record, cfg_.fence_mode) : d.record;
+    if (same_gate(gate_.record(), target)) {
         applied_rev_ = rev;
         ack_dirty_ = true;
         co_return change_outcome{true, {}};
@@ -255,7 +283,7 @@ net::awaitable<change_outcome> cluster_node::apply_desired(std::int64_t rev, con
     admin_peer who{-1, -1, "cluster rev " + std::to_string(rev)};
     std::string detail = "desired state revision " + std::to_string(rev) + " (epoch " + std::to_string(d.epoch) +
                          "), asked by " + d.asked_by + " on replica " + d.origin;
-    auto out = co_await gate_.apply_shared(d.record, who, d.command, detail);
+    auto out = co_await gate_.apply_shared(target, who, d.command, detail);
     if (out.ok) {
         applied_rev_ = rev;
         ack_dirty_ = true;
