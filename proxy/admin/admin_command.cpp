@@ -52,7 +52,7 @@ constexpr std::array<command_info, verb_count> table{{
 
 constexpr std::string_view mode_names = "open, read-only or maintenance";
 constexpr std::string_view stage_names = "maintenance, operators, read-only, writes or open";
-constexpr std::string_view time_forms = "2026-11-22T04:00:00Z, 2026-11-22T04:00Z or HH:MM (UTC)";
+constexpr std::string_view time_forms = "2026-11-22T04:00:00Z, 2026-11-22T04:00Z, HH:MM (UTC) or +45m (from now)";
 
 bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
 
@@ -365,9 +365,15 @@ bool all_digits(std::string_view t) noexcept {
     return std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// TIME: a full or minute-precision UTC timestamp, or HH:MM meaning the next such time.
+// TIME: a full or minute-precision UTC timestamp, HH:MM meaning the next such time, or
+// +DURATION from now (rounded up to the second, so that the canonical ISO text means it).
 std::optional<sys_time> parse_time(std::string_view t, sys_time now) {
     using namespace std::chrono;
+    if (t.size() > 1 && t[0] == '+') {
+        const auto d = parse_duration(t.substr(1));
+        if (!d || d->count() <= 0 || *d > hours{24 * 366}) return std::nullopt;
+        return ceil<seconds>(now + *d);
+    }
     if (t.size() == 5 && t[2] == ':' && all_digits(t.substr(0, 2)) && all_digits(t.substr(3, 2))) {
         const int h = (t[0] - '0') * 10 + (t[1] - '0');
         const int m = (t[3] - '0') * 10 + (t[4] - '0');

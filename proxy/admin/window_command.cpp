@@ -10,7 +10,7 @@ namespace {
 using detail::keyword;
 using detail::show_word;
 
-constexpr std::string_view time_forms = "2026-11-22T04:00:00Z, 2026-11-22T04:00Z or HH:MM (UTC)";
+constexpr std::string_view time_forms = "2026-11-22T04:00:00Z, 2026-11-22T04:00Z, HH:MM (UTC) or +45m (from now)";
 
 std::string window_id(std::string_view what, const word& w, command& cmd) {
     if (auto e = window::check_id(w.text); !e.empty()) return std::string(what) + ": " + show_word(w) + ": " + e;

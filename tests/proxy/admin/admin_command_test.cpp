@@ -144,6 +144,9 @@ TEST_CASE("set mode: modes, clauses in any order, canonical text", "[admin_comma
          "set mode maintenance until 2026-11-22T23:59:00Z"},
         {"set mode maintenance until 00:00", mode::maintenance, "", at(2026, 11, 23, 0, 0, 0),
          "set mode maintenance until 2026-11-23T00:00:00Z"},
+        // +DURATION is from now.
+        {"set mode maintenance until +45m", mode::maintenance, "", at(2026, 11, 22, 3, 45, 0),
+         "set mode maintenance until 2026-11-22T03:45:00Z"},
         // A quoted keyword is reason text; a bare one ends the reason.
         {"set mode read-only reason \"waiting for db\" until 04:00", mode::read_only, "waiting for db",
          at(2026, 11, 22, 4, 0, 0),
@@ -401,6 +404,9 @@ TEST_CASE("every error is precise and nothing is half-parsed", "[admin_command]"
         {"set mode open until 12:60", {"until '12:60' is not a time"}},
         {"set mode open until 4:00", {"until '4:00' is not a time"}},
         {"set mode open until noon", {"until 'noon' is not a time"}},
+        {"set mode open until +0s", {"until '+0s' is not a time"}},
+        {"set mode open until +", {"until '+' is not a time"}},
+        {"set mode open until +soon", {"until '+soon' is not a time"}},
         {"set mode open until 2026-11-22", {"until '2026-11-22' is not a time"}},
         {"set mode open until 2026-11-22T04:00:00", {"is not a time"}},
         {"set mode open until 2026-11-22 04:00", {"until '2026-11-22' is not a time"}},
@@ -827,6 +833,8 @@ TEST_CASE("window commands parse to their canonical text", "[admin_command]") {
         {"window abort db-1", verb::window_abort, "window abort db-1"},
         {"window history 5", verb::window_history, "window history 5"},
         {"window report db-1 --markdown", verb::window_report, "window report db-1 --markdown"},
+        {"window plan db-1 start +10m end +1h30m", verb::window_plan,
+         "window plan db-1 start 2026-11-22T03:10:00Z end 2026-11-22T04:30:00Z mode maintenance"},
         {"window plan db-1 start manual end 2026-11-22T05:00:00Z reason \"db upgrade\"", verb::window_plan,
          "window plan db-1 start manual end 2026-11-22T05:00:00Z mode maintenance reason \"db upgrade\""},
         {"window plan w start 2026-11-22T04:00Z end 2026-11-22T05:00:00Z announce 2026-11-22T03:30:00Z mode "
