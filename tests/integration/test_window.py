@@ -207,8 +207,11 @@ class ScheduledWindow(WindowTestCase):
         self.assertIn("DTSTART:" + start.replace("-", "").replace(":", ""), lines)
         self.assertIn("SUMMARY:schema\\, migration\\; v2", lines)
 
-        poll_until(lambda: self.status()["mode"] == "read-only", 15, what="the scheduled start")
+        # The start freezes first (read-only at once, no end yet), then sets the window's
+        # mode with its reason and end: wait for the second.
+        poll_until(lambda: self.status()["until"] == end, 15, what="the scheduled start")
         s = self.status()
+        self.assertEqual(s["mode"], "read-only")
         self.assertEqual((s["fenced"], s["until"], s["set_by"]), (True, end, "schedule"))
         poll_until(lambda: self.feed()["scheduled_maintenances"][0]["status"] == "in_progress", 5,
                    what="in_progress in the feed")
