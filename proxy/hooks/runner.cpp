@@ -277,19 +277,57 @@ std::optional<std::string> read_small_file(const std::string& path, std::size_t 
 }
 
 // Hashing a dump of many gigabytes takes seconds: done on a thread of its own, so the
-// admin thread keeps answering.
-net::awaitable<std::optional<std::string>> hash_off_thread(std::string path, std::string& error) {
-    static net::thread_pool pool(1);
-    auto [hash, err] = co_await net::co_spawn(
-        pool.get_executor(),
-        [path]() -> net::awaitable<std::pair<std::optional<std::string>, std::string>> {
-            std::string e;
-            auto h = sha256_file(path, e);
-            co_return std::pair{std::move(h), std::move(e)};
+// admin thread keeps answering. The thread belongs to the io_context the hooks run on
+// (an Asio service: made on first use, joined when that io_context shuts down), not to
+// a function-local static, which outlived every io_context and was torn down in
+// whatever order static destruction chose.
+class hash_service : public net::execution_context::service {
+public:
+    using key_type = hash_service;
+    static inline net::execution_context::id id;
+
+    explicit hash_service(net::execution_context& owner) : service(owner) {}
+    ~hash_service() override { pool_.join(); }
+
+    net::thread_pool& pool() noexcept { return pool_; }
+
+private:
+    // Stop taking work and wait for a hash under way: its completion is posted to the
+    // io_context, which is shutting down and destroys it unrun.
+    void shutdown() override {
+        pool_.stop();
+        pool_.join();
+    }
+
+    net::thread_pool pool_{1};
+};
+
+// The result arrives on the awaiting coroutine's executor. No capturing coroutine lambda
+// here: GCC 12 destroyed a by-value capture of a coroutine parameter twice (the double
+// free at the exit of proxy_tests), so the hash runs in a plain function object.
+template <class Token>
+auto async_hash(net::thread_pool& pool, std::string path, Token&& token) {
+    return net::async_initiate<Token, void(std::optional<std::string>, std::string)>(
+        [&pool](auto handler, std::string file) {
+            auto work = net::make_work_guard(net::get_associated_executor(handler));
+            net::post(pool, [handler = std::move(handler), work = std::move(work), file = std::move(file)]() mutable {
+                std::string error;
+                auto hash = sha256_file(file, error);
+                auto ex = work.get_executor();
+                net::post(ex, [handler = std::move(handler), hash = std::move(hash),
+                               error = std::move(error)]() mutable { std::move(handler)(std::move(hash), std::move(error)); });
+                work.reset();
+            });
         },
-        net::use_awaitable);
-    error = std::move(err);
-    co_return hash;
+        token, std::move(path));
+}
+
+net::awaitable<std::optional<std::string>> hash_off_thread(net::io_context& ioc, std::string path,
+                                                           std::string& error) {
+    auto& pool = net::use_service<hash_service>(ioc).pool();
+    std::tuple<std::optional<std::string>, std::string> got = co_await async_hash(pool, std::move(path), net::use_awaitable);
+    error = std::move(std::get<1>(got));
+    co_return std::move(std::get<0>(got));
 }
 
 net::awaitable<backup_verdict> judge_backup(net::io_context& ioc, const hook_spec& spec, const env_list& env,
@@ -315,7 +353,7 @@ net::awaitable<backup_verdict> judge_backup(net::io_context& ioc, const hook_spe
         v.refused = why;
         co_return v;
     }
-    auto hash = co_await hash_off_thread(claim->artifact, error);
+    auto hash = co_await hash_off_thread(ioc, claim->artifact, error);
     if (!hash) {
         v.refused = error;
         co_return v;
