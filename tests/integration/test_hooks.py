@@ -49,10 +49,16 @@ class HookTestCase(AdminTestCase):
     def hook_lines(self):
         return [e for e in self.audit_lines() if e["command"].startswith("hook ")]
 
-    def read_pid(self, name, timeout=10):
+    def read_file(self, name):
         path = os.path.join(self.dir, name)
-        poll_until(lambda: os.path.exists(path) and open(path).read().strip(), timeout, what=path)
-        return int(open(path).read().strip())
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read().strip()
+
+    def read_pid(self, name, timeout=10):
+        poll_until(lambda: self.read_file(name), timeout, what=name)
+        return int(self.read_file(name))
 
 
 class BackupGate(HookTestCase):
@@ -73,7 +79,7 @@ class BackupGate(HookTestCase):
     def test_empty_backup_is_refused_and_never_replaces_the_last_good(self):
         self.start_hooks([self.backup_hook()], admin={"metrics": "127.0.0.1:0"})
         self.set_size(0)
-        code, out, err = self.ctl("hook", "run", "backup")
+        code, _, out = self.ctl("hook", "run", "backup")  # a failed reply goes to stderr
         self.assertNotEqual(code, 0, out)
         self.assertIn("error: hook backup: backup refused: artifact is 0 bytes, less than min_bytes 1024", out)
         self.assertIn("dumped 0 bytes with ***", out)  # the token is redacted
@@ -172,7 +178,7 @@ class ReopenStageHook(HookTestCase):
         self.assertIn("| worker: cannot connect to the queue", text)
 
         # The text reply of a reopen shows the hook and its output too.
-        code, out, _ = self.ctl("reopen")
+        code, _, out = self.ctl("reopen")  # a failed reply goes to stderr
         self.assertNotEqual(code, 0)
         self.assertIn("FAIL  start-worker (reopen:writes)", out)
         self.assertIn("| worker: cannot connect to the queue", out)

@@ -175,7 +175,10 @@ boost::asio::awaitable<admin_reply> run_hook_now(admin_context& a, const admin::
         co_return error_reply("no [[hook]] named " + admin::quote_arg(c.name) +
                               (names.empty() ? "; none is configured" : "; configured: " + names));
     }
-    const auto result = co_await run_hook(a.gate.io(), *spec, hook_context{"", "manual", std::nullopt, a.who.name});
+    // A named local, not a temporary in the co_await: GCC 12 destroys such a temporary
+    // twice when the coroutine resumes (valgrind: invalid free in ~hook_context).
+    const hook_context ctx{"", "manual", std::nullopt, a.who.name};
+    const auto result = co_await run_hook(a.gate.io(), *spec, ctx);
     admin_reply r;
     r.body["ok"] = result.ok;
     if (!result.ok) r.body["error"] = result.error;
