@@ -200,6 +200,101 @@ class ReopenStageHook(HookTestCase):
                                   ("hook start-worker", "ok"), ("hook enable-cron", "ok")])
 
 
+def iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
+
+
+class WindowBackupGate(BackupGate):
+    """A window whose pre_freeze hook is the backup: its verdict decides the freeze."""
+
+    def windows(self, *ids):
+        end = iso(time.time() + 3600)
+        return [{"id": i, "end": end, "mode": "read-only", "reason": "db upgrade",
+                 "hooks": {"pre_freeze": ["backup"]}} for i in ids]
+
+    def report(self, wid):
+        r = self.ask("window report %s --json" % wid, True)
+        self.assertTrue(r["ok"], r)
+        return r["report"]
+
+    # Inherited from BackupGate, not run again here.
+    test_empty_backup_is_refused_and_never_replaces_the_last_good = None
+    test_config_errors_in_check = None
+
+    def test_a_refused_backup_stops_the_window_before_the_freeze(self):
+        self.start_hooks([self.backup_hook()], extra={"window": self.windows("bad", "good")})
+        self.set_size(0)  # an empty dump: the gate refuses it
+        r = self.ask("window start bad --json", True)
+        self.assertFalse(r["ok"], r)
+        self.assertIn("stopped before the freeze: the backup gate failed: hook backup: backup refused: "
+                      "artifact is 0 bytes, less than min_bytes 1024", r["error"])
+        # Nothing was frozen: the gate is open and the app keeps getting writes.
+        s = self.status()
+        self.assertEqual((s["mode"], s["fenced"]), ("open", False))
+        self.forwarded("POST", "/orders", body=b"x")
+        st = self.ask("window status --json", True)
+        self.assertNotIn("bad", [w["id"] for w in st.get("planned", []) + st.get("live", [])], st)
+        text = self.ctl_ok("window", "history")
+        self.assertIn("bad", text)
+        rep = self.report("bad")
+        self.assertEqual(rep["phase"], "aborted")
+        self.assertIn("the backup gate failed (pre_freeze hooks); nothing was frozen: hook backup: "
+                      "backup refused: artifact is 0 bytes", rep["outcome"])
+        self.assertEqual(rep["write_boundary"], None)
+        self.assertEqual([(b["hook"], b["ok"], b["bytes"]) for b in rep["backups"]], [("backup", False, 0)])
+        self.assertIn("less than min_bytes 1024", rep["backups"][0]["detail"])
+        runs = rep["hook_runs"]
+        self.assertEqual([(h["hook"], h["point"], h["outcome"]) for h in runs], [("backup", "pre_freeze", "refused")])
+        self.assertEqual(runs[0]["output"], "dumped 0 bytes with ***\n")  # redacted
+        self.assertNotIn(TOKEN, json.dumps(rep))
+        self.assertIn("hook        FAIL  backup (pre_freeze) refused", self.ctl_ok("window", "report", "bad"))
+        self.assertFalse(any(e["command"].startswith("freeze") for e in self.audit_lines()))
+        # The refused run is in the hook journal too, with the window's id.
+        h = self.ask("hooks --json", True)
+        self.assertEqual([(x["window"], x["phase"], x["outcome"]) for x in h["runs"]],
+                         [("bad", "pre_freeze", "refused")])
+
+        # A real dump: the window freezes and closes the gate; the report has the sha256.
+        self.set_size(4096)
+        r = self.ask("window start good --json", True)
+        self.assertTrue(r["ok"], r)
+        s = self.status()
+        self.assertEqual((s["mode"], s["fenced"]), ("read-only", True))
+        self.refused("POST", "/orders", "read-only", body=b"x")
+        rep = self.report("good")
+        self.assertEqual(rep["phase"], "active")
+        with open(os.path.join(self.dir, "dump.gz"), "rb") as f:
+            import hashlib
+            digest = hashlib.sha256(f.read()).hexdigest()
+        b = rep["backups"][0]
+        self.assertEqual((b["hook"], b["ok"], b["bytes"], b["sha256"]), ("backup", True, 4096, digest))
+        self.assertTrue(b["artifact"].endswith("dump.gz"), b)
+        self.assertEqual([(x["hook"], x["outcome"]) for x in rep["hook_runs"]], [("backup", "ok")])
+        self.assertIsNotNone(rep["write_boundary"])
+        text = self.ctl_ok("window", "report", "good")
+        self.assertIn("sha256 " + digest, text)
+        self.assertIn("hook        ok    backup (pre_freeze) ok in ", text)
+        md = self.ctl_ok("window", "report", "good", "--markdown")
+        self.assertIn("## Hooks", md)
+        self.assertIn("`%s`" % digest, md)
+        self.assertEqual(self.ask("hooks --json", True)["hooks"][0]["last_good"]["sha256"], digest)
+        self.ctl_ok("window", "abort", "good")
+
+    def test_unknown_hook_in_a_window_is_a_config_error(self):
+        path = os.path.join(self.dir, "bad.toml")
+        cfg = self.config()
+        cfg["hook"] = [self.backup_hook()]
+        cfg["window"] = self.windows("w")
+        cfg["window"][0]["hooks"] = {"pre_freeze": ["bakup"]}
+        with open(path, "w") as f:
+            f.write(to_toml(cfg))
+        p = subprocess.run([BIN, "check", "-c", path], capture_output=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertRegex((p.stdout + p.stderr).decode(),
+                         r"bad\.toml:\d+:\d+: window\[0\]\.hooks\.pre_freeze\[0\]: no \[\[hook\]\] is named "
+                         r"\"bakup\"; configured: backup")
+
+
 class CrashDuringHook(HookTestCase):
     def test_kill9_while_a_hook_runs_is_reported_not_rerun(self):
         script = "echo run >> runs.log; echo $$ > slow.pid; sleep 30"
@@ -237,6 +332,45 @@ class CrashDuringHook(HookTestCase):
         with open(os.path.join(self.dir, "runs.log")) as f:
             self.assertEqual(f.read(), "run\n")  # not re-run
         # The hook did not keep maintgate's listening socket: the restart bound its port.
+        os.killpg(hook_pid, signal.SIGKILL)
+
+
+class CrashDuringWindowHook(HookTestCase):
+    def test_kill9_while_a_windows_backup_runs_is_reported_not_rerun(self):
+        script = "echo run >> runs.log; echo $$ > slow.pid; sleep 30"
+        hooks = [self.sh("slow", script, timeout="60s")]
+        win = [{"id": "k9", "end": iso(time.time() + 3600), "mode": "maintenance",
+                "hooks": {"pre_freeze": ["slow"]}}]
+        p = self.start_hooks(hooks, watched=False, extra={"window": win})
+        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path, "window", "start", "k9"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
+        hook_pid = self.read_pid("slow.pid")
+        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
+        p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(10)
+        p.stopped = True
+        ctl.communicate(timeout=20)
+
+        again = self.start_hooks(hooks, extra={"window": win})
+        self.assertIsNotNone(again.wait_log(r"hook slow \(phase pre_freeze, window k9\) was running", 5),
+                             again.output())
+        r = self.ask("window report k9 --json", True)["report"]
+        self.assertEqual(r["phase"], "freezing")
+        self.assertIn("stopped while the window was freezing", r["interrupted"])
+        self.assertEqual([(h["hook"], h["point"], h["outcome"]) for h in r["hook_runs"]],
+                         [("slow", "pre_freeze", "interrupted")])
+        self.assertIn("hook interrupted", [e["what"] for e in r["timeline"]])
+        # The freeze never happened, and nothing ran the hook again.
+        s = self.status()
+        self.assertEqual((s["mode"], s["fenced"]), ("open", False))
+        self.assertIn("slow (pre_freeze", s["hooks_interrupted"])
+        time.sleep(0.5)
+        self.assertEqual(self.read_file("runs.log"), "run")
+        self.assertIn("INTERRUPTED", self.ctl_ok("window", "status"))
+        # The operator decides: abort goes back to open without running it.
+        self.ctl_ok("window", "abort", "k9")
+        self.assertEqual(self.read_file("runs.log"), "run")
         os.killpg(hook_pid, signal.SIGKILL)
 
 

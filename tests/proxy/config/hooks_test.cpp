@@ -145,3 +145,23 @@ TEST_CASE("reopen.hooks: stage names, and every hook named must be a [[hook]]", 
          "t.toml:12:9: reopen.hooks: expected a table such as { writes = [\"start-worker\"] }, got array"},
     });
 }
+
+TEST_CASE("window.hooks: every hook a [[window]] names must be a [[hook]]", "[config][hooks]") {
+    // base is 4 lines; the [[hook]] takes 5-7, the [[window]] 8-11, its hooks line 12.
+    const std::string win = base +
+                            "[[hook]]\nname = \"backup\"\nargv = [\"true\"]\n"
+                            "[[window]]\nid = \"w\"\nend = \"2099-01-01T00:00:00Z\"\nmode = \"read-only\"\n";
+    const config ok = load_ok(win + "hooks = { pre_freeze = [\"backup\"], on_abort = [\"backup\"] }\n");
+    REQUIRE(ok.windows.size() == 1);
+    CHECK(ok.windows[0].hooks[std::size_t(window::hook_point::pre_freeze)] == std::vector<std::string>{"backup"});
+    // Written after the [[window]] in the file, the [[hook]] still counts.
+    CHECK(load_ok(base + "[[window]]\nid = \"w\"\nend = \"2099-01-01T00:00:00Z\"\nhooks = { pre_freeze = [\"b\"] }\n"
+                         "[[hook]]\nname = \"b\"\nargv = [\"true\"]\n")
+              .windows.size() == 1);
+    check_single_errors({
+        {win + "hooks = { pre_freeze = [\"bakup\"] }\n",
+         "t.toml:12:25: window[0].hooks.pre_freeze[0]: no [[hook]] is named \"bakup\"; configured: backup"},
+        {base + "[[window]]\nid = \"w\"\nend = \"2099-01-01T00:00:00Z\"\nhooks = { at_boundary = [\"x\"] }\n",
+         "t.toml:8:26: window[0].hooks.at_boundary[0]: no [[hook]] is named \"x\"; none is configured"},
+    });
+}
