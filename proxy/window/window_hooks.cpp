@@ -47,7 +47,7 @@ net::awaitable<hook_outcome> run_window_hooks(net::io_context& ioc, const proxy:
         if (r.backup) {
             const backup_verdict& v = *r.backup;
             out.backups.push_back({r.name, v.ok, v.artifact, v.bytes, v.sha256,
-                                   v.ok ? "exit 0; size, age and sha256 checked" : v.refused,
+                                   v.ok ? "passed the backup gate" : v.refused,
                                    from_unix_ms(r.started_ms)});
         } else if (cfg_has_backup(*cfg, r.name)) {
             // A backup hook that failed before its gate (exit code, timeout): no artifact.

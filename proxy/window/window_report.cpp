@@ -38,8 +38,9 @@ const js::object& obj(const js::object& o, std::string_view k) {
     const auto* v = o.if_contains(k);
     return v && v->is_object() ? v->get_object() : empty;
 }
-// No raw newline from a hook's detail may end a text reply early.
+// No raw newline from a hook's detail may end a text reply early (nor trail a line).
 std::string one_line(std::string_view s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
     std::string out;
     for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
     return out;
