@@ -233,9 +233,13 @@ class WindowBackupGate(BackupGate):
         self.assertEqual((s["mode"], s["fenced"]), ("open", False))
         self.forwarded("POST", "/orders", body=b"x")
         st = self.ask("window status --json", True)
-        self.assertNotIn("bad", [w["id"] for w in st.get("planned", []) + st.get("live", [])], st)
-        text = self.ctl_ok("window", "history")
-        self.assertIn("bad", text)
+        self.assertIsNone(st["current"], st)
+        self.assertEqual((st["last_ended"]["id"], st["last_ended"]["phase"]), ("bad", "aborted"), st)
+        self.assertIn("backup refused: artifact is 0 bytes", st["last_ended"]["outcome"])
+        text = self.ctl_ok("window", "status")
+        self.assertIn("last ended bad  aborted", text)
+        self.assertIn("    outcome: the backup gate failed (pre_freeze hooks); nothing was frozen: hook backup: "
+                      "backup refused: artifact is 0 bytes, less than min_bytes 1024", text)
         rep = self.report("bad")
         self.assertEqual(rep["phase"], "aborted")
         self.assertIn("the backup gate failed (pre_freeze hooks); nothing was frozen: hook backup: "
