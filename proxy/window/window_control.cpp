@@ -427,7 +427,22 @@ net::awaitable<result> window_control::start_window(std::optional<std::string> i
         r.error = "window " + w->p.id + " is " + std::string(to_string(w->ph)) + " already";
         co_return r;
     }
-    co_return co_await run_start(w->p.id, who, command);
+    // A window kept from an older config may name hooks this one no longer has: refuse
+    // before anything changes, rather than stop it at its backup gate.
+    std::string missing;
+    for (std::size_t i = 0; i < hook_point_count; ++i)
+        for (const auto& name : w->p.hooks[i]) {
+            bool known = false;
+            for (const auto& h : gate_.cfg().hooks) known |= h.name == name;
+            if (!known) missing += (missing.empty() ? "" : ", ") + name + " (" + std::string(to_string(hook_point(i))) + ")";
+        }
+    if (!missing.empty()) {
+        r.error = "window " + w->p.id + " names hooks that no [[hook]] defines: " + missing +
+                  "; add them to the config and reload, or plan the window again";
+        co_return r;
+    }
+    const std::string start_id = w->p.id;
+    co_return co_await run_start(start_id, who, command);
 }
 
 net::awaitable<result> window_control::run_start(std::string id, proxy::admin_peer who, std::string command) {

@@ -284,6 +284,23 @@ class WindowBackupGate(BackupGate):
         self.assertEqual(self.ask("hooks --json", True)["hooks"][0]["last_good"]["sha256"], digest)
         self.ctl_ok("window", "abort", "good")
 
+    def test_a_window_whose_hook_left_the_config_is_not_started(self):
+        # Planned from the config; then the config loses both the [[window]] and its
+        # [[hook]]: the kept window cannot pass its backup gate, so start refuses it.
+        self.start_hooks([self.backup_hook()], extra={"window": self.windows("old")})
+        cfg = dict(self.cfg)
+        del cfg["window"]
+        del cfg["hook"]
+        with open(self.proxy.config_path, "w") as f:
+            f.write(to_toml(cfg))
+        self.ctl_ok("reload")
+        r = self.ask("window start old --json", True)
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"], "window old names hooks that no [[hook]] defines: backup (pre_freeze); "
+                                     "add them to the config and reload, or plan the window again")
+        self.assertIn(self.report("old")["phase"], ("planned", "announced"))  # the tick announces it
+        self.assertEqual(self.status()["mode"], "open")
+
     def test_unknown_hook_in_a_window_is_a_config_error(self):
         path = os.path.join(self.dir, "bad.toml")
         cfg = self.config()
