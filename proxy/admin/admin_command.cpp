@@ -48,6 +48,9 @@ constexpr std::array<command_info, verb_count> table{{
     {verb::window_history, "window history", "window history [N]", "the last N windows (default 20)", false},
     {verb::window_report, "window report", "window report ID [--markdown]",
      "a window's timeline: backups, boundary, stages, refused writes", false},
+    {verb::hooks, "hooks", "hooks", "the configured hooks, last good backups and recent runs", false},
+    {verb::hook_run, "hook run", "hook run NAME", "run one hook now (try a backup script before the window)",
+     true},
 }};
 
 constexpr std::string_view mode_names = "open, read-only or maintenance";
@@ -232,6 +235,14 @@ std::string no_arguments(const command_info& c, args_t args, command& cmd) {
     if (!args.empty())
         return "'" + std::string(c.words) + "' takes no arguments; unexpected " + show(args[0]);
     cmd.text = std::string(c.words);
+    return {};
+}
+
+std::string parse_hook_run(args_t args, command& cmd) {
+    if (args.empty()) return "hook run needs the hook's NAME; usage: hook run NAME ('hooks' lists them)";
+    if (args.size() > 1) return "hook run takes one NAME; unexpected " + show(args[1]);
+    cmd.name = args[0].text;
+    cmd.text = "hook run " + quote_arg(cmd.name);
     return {};
 }
 
@@ -633,7 +644,9 @@ parse_result parse_command(std::string_view line, sys_time now) {
     case verb::status:
     case verb::reopen_status:
     case verb::check:
+    case verb::hooks:
     case verb::reload: error = no_arguments(*found, args, cmd); break;
+    case verb::hook_run: error = parse_hook_run(args, cmd); break;
     case verb::set_mode: error = parse_set_mode(args, now, cmd); break;
     case verb::freeze: error = parse_freeze(args, cmd); break;
     case verb::reopen: error = parse_reopen(args, cmd); break;

@@ -37,8 +37,10 @@ enum class verb {
     spool_status, spool_list, spool_show, spool_replay, spool_drop, spool_requeue,
     // The maintenance window (proxy/admin/commands/window_*.cpp).
     window_plan, window_start, window_status, window_abort, window_history, window_report,
+    // Hooks (proxy/admin/commands/hooks.cpp).
+    hooks, hook_run,
 };
-inline constexpr std::size_t verb_count = std::size_t(verb::window_report) + 1;
+inline constexpr std::size_t verb_count = std::size_t(verb::hook_run) + 1;
 inline constexpr std::size_t default_spool_list = 20;
 
 enum class report_format { text, json, markdown };
@@ -61,6 +63,7 @@ struct command {
     std::string window_id;
     std::optional<sys_time> window_starts, window_ends, window_announce;
     report_format format = report_format::text;
+    std::string name;  // hook run NAME
     std::string text;  // the canonical line, without json flags (audit log)
 };
 

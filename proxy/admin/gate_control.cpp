@@ -7,6 +7,7 @@
 
 #include "proxy/cluster/cluster_node.hpp"
 #include "proxy/cluster/settings.hpp"
+#include "proxy/hooks/stage_hooks.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/spool/spool.hpp"
 
@@ -398,6 +399,15 @@ net::awaitable<reopen_outcome> gate_control::reopen(std::optional<policy::stage>
         }
         step.advanced = true;
         out.reached = step.to;
+        if (auto failed = co_await run_stage_hooks(ioc_, *cfg_, step.to, who.name, last_boundary_ms_, step.hooks)) {
+            out.error = *failed;
+            admin_peer hook{-1, -1, "hook " + step.hooks.back().name};
+            auto back = co_await step_back(*failed, hook);
+            step.stepped_back = back.ok;
+            if (back.ok) out.reached = record_.stage;
+            out.steps.push_back(std::move(step));
+            co_return out;
+        }
         out.steps.push_back(std::move(step));
         if (cfg_->reopen.watch.count() > 0) watch_until_ = now_sys() + cfg_->reopen.watch;
     }
@@ -584,31 +594,37 @@ net::awaitable<void> gate_control::check_watch() {
     const auto& r = cfg_->reopen;
     if (c.upstream_responses < r.min_requests || c.error_rate() <= r.max_error_rate) co_return;
     if (record_.stage == policy::stage::maintenance) co_return;  // nowhere further back
-    auto back = static_cast<policy::stage>(static_cast<int>(record_.stage) - 1);
     std::string why = "upstream 5xx rate " + percent(c.error_rate()) + " (" + std::to_string(c.upstream_5xx) +
                       " of " + std::to_string(c.upstream_responses) + ") since stage " +
                       std::string(policy::to_string(record_.stage)) + " began, above " +
                       percent(r.max_error_rate);
-    spdlog::warn("gate: stepping back from {} to {}: {}", policy::to_string(record_.stage),
-                 policy::to_string(back), why);
     admin_peer watcher{-1, -1, "watch"};
     busy_scope busy(busy_, "automatic step back");
+    co_await step_back(std::move(why), watcher);
+}
+
+net::awaitable<change_outcome> gate_control::step_back(std::string why, const admin_peer& who) {
+    if (record_.stage == policy::stage::maintenance) co_return change_outcome{false, "nowhere further back"};
+    auto back = static_cast<policy::stage>(static_cast<int>(record_.stage) - 1);
+    spdlog::warn("gate: stepping back from {} to {}: {}", policy::to_string(record_.stage),
+                 policy::to_string(back), why);
     gate_record next = record_;
     next.stage = back;
     next.mode = policy::mode_of(back);
     next.since = now_sys();
-    next.set_by = "watch";
+    next.set_by = who.name;
     // Said before the change is published: apply() makes the new stage visible to status
     // while it waits for the workers, and status must never show it without the why.
     std::string previous = std::move(last_step_back_);
     last_step_back_ =
         format_iso8601(now_sys()) + ": stepped back to " + std::string(policy::to_string(back)) + ": " + why;
     std::string command = "step back to " + std::string(policy::to_string(back));
-    auto changed = co_await apply(std::move(next), watcher, command, why);
+    auto changed = co_await apply(std::move(next), who, command, why);
     if (!changed.ok) {
         if (record_.stage != back) last_step_back_ = std::move(previous);
         spdlog::error("gate: automatic step back failed: {}", changed.error);
     }
+    co_return changed;
 }
 
 }  // namespace maintgate::proxy

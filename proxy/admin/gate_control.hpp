@@ -67,6 +67,8 @@ struct reopen_step {
     std::vector<probe_result> checks;
     bool advanced = false;
     bool forced = false;  // advanced although a check failed
+    std::vector<hook_result> hooks;  // [reopen.hooks] of this stage, run once it was reached
+    bool stepped_back = false;  // a hook failed: the gate went back to the previous stage
 };
 
 struct reopen_outcome {
@@ -114,6 +116,7 @@ public:
     void stop();
 
     const gate_record& record() const noexcept { return record_; }
+    net::io_context& io() noexcept { return ioc_; }
     const config& cfg() const noexcept { return *cfg_; }
     std::shared_ptr<const config> cfg_shared() const noexcept { return cfg_; }
     stats_totals totals() const;
@@ -210,6 +213,8 @@ private:
     net::awaitable<void> health_loop();
     net::awaitable<void> watch_loop();
     net::awaitable<void> check_watch();
+    // One stage back, set by `who`: the automatic step back's path (watch, a failed stage hook).
+    net::awaitable<change_outcome> step_back(std::string why, const admin_peer& who);
     net::awaitable<void> sleep(duration d);
 
     net::io_context& ioc_;

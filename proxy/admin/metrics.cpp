@@ -219,6 +219,7 @@ std::string render_metrics(const metrics_view& v) {
     sample(out, "maintgate_connections", {}, v.connections);
     out += v.extra;
     out += v.windows;
+    out += v.hooks;
     return out;
 }
 

@@ -31,6 +31,7 @@ struct metrics_view {
     std::string extra;  // more families, rendered by their owners (spool, cluster, [auto_read_only]), or empty
     // Families rendered elsewhere (proxy/window/window_metrics.cpp), appended as they are.
     std::string windows;
+    std::string hooks;  // the hooks' families (hook_metrics_text), appended as they are
 };
 
 // The text exposition format 0.0.4, every family with # HELP and # TYPE, in this order:

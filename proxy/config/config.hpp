@@ -3,6 +3,7 @@
 // shared read-only by the data path. Exceptions are fine here, never after start-up.
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "proxy/http/framing_types.hpp"
 #include "proxy/spool/spool_types.hpp"
 #include "proxy/window/window.hpp"
+#include "proxy/hooks/hook_spec.hpp"
 
 namespace maintgate {
 
@@ -173,6 +175,9 @@ struct reopen_config {
     double max_error_rate = 0.05;  // share of upstream responses that are 5xx
     std::uint64_t min_requests = 20;  // responses needed before the rate counts
     duration freeze_timeout{30'000};  // `freeze` without a timeout waits this long
+    // [reopen.hooks]: [[hook]] names run, in order, once a step has reached the stage
+    // (indexed by policy::stage); a failure steps back to the previous stage.
+    std::array<std::vector<std::string>, 5> stage_hooks;
 };
 
 // The maintenance window's banner on forwarded HTML pages (proxy/http/banner.hpp).
@@ -252,6 +257,7 @@ struct config {
     hold_config hold;
     auto_read_only_config auto_read_only;
     std::vector<window::plan> windows;  // [[window]], in document order
+    std::vector<hook_spec> hooks;  // [[hook]], in document order
 };
 
 struct config_error {

@@ -37,6 +37,7 @@ constexpr field<config> root_fields[] = {
     {"admin", load_admin, key_kind::table},
     {"health_check", load_health_check, key_kind::table},
     {"smoke_check", load_smoke_checks, key_kind::table_array},
+    {"hook", load_hooks, key_kind::table_array},  // before [reopen], whose hooks name them
     {"reopen", load_reopen, key_kind::table},
     {"spool", load_spool, key_kind::table},
     {"banner", load_banner, key_kind::table},  // after gate: its assets live in pages_dir

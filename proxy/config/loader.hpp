@@ -171,5 +171,9 @@ void load_auto_read_only(loader& l, const scope& top, std::string_view key, conf
 void load_check_table(loader& l, const scope& s, const std::string& where, check_request& out,
                       duration* interval);
 void load_windows(loader& l, const scope& top, std::string_view key, config& cfg);
+// hooks.cpp: [[hook]]; [reopen.hooks] and its post pass (every name is a [[hook]]).
+void load_hooks(loader& l, const scope& top, std::string_view key, config& cfg);
+void read_reopen_hooks(loader& l, const scope& s, std::string_view key, reopen_config& out);
+void check_reopen_hooks(loader& l, const scope& reopen, const config& cfg);
 
 }  // namespace maintgate::config_detail

@@ -45,13 +45,16 @@ constexpr field<reopen_config> reopen_fields[] = {
     {"max_error_rate", read_max_error_rate},
     {"min_requests", read_integer<&reopen_config::min_requests, 1, 1'000'000'000>},
     {"freeze_timeout", read_freeze_timeout},
+    {"hooks", read_reopen_hooks, key_kind::table},
 };
 
 }  // namespace
 
 void load_reopen(loader& l, const scope& top, std::string_view key, config& cfg) {
-    if (const auto s = l.section(top, key))
+    if (const auto s = l.section(top, key)) {
         l.read_fields(*s, reopen_fields, "in [" + s->path + "]", cfg.reopen);
+        check_reopen_hooks(l, *s, cfg);
+    }
 }
 
 }  // namespace maintgate::config_detail

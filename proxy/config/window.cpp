@@ -145,6 +145,30 @@ void read_hooks(loader& l, const scope& s, std::string_view key, window_draft& d
     }
 }
 
+// Every name in hooks.* is a [[hook]] ([[hook]] is read before [[window]], wherever
+// it is in the file): a window must never reach its backup gate with a hook it cannot run.
+void check_hook_names(loader& l, const scope& s, const config& cfg, window_draft& d) {
+    const toml::node* node = s.table.get("hooks");
+    if (!node || !node->is_table()) return;
+    for (const auto& [k, v] : *node->as_table()) {
+        const auto* array = v.as_array();
+        if (!array) continue;
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const auto* text = (*array)[i].as_string();
+            if (!text) continue;
+            bool known = false;
+            for (const auto& h : cfg.hooks) known |= h.name == text->get();
+            if (known) continue;
+            std::string names;
+            for (const auto& h : cfg.hooks) names += (names.empty() ? "" : ", ") + h.name;
+            l.fail((*array)[i], s.name("hooks") + "." + std::string(k.str()) + "[" + std::to_string(i) +
+                                    "]: no [[hook]] is named " + quote(text->get()) +
+                                    (names.empty() ? "; none is configured" : "; configured: " + names));
+            d.ok = false;
+        }
+    }
+}
+
 constexpr field<window_draft> window_fields[] = {
     {"id", read_id},
     {"start", read_start},
@@ -178,6 +202,7 @@ void load_windows(loader& l, const scope& top, std::string_view key, config& cfg
         window_draft d;
         d.p.source = "config";
         l.read_fields(s, window_fields, "in [[" + std::string(key) + "]]", d);
+        if (d.ok) check_hook_names(l, s, cfg, d);
         if (!d.ok || !d.has_end) continue;
         if (auto e = window::check_plan(d.p); !e.empty()) {
             l.fail(*t, path + ": " + e);

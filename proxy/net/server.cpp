@@ -17,6 +17,7 @@
 #include "proxy/window/window_metrics.hpp"
 #include "proxy/admin/metrics.hpp"
 #include "proxy/cluster/cluster_node.hpp"
+#include "proxy/hooks/hook_report.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/net.hpp"
 #include "proxy/net/service_notify.hpp"
@@ -157,6 +158,9 @@ int run_server(std::shared_ptr<const config> cfg) {
     gate_record record = restore_gate_record(cfg->gate);
     std::atomic<std::size_t> connections{0};
     gate_control gate(main_ioc, cfg, record, {}, upstream, connections);
+    // Before any hook can run: a hook that was running when maintgate died is reported
+    // (log, audit line, status, ctl hooks), never re-run.
+    open_hooks_journal(*cfg, [&gate] { return gate.record(); });
 
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<worker*> worker_ptrs;
@@ -242,6 +246,7 @@ int run_server(std::shared_ptr<const config> cfg) {
         if (const auto* sp = gate.spool()) v.extra += sp->metrics_text();
         if (auto* c = gate.cluster()) v.extra += c->metrics_text(std::chrono::system_clock::now());
         v.windows = window::render_window_metrics(windows, std::chrono::system_clock::now());
+        v.hooks = hook_metrics_text(gate.cfg(), std::chrono::system_clock::now());
         return v;
     });
     if (!cfg->admin.metrics.empty()) {

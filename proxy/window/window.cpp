@@ -161,6 +161,17 @@ void tag_invoke(const js::value_from_tag&, js::value& v, const window& w) {
                                         {"detail", b.detail},
                                         {"at", ms(b.at)}});
     o["backups"] = std::move(backups);
+    js::array runs;
+    for (const auto& h : w.hook_runs)
+        runs.emplace_back(js::object{{"hook", h.hook},
+                                     {"point", h.point},
+                                     {"outcome", h.outcome},
+                                     {"ok", h.ok},
+                                     {"duration_ms", h.duration_ms},
+                                     {"error", h.error},
+                                     {"output", h.output},
+                                     {"at", ms(h.at)}});
+    o["hook_runs"] = std::move(runs);
     js::array stages;
     for (const auto& s : w.stages) {
         js::array checks;
@@ -231,6 +242,11 @@ window tag_invoke(const js::value_to_tag<window>&, const js::value& v) {
         w.backups.push_back({b.str("hook"), b.boolean("ok"), b.str("artifact"),
                              static_cast<std::uint64_t>(b.integer("bytes")), b.str("sha256"), b.str("detail"),
                              from_ms(b.integer("at"))});
+    }
+    for (const auto& hv : wr.array("hook_runs")) {
+        const reader h{as_object(hv, where), where + "hook run: "};
+        w.hook_runs.push_back({h.str("hook"), h.str("point"), h.str("outcome"), h.boolean("ok"),
+                               h.integer("duration_ms"), h.str("error"), h.str("output"), from_ms(h.integer("at"))});
     }
     for (const auto& sv : wr.array("stages")) {
         const reader s{as_object(sv, where), where + "stage: "};

@@ -72,6 +72,21 @@ struct backup {
     sys_time at{};
 };
 
+// One hook run of the window, as the report keeps it (the runner's hook_result, less
+// what only the journal needs). A backup hook's verdict is in `backups` as well.
+struct hook_run {
+    std::string hook;
+    std::string point;  // pre_freeze, at_boundary, post_reopen, on_abort, pre_announce
+    std::string outcome;  // ok, failed, timed_out, killed, refused, interrupted, not_run
+    bool ok = false;
+    std::int64_t duration_ms = 0;
+    std::string error;  // why it failed, empty when ok
+    std::string output;  // the start of its output, redacted by the runner
+    sys_time at{};  // when it started
+};
+// The bytes of a hook's output a window keeps (the audit log has up to output_cap).
+inline constexpr std::size_t hook_output_excerpt = 1024;
+
 struct check_result {
     std::string name;
     bool ok = false;
@@ -102,6 +117,7 @@ struct window {
     std::string interrupted;
     std::optional<std::int64_t> write_boundary_ms;  // 0: no write since start-up
     std::vector<backup> backups;  // pre_freeze (the backup gate) and post_reopen
+    std::vector<hook_run> hook_runs;  // every hook the window ran, in order
     std::vector<stage_step> stages;
     std::vector<event> timeline;
     // Refused writes during the window, by route (a rule's path, or "(no rule)").

@@ -6,6 +6,7 @@
 
 #include "proxy/cluster/cluster_node.hpp"
 #include "proxy/window/publish.hpp"
+#include "proxy/hooks/hook_store.hpp"
 #include "proxy/window/window_hooks.hpp"
 #include "proxy/window/window_store.hpp"
 
@@ -237,6 +238,21 @@ void window_control::merge_configured(const std::vector<plan>& plans) {
 void window_control::resume_after_restart() {
     bool changed = false;
     const auto& rec = gate_.record();
+    // Hook runs of a window that the journal found half-done: into that window's
+    // report, once (the journal reports each only in the process that found it).
+    for (const auto& r : hooks_store().interrupted()) {
+        window* w = r.window_id.empty() ? nullptr : find_mut(r.window_id);
+        if (!w) continue;
+        hook_run h;
+        h.hook = r.name;
+        h.point = r.phase;
+        h.outcome = r.outcome();
+        h.error = r.error;
+        h.at = sys_time(std::chrono::milliseconds(r.started_ms));
+        w->hook_runs.push_back(std::move(h));
+        note(*w, "hook interrupted", "restart", r.name + " (" + r.phase + "): " + r.error);
+        changed = true;
+    }
     for (auto& w : windows_) {
         switch (w.ph) {
         case phase::freezing:
@@ -385,6 +401,8 @@ net::awaitable<bool> window_control::run_point(std::string id, hook_point h, con
     w = find_mut(id);
     if (!w) co_return false;
     for (auto& b : out.backups) w->backups.push_back(std::move(b));
+    for (auto& run : out.runs) w->hook_runs.push_back(std::move(run));
+    hooks_failure_ = out.ok ? std::string() : out.detail;
     note(*w, "hooks " + std::string(to_string(h)), who.name, out.ok ? "passed: " + out.detail : "FAILED: " + out.detail);
     persist();
     co_return out.ok;
@@ -427,7 +445,22 @@ net::awaitable<result> window_control::start_window(std::optional<std::string> i
         r.error = "window " + w->p.id + " is " + std::string(to_string(w->ph)) + " already";
         co_return r;
     }
-    co_return co_await run_start(w->p.id, who, command);
+    // A window kept from an older config may name hooks this one no longer has: refuse
+    // before anything changes, rather than stop it at its backup gate.
+    std::string missing;
+    for (std::size_t i = 0; i < hook_point_count; ++i)
+        for (const auto& name : w->p.hooks[i]) {
+            bool known = false;
+            for (const auto& h : gate_.cfg().hooks) known |= h.name == name;
+            if (!known) missing += (missing.empty() ? "" : ", ") + name + " (" + std::string(to_string(hook_point(i))) + ")";
+        }
+    if (!missing.empty()) {
+        r.error = "window " + w->p.id + " names hooks that no [[hook]] defines: " + missing +
+                  "; add them to the config and reload, or plan the window again";
+        co_return r;
+    }
+    const std::string start_id = w->p.id;
+    co_return co_await run_start(start_id, who, command);
 }
 
 net::awaitable<result> window_control::run_start(std::string id, proxy::admin_peer who, std::string command) {
@@ -478,8 +511,11 @@ net::awaitable<result> window_control::run_start(std::string id, proxy::admin_pe
 
     // The backup gate: nothing is frozen until the pre-freeze hooks pass.
     if (!co_await run_point(id, hook_point::pre_freeze, who)) {
-        co_await stop_window(id, "the backup gate failed (pre_freeze hooks); nothing was frozen", false, who, command);
-        r.error = "window " + id + " stopped before the freeze: the backup gate failed ('window report " + id + "')";
+        const std::string why = hooks_failure_;
+        co_await stop_window(id, "the backup gate failed (pre_freeze hooks); nothing was frozen: " + why, false, who,
+                             command);
+        r.error = "window " + id + " stopped before the freeze: the backup gate failed: " + why + " ('window report " +
+                  id + "')";
         co_return r;
     }
     auto f = co_await gate_.freeze(std::nullopt, std::nullopt, who, command);
@@ -501,8 +537,10 @@ net::awaitable<result> window_control::run_start(std::string id, proxy::admin_pe
          f.boundary_ms ? format_iso8601_ms(f.boundary_ms) : std::string("no write since start-up"));
     persist();
     if (!co_await run_point(id, hook_point::at_boundary, who)) {
-        co_await stop_window(id, "the at_boundary hooks failed", true, who, command);
-        r.error = "window " + id + " aborted at the write boundary: its hooks failed ('window report " + id + "')";
+        const std::string why = hooks_failure_;
+        co_await stop_window(id, "the at_boundary hooks failed: " + why, true, who, command);
+        r.error = "window " + id + " aborted at the write boundary: its hooks failed: " + why + " ('window report " +
+                  id + "')";
         co_return r;
     }
     w = find_mut(id);
@@ -528,7 +566,7 @@ net::awaitable<void> window_control::verify(std::string id, proxy::admin_peer wh
     window* w = find_mut(id);
     if (!w || w->ph != phase::verifying) co_return;
     count_refused();
-    w->outcome = ok ? "completed" : "completed; the post-reopen hooks FAILED";
+    w->outcome = ok ? "completed" : "completed; the post-reopen hooks FAILED: " + hooks_failure_;
     transition(*w, phase::completed, who, "window complete " + id, w->outcome);
 }
 

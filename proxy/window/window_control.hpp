@@ -76,6 +76,8 @@ private:
     net::awaitable<void> tick_loop();
     net::awaitable<void> tick();
     // The hooks of point `h` for window id; true when every one passed (none is a pass).
+    // The point's hooks through window_hooks; false when one failed, with its reason in
+    // hooks_failure_ (for the window's outcome and the reply).
     net::awaitable<bool> run_point(std::string id, hook_point h, const proxy::admin_peer& who);
     net::awaitable<void> verify(std::string id, proxy::admin_peer who);
     net::awaitable<result> run_start(std::string id, proxy::admin_peer who, std::string command);
@@ -90,6 +92,7 @@ private:
     const config* merged_cfg_ = nullptr;  // the config whose [[window]] tables are merged
     std::string running_;  // a start or abort in progress: "window start w1 by ..."
     std::string aborting_;  // the id whose abort is moving the gate back to open
+    std::string hooks_failure_;  // the last run_point that failed: "hook backup: backup refused: ..."
     bool stopped_ = false;
     std::shared_ptr<net::steady_timer> timer_;
     std::array<std::uint64_t, refused_route_slots> refused_seen_{};

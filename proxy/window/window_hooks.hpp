@@ -24,6 +24,7 @@ struct hook_outcome {
     bool ok = false;  // every hook ran and passed (a backup hook: its gate passed)
     std::string detail;  // "ok", or the first failure
     std::vector<backup> backups;  // each backup hook's verdict, passed or refused
+    std::vector<hook_run> runs;  // every hook that ran (or could not), in order
 };
 
 net::awaitable<hook_outcome> run_window_hooks(net::io_context& ioc, const proxy::gate_control& gate,

@@ -38,8 +38,9 @@ const js::object& obj(const js::object& o, std::string_view k) {
     const auto* v = o.if_contains(k);
     return v && v->is_object() ? v->get_object() : empty;
 }
-// No raw newline from a hook's detail may end a text reply early.
+// No raw newline from a hook's detail may end a text reply early (nor trail a line).
 std::string one_line(std::string_view s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
     std::string out;
     for (char c : s) out += (c == '\n' || c == '\r') ? ' ' : c;
     return out;
@@ -96,6 +97,17 @@ js::object report_json(const window& w) {
     for (const auto& b : w.backups) (after_reopen(w, b) ? post : pre).push_back(backup_json(b));
     o["backups"] = std::move(pre);
     o["post_window_backups"] = std::move(post);
+    js::array runs;
+    for (const auto& h : w.hook_runs)
+        runs.emplace_back(js::object{{"hook", h.hook},
+                                     {"point", h.point},
+                                     {"outcome", h.outcome},
+                                     {"ok", h.ok},
+                                     {"duration_ms", h.duration_ms},
+                                     {"error", h.error},
+                                     {"output", h.output},
+                                     {"at", format_iso8601_ms(h.at)}});
+    o["hook_runs"] = std::move(runs);
     js::array stages, step_backs;
     for (const auto& s : w.stages) {
         js::array checks;
@@ -154,6 +166,14 @@ std::string report_text(const js::object& r) {
         }
     };
     backups("backup      ", arr(r, "backups"));
+    for (const auto& v : arr(r, "hook_runs")) {
+        const auto& h = v.get_object();
+        out += "hook        " + std::string(flag(h, "ok") ? "ok    " : "FAIL  ") + std::string(str(h, "hook")) + " (" +
+               std::string(str(h, "point")) + ") " + std::string(str(h, "outcome")) + " in " +
+               std::to_string(num(h, "duration_ms")) + "ms at " + std::string(str(h, "at")) + "\n";
+        if (auto e = str(h, "error"); !e.empty()) out += "              " + one_line(e) + "\n";
+        if (auto o = str(h, "output"); !o.empty()) out += "              | " + one_line(o) + "\n";
+    }
     out += "boundary    " + text_or(r, "write_boundary", "not reached") + "\n";
     for (const auto& v : arr(r, "stages")) {
         const auto& s = v.get_object();
@@ -217,6 +237,15 @@ std::string report_markdown(const js::object& r) {
         }
     };
     backups("Backup before the freeze", arr(r, "backups"));
+    out += "\n## Hooks\n\n";
+    if (arr(r, "hook_runs").empty()) out += "None ran.\n";
+    else out += "| At | Hook | Phase | Outcome | Took | Error | Output |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& v : arr(r, "hook_runs")) {
+        const auto& h = v.get_object();
+        out += "| " + std::string(str(h, "at")) + " | " + cell(str(h, "hook")) + " | " + cell(str(h, "point")) + " | " +
+               cell(str(h, "outcome")) + " | " + std::to_string(num(h, "duration_ms")) + " ms | " +
+               cell(text_or(h, "error", "-")) + " | " + cell(text_or(h, "output", "-")) + " |\n";
+    }
     out += "\n## Reopen\n\n";
     if (arr(r, "stages").empty()) out += "No stage yet.\n";
     else out += "| At | Stage | By | Checks | Detail |\n|---|---|---|---|---|\n";

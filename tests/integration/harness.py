@@ -44,6 +44,8 @@ def _toml_value(v):
         return json.dumps(v)  # a JSON string is a valid TOML basic string for our values
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table: [hook] set_env, backup; [reopen] hooks
+        return "{ " + ", ".join("%s = %s" % (json.dumps(k), _toml_value(x)) for k, x in v.items()) + " }"
     raise TypeError("no TOML form for %r" % (v,))
 
 

@@ -38,9 +38,10 @@ ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 CONFIG_ERROR_RE = re.compile(r"^(?P<file>/.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
 COMMAND_LIST = ("help, status, set mode, freeze, reopen, reopen status, check, history, reload, "
                 "spool status, spool list, spool show, spool replay, spool drop, spool requeue, "
-                "window plan, window start, window status, window abort, window history, window report")
+                "window plan, window start, window status, window abort, window history, window report, "
+                "hooks, hook run")
 STATE_CHANGING = ("set mode", "freeze", "reopen [", "reload", "spool replay", "spool drop", "spool requeue",
-                  "window plan", "window start", "window abort")  # help marks these with "* "
+                  "window plan", "window start", "window abort", "hook run")  # help marks these with "* "
 AUDIT_KEYS = {"time", "uid", "pid", "actor", "command", "old_mode", "new_mode", "old_stage",
               "new_stage", "reason", "outcome", "detail"}
 METRIC_FAMILIES = {

@@ -33,6 +33,8 @@ constexpr std::array<command_handler, admin::verb_count> handlers = [] {
     h[std::size_t(verb::window_abort)] = &run_window_abort;
     h[std::size_t(verb::window_history)] = &run_window_history;
     h[std::size_t(verb::window_report)] = &run_window_report;
+    h[std::size_t(verb::hooks)] = &run_hooks_list;
+    h[std::size_t(verb::hook_run)] = &run_hook_now;
     return h;
 }();
 

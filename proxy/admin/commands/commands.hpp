@@ -32,6 +32,8 @@ boost::asio::awaitable<admin_reply> run_window_status(admin_context& a, const ad
 boost::asio::awaitable<admin_reply> run_window_abort(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_window_history(admin_context& a, const admin::command& c);
 boost::asio::awaitable<admin_reply> run_window_report(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_hooks_list(admin_context& a, const admin::command& c);
+boost::asio::awaitable<admin_reply> run_hook_now(admin_context& a, const admin::command& c);
 
 // Runs a parsed command on the admin thread: the reply's JSON object and the renderer of
 // its text form.

@@ -1,8 +1,13 @@
 // reopen and reopen status: the staged way back to open, and where it stands.
+#include <boost/json/value_from.hpp>
+
 #include "proxy/admin/admin_command.hpp"
 #include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
+#include "proxy/admin/commands/hooks_reply.hpp"
 #include "proxy/admin/gate_control.hpp"
+#include "proxy/hooks/hook_store.hpp"
+#include "proxy/hooks/stage_hooks.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -17,6 +22,11 @@ void render_reopen(std::string& out, const admin_reply& r, sys_time now) {
         steps += (get_bool(st, "advanced") ? "-> " : "x  ") + std::string(get_str(st, "stage")) +
                  (get_bool(st, "forced") ? " (forced past failing checks)" : "") + "\n";
         probes_text(steps, get_array(st, "checks"), "     ");
+        if (const auto& hooks = get_array(st, "hooks"); !hooks.empty()) {
+            steps += "   hooks at " + std::string(get_str(st, "stage")) + ":\n";
+            hooks_text(steps, hooks, "     ", false);
+        }
+        if (get_bool(st, "stepped_back")) steps += "<- stepped back: a stage hook failed\n";
     }
     if (!get_bool(o, "ok")) {
         out += "error: " + std::string(get_str(o, "error")) + "\n" + steps + "stage stays " +
@@ -52,6 +62,11 @@ void render_reopen_status(std::string& out, const admin_reply& r, sys_time now) 
            ")\n";
     if (auto w = get_time(aside, "watch_until")) out += "watch       until " + when(*w, now) + "\n";
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
+    for (const auto& v : get_array(o, "stage_hooks")) {
+        const auto& sh = v.get_object();
+        out += "hooks       at " + std::string(get_str(sh, "stage")) + ": " + std::string(get_str(sh, "names")) + "\n";
+        if (const auto& last = get_array(sh, "last"); !last.empty()) hooks_text(out, last, "     ", false);
+    }
     if (auto at = get_time(aside, "last_checks_at")) {
         out += "checks      last run " + when(*at, now) + "\n";
         probes_text(out, get_array(o, "last_checks"), "     ");
@@ -70,7 +85,9 @@ boost::asio::awaitable<admin_reply> run_reopen(admin_context& a, const admin::co
         steps.emplace_back(js::object{{"stage", policy::to_string(st.to)},
                                       {"advanced", st.advanced},
                                       {"forced", st.forced},
-                                      {"checks", probes_json(st.checks)}});
+                                      {"checks", probes_json(st.checks)},
+                                      {"hooks", hooks_json(st.hooks)},
+                                      {"stepped_back", st.stepped_back}});
     admin_reply r;
     auto& o = r.body;
     o["ok"] = outcome.ok;
@@ -105,6 +122,28 @@ boost::asio::awaitable<admin_reply> run_reopen_status(admin_context& a, const ad
     o["error_rate"] = sc.error_rate();
     o["watch_until"] = iso_or_null(g.watch_until());
     o["last_step_back"] = g.last_step_back();
+    // [reopen.hooks], each stage with the last run of each of its hooks there.
+    js::array stage_hooks;
+    const auto& cfg_hooks = g.cfg().reopen.stage_hooks;
+    for (std::size_t s = 0; s < cfg_hooks.size(); ++s) {
+        if (cfg_hooks[s].empty()) continue;
+        const auto stage = static_cast<policy::stage>(s);
+        std::string names;
+        std::vector<hook_result> last;
+        for (const auto& n : cfg_hooks[s]) {
+            names += (names.empty() ? "" : ", ") + n;
+            const auto& runs = hooks_store().runs();
+            for (auto it = runs.rbegin(); it != runs.rend(); ++it)
+                if (it->name == n && it->phase == stage_phase(stage)) {
+                    last.push_back(*it);
+                    break;
+                }
+        }
+        stage_hooks.emplace_back(js::object{
+            {"stage", policy::to_string(stage)}, {"hooks", js::value_from(cfg_hooks[s])}, {"names", names},
+            {"last", hooks_json(last)}});
+    }
+    o["stage_hooks"] = std::move(stage_hooks);
     put_time(r.aside, "since", rec.since);
     put_time(r.aside, "watch_until", g.watch_until());
     put_time(r.aside, "last_checks_at", g.last_checks_at());

@@ -6,6 +6,7 @@
 #include "proxy/cluster/cluster_node.hpp"
 #include "proxy/window/window_control.hpp"
 #include "proxy/window/window_report.hpp"
+#include "proxy/hooks/hook_report.hpp"
 
 namespace maintgate::proxy {
 namespace {
@@ -105,6 +106,7 @@ void render_status(std::string& out, const admin_reply& r, sys_time now) {
                percent(get_double(aside, "max_error_rate")) + " 5xx after " +
                std::to_string(get_uint(aside, "min_requests")) + " responses\n";
     if (auto s = get_str(o, "last_step_back"); !s.empty()) out += "step back   " + std::string(s) + "\n";
+    if (auto s = get_str(o, "hooks_interrupted"); !s.empty()) out += "hooks       " + std::string(s) + "\n";
     if (auto s = get_str(o, "in_progress"); !s.empty()) out += "in progress " + std::string(s) + "\n";
     const auto& held = get_obj(o, "held");
     if (get_bool(o, "hold") || get_uint(held, "total") > 0)
@@ -171,6 +173,7 @@ boost::asio::awaitable<admin_reply> run_status(admin_context& a, const admin::co
                                      {"refused_writes", sc.refused_writes}};
     o["watch_until"] = iso_or_null(g.watch_until());
     o["last_step_back"] = g.last_step_back();
+    o["hooks_interrupted"] = interrupted_hooks_line();
     o["in_progress"] = g.busy();
     o["connections"] = std::uint64_t(g.connections());
     if (const auto* c = g.cluster())

@@ -1,4 +1,5 @@
-// window status: the window under way (with its phase and message) and the planned ones.
+// window status: the window under way (with its phase and message), the planned ones, and
+// the one that ended last with its outcome (a window the backup gate stopped says why here).
 #include "proxy/admin/admin_command.hpp"
 #include "proxy/admin/commands/commands.hpp"
 #include "proxy/admin/commands/reply.hpp"
@@ -22,6 +23,11 @@ void render_window_status(std::string& out, const admin_reply& r, sys_time) {
     const auto& live = get_array(o, "planned");
     if (live.empty()) out += "none planned\n";
     for (const auto& w : live) out += "planned    " + window::summary_line(w.get_object()) + "\n";
+    if (!is_null(o, "last_ended")) {
+        const auto& w = get_obj(o, "last_ended");
+        out += "last ended " + window::summary_line(w) + "\n";
+        if (auto s = get_str(w, "outcome"); !s.empty()) out += "    outcome: " + one_line(s) + "\n";
+    }
     if (auto e = get_str(o, "store_error"); !e.empty()) out += "windows file: " + std::string(e) + "\n";
     if (auto e = get_str(o, "in_progress"); !e.empty()) out += "in progress " + std::string(e) + "\n";
 }
@@ -45,6 +51,10 @@ boost::asio::awaitable<admin_reply> run_window_status(admin_context& a, const ad
         if (w.ph == window::phase::planned || w.ph == window::phase::announced)
             planned.push_back(window::summary_json(w));
     o["planned"] = std::move(planned);
+    const window::window* last = nullptr;
+    for (const auto& w : wc->windows())
+        if (window::finished(w.ph) && w.ended_at && (!last || *w.ended_at >= *last->ended_at)) last = &w;
+    o["last_ended"] = last ? boost::json::value(window::summary_json(*last)) : boost::json::value(nullptr);
     o["store_error"] = wc->store_error();
     o["in_progress"] = wc->running();
     r.text = &render_window_status;

@@ -808,7 +808,8 @@ TEST_CASE("help is generated from the one command table", "[admin_command]") {
                            : needs_id                    ? " 1"
                            : c.what == verb::window_plan ? " w1 start manual end 2099-01-01T00:00:00Z"
                            : c.what == verb::window_report ? " w1"
-                                                           : "";
+                           : c.what == verb::hook_run    ? " backup-db"
+                                                         : "";
         const auto r = parse_command(std::string(c.words) + args, now);
         REQUIRE(r.cmd);
         CHECK(r.cmd->what == c.what);
@@ -872,4 +873,22 @@ TEST_CASE("window commands parse to their canonical text", "[admin_command]") {
         CHECK_FALSE(r.cmd);
         CHECK(r.error.find(msg) != std::string::npos);
     }
+}
+
+TEST_CASE("hooks and hook run NAME", "[admin_command]") {
+    const auto list = parse_command("hooks --json", now);
+    REQUIRE(list.cmd);
+    CHECK(list.cmd->what == verb::hooks);
+    CHECK(list.cmd->json);
+    CHECK(list.cmd->text == "hooks");
+    const auto run = parse_command("hook run \"backup db\"", now);
+    REQUIRE(run.cmd);
+    CHECK(run.cmd->what == verb::hook_run);
+    CHECK(run.cmd->name == "backup db");
+    CHECK(run.cmd->text == "hook run \"backup db\"");
+    CHECK(info(verb::hook_run).changes_state);
+    CHECK(parse_command("hook run", now).error ==
+          "hook run needs the hook's NAME; usage: hook run NAME ('hooks' lists them)");
+    CHECK(parse_command("hook run a b", now).error == "hook run takes one NAME; unexpected 'b'");
+    CHECK(parse_command("hooks x", now).error == "'hooks' takes no arguments; unexpected 'x'");
 }
