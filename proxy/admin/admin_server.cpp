@@ -90,6 +90,20 @@ std::string admin_server::listen(const admin_config& a) {
     if (!a.socket_group.empty() && !resolve_group(a.socket_group, gid))
         return "admin socket_group: no such group '" + a.socket_group + "'";
 
+    // The socket is bound and listening under a temporary name, then linked to its own
+    // name: a client that sees the file can connect (a ctl or a script polling for the
+    // file never meets a socket that refuses), and link() never replaces a file that
+    // appeared there meanwhile. A path too long for the temporary name binds directly.
+    const std::string temp = path + ".~";
+    const bool via_temp = temp.size() < sizeof(sockaddr_un::sun_path);
+    const std::string& bound = via_temp ? temp : path;
+    if (via_temp && ::lstat(temp.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(temp.c_str());
+    auto fail = [&](std::string e) {
+        acceptor_.reset();
+        ::unlink(bound.c_str());
+        return e;
+    };
+
     error_code ec;
     acceptor_.emplace(ioc_);
     acceptor_->open(unix_socket(), ec);
@@ -98,30 +112,25 @@ std::string admin_server::listen(const admin_config& a) {
     // around bind means it is never, even briefly, more open than the configured mode.
     // Called before the worker threads start, so changing the umask races with nobody.
     mode_t old_mask = ::umask(0177);
-    acceptor_->bind(unix_socket::endpoint(path), ec);
+    acceptor_->bind(unix_socket::endpoint(bound), ec);
     ::umask(old_mask);
     if (ec) {
         acceptor_.reset();
         return "cannot bind the admin socket " + path + ": " + ec.message();
     }
-    if (::chmod(path.c_str(), static_cast<mode_t>(a.socket_mode)) != 0) {
-        auto e = "cannot set the mode of " + path + ": " + errno_text();
-        acceptor_.reset();
-        ::unlink(path.c_str());
-        return e;
-    }
-    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
-        ::chown(path.c_str(), uid, gid) != 0) {
-        auto e = "cannot set the owner of " + path + ": " + errno_text();
-        acceptor_.reset();
-        ::unlink(path.c_str());
-        return e;
-    }
+    if (::chmod(bound.c_str(), static_cast<mode_t>(a.socket_mode)) != 0)
+        return fail("cannot set the mode of " + path + ": " + errno_text());
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(bound.c_str(), uid, gid) != 0)
+        return fail("cannot set the owner of " + path + ": " + errno_text());
     acceptor_->listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-        acceptor_.reset();
-        ::unlink(path.c_str());
-        return "cannot listen on the admin socket " + path + ": " + ec.message();
+    if (ec) return fail("cannot listen on the admin socket " + path + ": " + ec.message());
+    if (via_temp) {
+        if (::link(temp.c_str(), path.c_str()) != 0) {
+            const int err = errno;
+            return fail(err == EEXIST ? "admin socket " + path + " appeared while maintgate started; not replacing it"
+                                      : "cannot create the admin socket " + path + ": " + std::strerror(err));
+        }
+        ::unlink(temp.c_str());
     }
     if (::lstat(path.c_str(), &st) == 0) {
         inode_ = st.st_ino;
