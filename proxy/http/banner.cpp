@@ -114,9 +114,10 @@ std::shared_ptr<const banner_render> render_banner(std::shared_ptr<const window_
                         c == '_' || c == '.';
         out->cookie_name += ok ? c : '_';
     }
-    const std::string starts = format_iso8601(n.starts);
+    // A window started by hand has no start until it starts: the field then has no start.
+    const std::string starts = n.starts ? format_iso8601(*n.starts) : std::string();
     const std::string ends = format_iso8601(n.ends);
-    out->window_field = "Maintgate-Window: id=" + sf_string(n.id) + "; start=" + sf_string(starts) +
+    out->window_field = "Maintgate-Window: id=" + sf_string(n.id) + (n.starts ? "; start=" + sf_string(starts) : "") +
                         "; end=" + sf_string(ends) + "; phase=" + sf_string(n.phase) + "\r\n";
 
     // The heading says where the window is; the times are UTC in the HTML and the
@@ -131,9 +132,11 @@ std::shared_ptr<const banner_render> render_banner(std::shared_ptr<const window_
     f += "\"><div id=\"maintgate-banner\" class=\"maintgate-banner\" role=\"status\" data-cookie=\"";
     f += html_escape(out->cookie_name);
     f += "\" data-end=\"" + html_escape(ends) + "\"><p><strong>" + title + ":</strong> ";
-    if (!under_way)
-        f += "from <time datetime=\"" + html_escape(starts) + "\" data-local>" + html_escape(format_human(n.starts)) +
+    if (!under_way && n.starts)
+        f += "from <time datetime=\"" + html_escape(starts) + "\" data-local>" + html_escape(format_human(*n.starts)) +
              "</time> ";
+    else if (!under_way)
+        f += "starting soon, ";
     f += "until about <time datetime=\"" + html_escape(ends) + "\" data-local>" + html_escape(format_human(n.ends)) +
          "</time>.";
     if (!n.message.empty()) f += " <span class=\"maintgate-message\">" + html_escape(n.message) + "</span>";

@@ -220,7 +220,7 @@ publication make_publication(const std::vector<window>& windows, sys_time now) {
     n->id = shown->p.id;
     n->phase = notice_phase(shown->ph);
     n->announce_from = shown->p.announce_from.value_or(shown->planned_at);
-    n->starts = scheduled_for(*shown).value_or(sys_time{});
+    n->starts = scheduled_for(*shown);
     n->ends = shown->p.ends;
     n->message = shown->message();
     p.jitter = in_progress(shown->ph) && shown->ph != phase::verifying;

@@ -87,7 +87,7 @@ TEST_CASE("banner: the fragment and the header are rendered once, escaped", "[ba
     n->id = "db-upgrade <1>";
     n->phase = "announced";
     n->starts = std::chrono::sys_seconds{std::chrono::seconds{1796288400}};  // 2026-12-03T09:00:00Z
-    n->ends = n->starts + std::chrono::hours(1);
+    n->ends = *n->starts + std::chrono::hours(1);
     n->message = "We move the database <tonight> & \"quickly\".";
     const auto b = render_banner(n);
     CHECK(b->cookie_name == "maintgate_banner_db-upgrade__1_");
@@ -112,6 +112,17 @@ TEST_CASE("banner: the fragment and the header are rendered once, escaped", "[ba
     const auto active = render_banner(n);
     CHECK(active->fragment.find("Maintenance in progress") != std::string::npos);
     CHECK(active->fragment.find("datetime=\"2026-12-03T09:00:00Z\"") == std::string::npos);
+
+    // A window to be started by hand has no start yet: the field leaves it out, the
+    // banner says it starts soon (never the epoch).
+    n->phase = "announced";
+    n->starts.reset();
+    const auto manual = render_banner(n);
+    CHECK(manual->window_field ==
+          "Maintgate-Window: id=\"db-upgrade <1>\"; end=\"2026-12-03T10:00:00Z\"; phase=\"announced\"\r\n");
+    CHECK(manual->fragment.find("starting soon, until about <time datetime=\"2026-12-03T10:00:00Z\"") !=
+          std::string::npos);
+    CHECK(manual->fragment.find("1970") == std::string::npos);
 }
 
 TEST_CASE("banner: the built-in assets are there and need no inline code", "[banner]") {
