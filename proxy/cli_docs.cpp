@@ -176,7 +176,7 @@ command_words keywords_of(const admin::command_info& c) {
     // Point into c.usage (static) rather than into the local tokens.
     auto find_in_usage = [&c](const std::string& w) { return c.usage.substr(c.usage.find(w), w.size()); };
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (is_placeholder(tokens[i])) continue;
+        if (is_placeholder(tokens[i]) || tokens[i] == "...") continue;  // "[hook POINT NAME]...": repeatable
         auto kw = find_in_usage(tokens[i]);
         out.keywords.push_back(kw);
         if (i + 1 < tokens.size() && is_placeholder(tokens[i + 1])) {

@@ -38,7 +38,7 @@ constexpr std::array<command_info, verb_count> table{{
     {verb::spool_drop, "spool drop", "spool drop ID", "never deliver this event (pending or dead-lettered)", true},
     {verb::spool_requeue, "spool requeue", "spool requeue ID", "put a dead-lettered event back in its queue", true},
     {verb::window_plan, "window plan",
-     "window plan ID start TIME|manual end TIME [announce TIME] [mode M] [reason TEXT...]",
+     "window plan ID start TIME|manual end TIME [announce TIME] [mode M] [hook POINT NAME]... [reason TEXT...]",
      "plan a maintenance window (or plan one again before it starts)", true},
     {verb::window_start, "window start", "window start [ID]",
      "start a window now: backup gate, freeze, boundary hooks, then its mode", true},

@@ -62,6 +62,8 @@ struct command {
     // its times (plan; start empty: started by hand) and the report's format.
     std::string window_id;
     std::optional<sys_time> window_starts, window_ends, window_announce;
+    // window plan ... hook POINT NAME: (point, [[hook]] name), in the order given.
+    std::vector<std::pair<std::string, std::string>> window_hooks;
     report_format format = report_format::text;
     std::string name;  // hook run NAME
     std::string text;  // the canonical line, without json flags (audit log)

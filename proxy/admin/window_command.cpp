@@ -39,10 +39,31 @@ std::string parse_plan(std::span<const word> args, sys_time now, command& cmd) {
             cmd.reason = std::move(reason);
             break;
         }
+        if (keyword(w, "hook")) {
+            if (i + 2 >= args.size())
+                return "window plan: 'hook' needs a point and a [[hook]] name, such as hook pre_freeze backup-db";
+            const word& point = args[i + 1];
+            const word& name = args[i + 2];
+            const auto hp = point.literal ? std::nullopt : window::parse_hook_point(point.text);
+            if (!hp)
+                return "window plan: hook " + show_word(point) +
+                       " is not a point; expected pre_announce, pre_freeze, at_boundary, post_reopen or on_abort "
+                       "(reopen stages' hooks are [reopen.hooks])";
+            // A [[hook]] name's syntax is a window id's; that the config has it, run_window_plan checks.
+            if (!window::check_id(name.text).empty())
+                return "window plan: hook " + point.text + " " + show_word(name) +
+                       ": a hook name is 1 to 64 letters, digits, '.', '_' or '-'";
+            std::pair<std::string, std::string> h{std::string(window::to_string(*hp)), name.text};
+            if (std::find(cmd.window_hooks.begin(), cmd.window_hooks.end(), h) != cmd.window_hooks.end())
+                return "window plan: hook " + h.first + " " + h.second + " given twice";
+            cmd.window_hooks.push_back(std::move(h));
+            i += 3;
+            continue;
+        }
         const bool is_start = keyword(w, "start"), is_end = keyword(w, "end"), is_announce = keyword(w, "announce"),
                    is_mode = keyword(w, "mode");
         if (!is_start && !is_end && !is_announce && !is_mode)
-            return "window plan: unexpected " + show_word(w) + "; expected start, end, announce, mode or reason" +
+            return "window plan: unexpected " + show_word(w) + "; expected start, end, announce, mode, hook or reason" +
                    detail::hint_for(w);
         bool& seen = is_start ? seen_start : is_end ? seen_end : is_announce ? seen_announce : seen_mode;
         if (seen) return "window plan: '" + w.text + "' given twice";
@@ -80,6 +101,7 @@ std::string parse_plan(std::span<const word> args, sys_time now, command& cmd) {
                format_iso8601(*cmd.window_ends);
     if (cmd.window_announce) cmd.text += " announce " + format_iso8601(*cmd.window_announce);
     cmd.text += " mode " + std::string(policy::to_string(cmd.mode));
+    for (const auto& [point, name] : cmd.window_hooks) cmd.text += " hook " + point + " " + name;
     if (!cmd.reason.empty()) cmd.text += " reason " + detail::quoted(cmd.reason);
     return {};
 }

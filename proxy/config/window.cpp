@@ -118,11 +118,10 @@ void read_hooks(loader& l, const scope& s, std::string_view key, window_draft& d
     }
     for (const auto& [k, v] : *t) {
         const std::string name(k.str());
-        std::size_t point = window::hook_point_count;
-        for (std::size_t i = 0; i < window::hook_point_count; ++i)
-            if (window::to_string(window::hook_point(i)) == name) point = i;
+        const auto parsed = window::parse_hook_point(name);
+        const std::size_t point = parsed ? std::size_t(*parsed) : window::hook_point_count;
         const auto* arr = v.as_array();
-        if (point == window::hook_point_count) {
+        if (!parsed) {
             l.fail(v, s.name(key) + "." + name +
                           ": not a hook point; expected pre_announce, pre_freeze, at_boundary, post_reopen or on_abort "
                           "(reopen stages' hooks are [reopen] hooks)");

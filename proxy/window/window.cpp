@@ -91,6 +91,12 @@ const js::object& as_object(const js::value& v, const std::string& where) {
 std::string_view to_string(phase p) noexcept { return phase_names[std::size_t(p)]; }
 std::string_view to_string(hook_point h) noexcept { return hook_names[std::size_t(h)]; }
 
+std::optional<hook_point> parse_hook_point(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < hook_point_count; ++i)
+        if (hook_names[i] == s) return hook_point(i);
+    return std::nullopt;
+}
+
 std::optional<phase> parse_phase(std::string_view s) noexcept {
     for (std::size_t i = 0; i < phase_count; ++i)
         if (phase_names[i] == s) return static_cast<phase>(i);

@@ -37,6 +37,7 @@ constexpr bool finished(phase p) noexcept { return p == phase::completed || p ==
 enum class hook_point : std::uint8_t { pre_announce, pre_freeze, at_boundary, post_reopen, on_abort };
 inline constexpr std::size_t hook_point_count = std::size_t(hook_point::on_abort) + 1;
 std::string_view to_string(hook_point h) noexcept;
+std::optional<hook_point> parse_hook_point(std::string_view s) noexcept;
 
 // What the operator plans, from `window plan` or a [[window]] table.
 struct plan {

@@ -843,6 +843,12 @@ TEST_CASE("window commands parse to their canonical text", "[admin_command]") {
          verb::window_plan,
          "window plan w start 2026-11-22T04:00:00Z end 2026-11-22T05:00:00Z announce 2026-11-22T03:30:00Z mode "
          "read-only"},
+        // Hooks, in the order given, before the reason (which takes the rest of the line).
+        {"window plan w start manual end +1h hook pre_freeze backup-db hook post_reopen backup-db hook pre_freeze "
+         "snap reason db upgrade",
+         verb::window_plan,
+         "window plan w start manual end 2026-11-22T04:00:00Z mode maintenance hook pre_freeze backup-db hook "
+         "post_reopen backup-db hook pre_freeze snap reason \"db upgrade\""},
     };
     for (const auto& c : cases) {
         INFO("line: " << c.line);
@@ -864,6 +870,12 @@ TEST_CASE("window commands parse to their canonical text", "[admin_command]") {
         {"window plan w start manual end 2026-11-22T05:00:00Z mode open", "read-only or maintenance"},
         {"window plan w start 2026-11-22T06:00:00Z end 2026-11-22T05:00:00Z", "end must be after the start"},
         {"window plan w start manual end 2026-11-22T05:00:00Z start manual", "'start' given twice"},
+        {"window plan w start manual end +1h hook", "'hook' needs a point and a [[hook]] name"},
+        {"window plan w start manual end +1h hook pre_freeze", "'hook' needs a point and a [[hook]] name"},
+        {"window plan w start manual end +1h hook writes start-worker", "'writes' is not a point; expected"},
+        {"window plan w start manual end +1h hook \"pre_freeze\" b", "is not a point"},
+        {"window plan w start manual end +1h hook pre_freeze a/b", "a hook name is 1 to 64 letters"},
+        {"window plan w start manual end +1h hook on_abort x hook on_abort x", "hook on_abort x given twice"},
         {"window report", "needs a window id"},
         {"window start a b", "takes at most an id"},
     };
