@@ -140,6 +140,31 @@ std::string summary_line(const js::object& s) {
     return line;
 }
 
+std::string backup_lines(std::string_view label, const js::array& list) {
+    std::string out;
+    for (const auto& v : list) {
+        const auto& b = v.get_object();
+        out += std::string(label) + (flag(b, "ok") ? "ok  " : "REFUSED  ") + std::string(str(b, "hook")) + ": " +
+               std::string(str(b, "artifact")) + ", " + std::to_string(num(b, "bytes")) + " bytes, sha256 " +
+               text_or(b, "sha256", "-") + (str(b, "detail").empty() ? "" : " (" + one_line(str(b, "detail")) + ")") +
+               "\n";
+    }
+    return out;
+}
+
+std::string hook_run_lines(const js::array& runs) {
+    std::string out;
+    for (const auto& v : runs) {
+        const auto& h = v.get_object();
+        out += "hook        " + std::string(flag(h, "ok") ? "ok    " : "FAIL  ") + std::string(str(h, "hook")) + " (" +
+               std::string(str(h, "point")) + ") " + std::string(str(h, "outcome")) + " in " +
+               std::to_string(num(h, "duration_ms")) + "ms at " + std::string(str(h, "at")) + "\n";
+        if (auto e = str(h, "error"); !e.empty()) out += "              " + one_line(e) + "\n";
+        if (auto o = str(h, "output"); !o.empty()) out += "              | " + one_line(o) + "\n";
+    }
+    return out;
+}
+
 std::string report_text(const js::object& r) {
     std::string out;
     out += "window      " + std::string(str(r, "id")) + " (" + std::string(str(r, "phase")) + ")\n";
@@ -153,27 +178,11 @@ std::string report_text(const js::object& r) {
     if (auto s = str(r, "outcome"); !s.empty()) out += "outcome     " + one_line(s) + "\n";
     if (auto s = str(r, "interrupted"); !s.empty()) out += "INTERRUPTED " + one_line(s) + "\n";
     auto backups = [&](std::string_view label, const js::array& list) {
-        if (list.empty()) {
-            out += std::string(label) + "none\n";
-            return;
-        }
-        for (const auto& v : list) {
-            const auto& b = v.get_object();
-            out += std::string(label) + (flag(b, "ok") ? "ok  " : "REFUSED  ") + std::string(str(b, "hook")) + ": " +
-                   std::string(str(b, "artifact")) + ", " + std::to_string(num(b, "bytes")) + " bytes, sha256 " +
-                   text_or(b, "sha256", "-") + (str(b, "detail").empty() ? "" : " (" + one_line(str(b, "detail")) + ")") +
-                   "\n";
-        }
+        if (list.empty()) out += std::string(label) + "none\n";
+        else out += backup_lines(label, list);
     };
     backups("backup      ", arr(r, "backups"));
-    for (const auto& v : arr(r, "hook_runs")) {
-        const auto& h = v.get_object();
-        out += "hook        " + std::string(flag(h, "ok") ? "ok    " : "FAIL  ") + std::string(str(h, "hook")) + " (" +
-               std::string(str(h, "point")) + ") " + std::string(str(h, "outcome")) + " in " +
-               std::to_string(num(h, "duration_ms")) + "ms at " + std::string(str(h, "at")) + "\n";
-        if (auto e = str(h, "error"); !e.empty()) out += "              " + one_line(e) + "\n";
-        if (auto o = str(h, "output"); !o.empty()) out += "              | " + one_line(o) + "\n";
-    }
+    out += hook_run_lines(arr(r, "hook_runs"));
     out += "boundary    " + text_or(r, "write_boundary", "not reached") + "\n";
     for (const auto& v : arr(r, "stages")) {
         const auto& s = v.get_object();

@@ -14,6 +14,9 @@ void render_window_start(std::string& out, const admin_reply& r, sys_time) {
     const auto& w = get_obj(o, "window");
     if (!get_bool(o, "ok")) out += "error: " + std::string(get_str(o, "error")) + "\n";
     if (!w.empty()) out += window::summary_line(w) + "\n";
+    // What the start ran: the backup gate's verdicts, then each hook with its output.
+    if (const auto* b = o.if_contains("backups"); b && b->is_array()) out += window::backup_lines("backup      ", b->get_array());
+    if (const auto* h = o.if_contains("hook_runs"); h && h->is_array()) out += window::hook_run_lines(h->get_array());
     if (get_bool(o, "ok")) {
         out += "write boundary " + std::string(get_str(o, "write_boundary")) + "\n";
         out += "reopen with: maintgate ctl reopen (each stage's checks run first); report: maintgate ctl window report " +
@@ -36,6 +39,15 @@ boost::asio::awaitable<admin_reply> run_window_start(admin_context& a, const adm
     const auto* w = res.id.empty() ? nullptr : wc->find(res.id);
     if (w) {
         o["window"] = window::summary_json(*w);
+        // The backups and hooks of the start (the report has them all, the reopen's too).
+        auto report = window::report_json(*w);
+        boost::json::array runs;
+        for (auto& v : report["hook_runs"].as_array()) {
+            const auto point = v.as_object().at("point").as_string();
+            if (point == "pre_freeze" || point == "at_boundary") runs.push_back(std::move(v));
+        }
+        o["backups"] = std::move(report["backups"]);
+        o["hook_runs"] = std::move(runs);
         o["write_boundary"] = !w->write_boundary_ms        ? boost::json::value(nullptr)
                               : *w->write_boundary_ms == 0 ? boost::json::value("none since start-up")
                                                            : boost::json::value(format_iso8601_ms(*w->write_boundary_ms));
