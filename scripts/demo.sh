@@ -16,6 +16,7 @@
 #   DEMO_NO_BUILD 1: use the maintgate already in BUILD_DIR (no install, no build)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$(pwd)"
 
 build_dir="${BUILD_DIR:-build}"
 app_addr="${DEMO_APP:-127.0.0.1:3000}"
@@ -79,6 +80,18 @@ body_contains = "<title>Demo notes"
 watch = "5m"
 max_error_rate = 0.05
 min_requests = 20
+
+[[hook]]
+name = "backup"
+argv = ["$root/scripts/demo_backup.sh", "http://$app_addr", "$demo_dir/backups"]
+env = ["PATH"]
+timeout = "1m"
+
+[hook.backup]
+result_file = "$demo_dir/backups/result.json"
+min_bytes = 100
+min_ratio = 0.5
+max_age = "5m"
 CONFIG
 
 # How to type the binary: as installed when it is on PATH, else from the build folder.
@@ -135,17 +148,19 @@ cat <<EOF
 
   Drive the gate from another terminal (the admin socket is $socket):
                         $ctl status
-                        $ctl set mode read-only reason "trying the gate" for 10m
-                        $ctl freeze
-                        $ctl set mode maintenance reason "upgrade"
+                        $ctl window plan try start manual end +30m hook pre_freeze backup reason trying the gate
+                        $ctl window start try
                         $ctl reopen to open
+                        $ctl window report try
                         $ctl history
                         $ctl help
+  (README: "A maintenance window, step by step"; by hand: set mode, freeze, reopen)
 
   The demo's files, in $demo_dir:
     config              $config
     state file          $demo_dir/state.json (the mode survives a restart)
     audit log           $demo_dir/audit.jsonl (what ctl history shows)
+    backups             $demo_dir/backups (the backup hook's, scripts/demo_backup.sh)
     metrics             http://$metrics_addr/metrics
 
   The demo app itself is on http://$app_addr/ (direct, not proxied).

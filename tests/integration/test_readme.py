@@ -1,5 +1,6 @@
 """The README's walkthrough, followed as a newcomer would: `./scripts/demo.sh` from the
-tree, then every snippet of "A maintenance window, step by step" in order against it.
+tree, then every snippet of "A maintenance window, step by step" (one window, from plan to
+report, with the demo's backup hook) in order against it.
 
 The commands are taken from the README itself, not copied here: each ```sh block's
 lines are run (exit status 0 expected), and each plain block of `$ command` lines is
@@ -62,6 +63,8 @@ def transcript(lines):
 
 
 NORMALISE = [
+    (re.compile(r"\b[0-9a-f]{64}\b"), "SHA256"),  # a backup's checksum
+    (re.compile(r"/\S*/backups/"), "BACKUPS/"),  # the demo's folder, a new one per run
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{3})?)?Z"), "TIME"),
     (re.compile(r"\b\d+(ms|[smhd])(\d+(ms|[smhd]))*\b"), "DURATION"),
     (re.compile(r"\d+"), "N"),
@@ -150,19 +153,26 @@ class ReadmeWalkthroughTest(unittest.TestCase):
         # The walkthrough's settings are the demo's, paths and addresses aside.
         with open(os.path.join(self.demo_dir, "maintgate.toml"), "rb") as f:
             demo_cfg = tomllib.load(f)
-        own = {("admin", "socket"), ("admin", "metrics"), ("gate", "state_file"), ("gate", "audit_log")}
+        own = {"admin.socket", "admin.metrics", "gate.state_file", "gate.audit_log", "hook.argv",
+               "hook.backup.result_file"}
         tomls = [lines for lang, lines in blocks if lang == "toml"]
         self.assertEqual(len(tomls), 1, "one TOML block in the walkthrough")
         shown = tomllib.loads("\n".join(tomls[0]))
-        for table, keys in shown.items():
-            got = demo_cfg[table]
-            for key, want in (keys[0] if isinstance(keys, list) else keys).items():
-                have = (got[0] if isinstance(got, list) else got).get(key)
-                if (table, key) in own:
-                    self.assertIsNotNone(have, "%s.%s" % (table, key))
-                else:
-                    self.assertEqual(have, want, "%s.%s: the README shows %r, the demo runs %r"
-                                     % (table, key, want, have))
+
+        def same(path, want, have):
+            if isinstance(want, list) and want and isinstance(want[0], dict):  # [[table]]: its first entry
+                self.assertIsInstance(have, list, path)
+                want, have = want[0], have[0]
+            if isinstance(want, dict):
+                self.assertIsInstance(have, dict, path)
+                for key, value in want.items():
+                    same(path + "." + key if path else key, value, have.get(key))
+            elif path in own:
+                self.assertIsNotNone(have, path)
+            else:
+                self.assertEqual(have, want, "%s: the README shows %r, the demo runs %r" % (path, want, have))
+
+        same("", shown, demo_cfg)
 
         ran = 0
         for lang, lines in blocks:
@@ -188,7 +198,12 @@ class ReadmeWalkthroughTest(unittest.TestCase):
         # the audit log, and the mode survives a restart.
         code, out, err = self.sh("mg history")
         self.assertEqual(code, 0, err)
-        self.assertIn("set mode read-only", out)
+        self.assertIn("window start upgrade-v2", out)
+        # The window ran its backup before the freeze and after the reopen, and completed.
+        code, out, err = self.sh("mg window report upgrade-v2 --json")
+        self.assertEqual(code, 0, err)
+        self.assertIn('"phase":"completed"', out.replace(" ", ""))
+        self.assertEqual(len(re.findall(r'"point":\s*"(pre_freeze|post_reopen)"', out)), 2, out)
         self.assertEqual(self.sh("mg set mode read-only reason restart-test")[0], 0)
         self.stop_demo()
         self.assertEqual(self.demo.returncode, 130, self.demo_output())
