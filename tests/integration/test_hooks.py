@@ -394,6 +394,52 @@ class CrashDuringWindowHook(HookTestCase):
         self.assertEqual(self.read_file("runs.log"), "run")
         os.killpg(hook_pid, signal.SIGKILL)
 
+    def test_kill9_while_the_post_window_backup_runs_is_reported_not_rerun(self):
+        # Planned over the socket, naming its hook there: `window plan ... hook POINT NAME`.
+        # The first run hangs (and is killed with maintgate); a run after it is quick.
+        script = "if [ -e runs.log ]; then echo run >> runs.log; else echo run >> runs.log; echo $$ > slow.pid; sleep 30; fi"
+        hooks = [self.sh("slow", script, timeout="60s")]
+        self.start_hooks(hooks, watched=False)
+        bad = self.ctl("window", "plan", "v9", "start", "manual", "end", "+1h", "hook", "post_reopen", "slw")
+        self.assertNotEqual(bad[0], 0)
+        self.assertIn("window plan: no [[hook]] is named slw (post_reopen); configured: slow", bad[2])
+        planned = self.ctl_ok("window", "plan", "v9", "start", "manual", "end", "+1h", "mode", "read-only",
+                              "hook", "post_reopen", "slow")
+        self.assertIn("hooks: post_reopen slow", planned)
+        self.ctl_ok("window", "start", "v9")
+        self.assertEqual(self.status()["mode"], "read-only")
+        p = self.proxy
+        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path, "reopen", "to", "open"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
+        hook_pid = self.read_pid("slow.pid")
+        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
+        p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(10)
+        p.stopped = True
+        ctl.communicate(timeout=20)
+
+        again = self.start_hooks(hooks)
+        self.assertIsNotNone(again.wait_log(r"hook slow \(phase post_reopen, window v9\) was running", 5),
+                             again.output())
+        r = self.ask("window report v9 --json", True)["report"]
+        self.assertEqual(r["phase"], "verifying")
+        self.assertIn("the process stopped during the post-reopen hooks: 'window start v9' runs them again",
+                      r["interrupted"])
+        self.assertEqual([(h["hook"], h["point"], h["outcome"]) for h in r["hook_runs"]],
+                         [("slow", "post_reopen", "interrupted")])
+        # The gate had reopened before the hook ran, and stays open; nothing ran it again.
+        s = self.status()
+        self.assertEqual((s["mode"], s["fenced"]), ("open", False))
+        time.sleep(0.5)
+        self.assertEqual(self.read_file("runs.log"), "run")
+        # `window start` runs the interrupted phase again: the post-window backup, then done.
+        os.killpg(hook_pid, signal.SIGKILL)
+        self.ctl_ok("window", "start", "v9")
+        poll_until(lambda: self.ask("window report v9 --json", True)["report"]["phase"] == "completed", 40,
+                   what="the window completed")
+        self.assertEqual(self.read_file("runs.log"), "run\nrun")
+
 
 if __name__ == "__main__":
     unittest.main()
