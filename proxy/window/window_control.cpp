@@ -18,6 +18,7 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 sys_time now_sys() { return std::chrono::system_clock::now(); }
 
 const proxy::admin_peer schedule_actor{-1, -1, "schedule"};
+const proxy::admin_peer config_actor{-1, -1, "config"};
 
 // What the other replicas of a [cluster] see of a window this replica runs.
 proxy::cluster::shared_window shared_of(const window& w) {
@@ -231,6 +232,18 @@ void window_control::merge_configured(const std::vector<plan>& plans) {
                 changed = true;
             }
         }
+    }
+    // A configured window that has not started and is no longer in the config was taken
+    // out of it: it ends, aborted, with the reason in its record (one planned with ctl stays).
+    std::vector<std::string> dropped;
+    for (const auto& w : windows_)
+        if (w.p.source == "config" && (w.ph == phase::planned || w.ph == phase::announced) &&
+            std::none_of(plans.begin(), plans.end(), [&](const plan& p) { return p.id == w.p.id; }))
+            dropped.push_back(w.p.id);
+    for (const auto& id : dropped) {
+        window* w = find_mut(id);
+        w->outcome = "removed from the config before it started";
+        transition(*w, phase::aborted, config_actor, "reload", w->outcome);
     }
     if (changed) persist();
 }

@@ -285,11 +285,12 @@ class WindowBackupGate(BackupGate):
         self.ctl_ok("window", "abort", "good")
 
     def test_a_window_whose_hook_left_the_config_is_not_started(self):
-        # Planned from the config; then the config loses both the [[window]] and its
-        # [[hook]]: the kept window cannot pass its backup gate, so start refuses it.
-        self.start_hooks([self.backup_hook()], extra={"window": self.windows("old")})
+        # Planned over the socket with its backup hook; then the config loses the [[hook]]
+        # (a [[window]] naming it could not load, a ctl window is kept): the kept window
+        # cannot pass its backup gate, so start refuses it.
+        self.start_hooks([self.backup_hook()])
+        self.ctl_ok("window", "plan", "old", "start", "manual", "end", "+1h", "hook", "pre_freeze", "backup")
         cfg = dict(self.cfg)
-        del cfg["window"]
         del cfg["hook"]
         with open(self.proxy.config_path, "w") as f:
             f.write(to_toml(cfg))

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import ClientConn, poll_until, run_cli
+from harness import ClientConn, poll_until, run_cli, to_toml
 from test_admin import AdminTestCase, GateUpstream  # noqa: F401 (the base class only)
 
 STATUS = "/.well-known/maintgate"
@@ -234,11 +234,26 @@ class ScheduledWindow(WindowTestCase):
                                       "mode": "read-only", "reason": "from the config"}]})
         st = self.ask("window status --json", True)
         self.assertEqual([(w["id"], w["source"]) for w in st["planned"]], [("cfg-1", "config")])
+        # Taken out of the config before it started, it ends with the reason; a window
+        # planned with ctl is not the config's to drop.
+        self.ctl_ok("window", "plan", "by-hand", "start", "manual", "end", "+2h")
+        without = dict(self.cfg)
+        del without["window"]
+        with open(self.proxy.config_path, "w") as f:
+            f.write(to_toml(without))
+        self.ctl_ok("reload")
+        # The schedule's next tick (within a second) merges the reloaded [[window]] tables.
+        poll_until(lambda: [w["id"] for w in self.ask("window status --json", True)["planned"]] == ["by-hand"], 10,
+                   what="only the window planned with ctl to stay planned")
+        gone = self.ask("window report cfg-1 --json", True)["report"]
+        self.assertEqual((gone["phase"], gone["outcome"]), ("aborted", "removed from the config before it started"))
+        self.assertTrue(any(re.fullmatch(r"window cfg-1: (planned|announced) -> aborted; removed from the config "
+                                         r"before it started", e.get("detail") or "") for e in self.audit_lines()),
+                        self.audit_lines()[-3:])
         # check reports a bad [[window]] with file:line:column.
         bad = os.path.join(self.dir, "bad.toml")
         cfg = dict(self.cfg)
         cfg["window"] = [{"id": "x y", "start": "tomorrow", "end": iso(now + 60), "mode": "open", "typo": 1}]
-        from harness import to_toml
         with open(bad, "w") as f:
             f.write(to_toml(cfg))
         code, out, err = run_cli(["check", "-c", bad])
