@@ -15,7 +15,7 @@ namespace maintgate::proxy {
 
 worker::worker(unsigned id, std::vector<tcp::endpoint> upstream, std::atomic<std::size_t>& connections,
                std::shared_ptr<const gate_snapshot> gate)
-    : id_(id), ctx_(ioc_.get_executor(), gate->cfg->upstream, std::move(upstream), gate),
+    : id_(id), ctx_(ioc_.get_executor(), buffers_, gate->cfg->upstream, std::move(upstream), gate),
       connections_(connections) {
     ctx_.refresh_banner();
 }

@@ -72,6 +72,9 @@ private:
     net::awaitable<void> deadline_tick();
 
     unsigned id_;
+    // Before ioc_, so destroyed after it: the sessions a forced shutdown left in the
+    // io_context give their buffers back to it as they die.
+    buffer_pool buffers_;
     // One thread runs it and every socket is used only from that thread, so the reactor
     // needs no lock per operation; posts from other threads (publish_gate, shutdown)
     // still go through the scheduler's lock.

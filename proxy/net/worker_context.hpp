@@ -32,18 +32,15 @@ namespace maintgate::proxy {
 
 class worker_context {
 public:
-    worker_context(net::any_io_executor ex, const upstream_config& upstream,
+    // `buffers` outlives the io_context (the worker declares it first): sessions cut by a
+    // forced shutdown (io_context::stop) die with the io_context, after this, and give
+    // their buffers back to it then.
+    worker_context(net::any_io_executor ex, buffer_pool& buffers, const upstream_config& upstream,
                    std::vector<tcp::endpoint> endpoints, std::shared_ptr<const gate_snapshot> gate)
         : pool_executor_(ex),
-          buffers_(new buffer_pool),
+          buffers_(&buffers),
           pool_(std::move(ex), upstream, std::move(endpoints)),
           gate_(std::move(gate)) {}
-    // Sessions still linked here were cut by a forced shutdown (io_context::stop) and die
-    // with the io_context, after this: their buffers go back to a pool that must still be
-    // there, so it is left to the process's exit.
-    ~worker_context() {
-        if (!sessions_) delete buffers_;
-    }
     worker_context(const worker_context&) = delete;
     worker_context& operator=(const worker_context&) = delete;
 
@@ -97,7 +94,7 @@ private:
     }
 
     net::any_io_executor pool_executor_;
-    buffer_pool* buffers_;  // owned (see the destructor)
+    buffer_pool* buffers_;  // the worker's, which outlives its io_context
     upstream_pool pool_;
     std::shared_ptr<const gate_snapshot> gate_;
     std::shared_ptr<const banner_render> banner_;
