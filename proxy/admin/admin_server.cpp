@@ -125,12 +125,13 @@ std::string admin_server::listen(const admin_config& a) {
     acceptor_->listen(net::socket_base::max_listen_connections, ec);
     if (ec) return fail("cannot listen on the admin socket " + path + ": " + ec.message());
     if (via_temp) {
-        if (::link(temp.c_str(), path.c_str()) != 0) {
-            const int err = errno;
-            return fail(err == EEXIST ? "admin socket " + path + " appeared while maintgate started; not replacing it"
-                                      : "cannot create the admin socket " + path + ": " + std::strerror(err));
+        if (::link(temp.c_str(), path.c_str()) == 0) {
+            ::unlink(temp.c_str());
+        } else if (errno == EEXIST) {
+            return fail("admin socket " + path + " appeared while maintgate started; not replacing it");
+        } else if (::rename(temp.c_str(), path.c_str()) != 0) {  // a file system without hard links
+            return fail("cannot create the admin socket " + path + ": " + errno_text());
         }
-        ::unlink(temp.c_str());
     }
     if (::lstat(path.c_str(), &st) == 0) {
         inode_ = st.st_ino;
