@@ -60,6 +60,23 @@ class HookTestCase(AdminTestCase):
         poll_until(lambda: self.read_file(name), timeout, what=name)
         return int(self.read_file(name))
 
+    def kill9_while_hook_runs(self, proxy, *words, while_running=None):
+        """Runs `ctl WORDS` (which starts a hook that writes slow.pid and hangs), calls
+        while_running(hook_pid) if given, then kill -9s maintgate while the hook runs.
+        Returns the hook's pid."""
+        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path] + list(words),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
+        hook_pid = self.read_pid("slow.pid")
+        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
+        if while_running:
+            while_running(hook_pid)
+        proxy.proc.send_signal(signal.SIGKILL)
+        proxy.proc.wait(10)
+        proxy.stopped = True
+        ctl.communicate(timeout=20)
+        return hook_pid
+
 
 class BackupGate(HookTestCase):
     def backup_hook(self):
@@ -322,18 +339,13 @@ class CrashDuringHook(HookTestCase):
         script = "echo run >> runs.log; echo $$ > slow.pid; sleep 30"
         hooks = [self.sh("slow", script)]
         p = self.start_hooks(hooks, watched=False)
-        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path, "hook", "run", "slow"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
-        hook_pid = self.read_pid("slow.pid")
-        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
-        with open(os.path.join(self.dir, "hooks.json")) as f:
-            running = json.load(f)["running"]
-        self.assertEqual([(e["hook"], e["phase"], e["pid"]) for e in running], [("slow", "manual", hook_pid)])
-        p.proc.send_signal(signal.SIGKILL)
-        p.proc.wait(10)
-        p.stopped = True
-        ctl.communicate(timeout=20)
+
+        def journal_names_it(hook_pid):
+            with open(os.path.join(self.dir, "hooks.json")) as f:
+                running = json.load(f)["running"]
+            self.assertEqual([(e["hook"], e["phase"], e["pid"]) for e in running], [("slow", "manual", hook_pid)])
+
+        hook_pid = self.kill9_while_hook_runs(p, "hook", "run", "slow", while_running=journal_names_it)
 
         again = self.start_hooks(hooks)
         self.assertIsNotNone(again.wait_log(r"hook slow \(phase manual\) was running when maintgate stopped", 5),
@@ -364,15 +376,7 @@ class CrashDuringWindowHook(HookTestCase):
         win = [{"id": "k9", "end": iso(time.time() + 3600), "mode": "maintenance",
                 "hooks": {"pre_freeze": ["slow"]}}]
         p = self.start_hooks(hooks, watched=False, extra={"window": win})
-        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path, "window", "start", "k9"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
-        hook_pid = self.read_pid("slow.pid")
-        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
-        p.proc.send_signal(signal.SIGKILL)
-        p.proc.wait(10)
-        p.stopped = True
-        ctl.communicate(timeout=20)
+        hook_pid = self.kill9_while_hook_runs(p, "window", "start", "k9")
 
         again = self.start_hooks(hooks, extra={"window": win})
         self.assertIsNotNone(again.wait_log(r"hook slow \(phase pre_freeze, window k9\) was running", 5),
@@ -409,16 +413,7 @@ class CrashDuringWindowHook(HookTestCase):
         self.assertIn("hooks: post_reopen slow", planned)
         self.ctl_ok("window", "start", "v9")
         self.assertEqual(self.status()["mode"], "read-only")
-        p = self.proxy
-        ctl = subprocess.Popen([BIN, "ctl", "--socket", self.sock_path, "reopen", "to", "open"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(lambda: ctl.poll() is None and ctl.kill())
-        hook_pid = self.read_pid("slow.pid")
-        self.addCleanup(lambda: pid_alive(hook_pid) and os.killpg(hook_pid, signal.SIGKILL))
-        p.proc.send_signal(signal.SIGKILL)
-        p.proc.wait(10)
-        p.stopped = True
-        ctl.communicate(timeout=20)
+        hook_pid = self.kill9_while_hook_runs(self.proxy, "reopen", "to", "open")
 
         again = self.start_hooks(hooks)
         self.assertIsNotNone(again.wait_log(r"hook slow \(phase post_reopen, window v9\) was running", 5),
