@@ -187,6 +187,14 @@ session_base::step client_session<Stream>::finish(step s) noexcept {
 }
 
 template <class Stream>
+session_base::step client_session<Stream>::closing_step() const noexcept {
+    // A client that sent Connection: close sends nothing after its request (RFC 9112,
+    // 9.6); one that does anyway has its bytes buffered here or is misbehaving.
+    if (req_ && !req_->keep_alive() && req_->is_done() && buf_.size() == 0) return step::close;
+    return step::linger_close;
+}
+
+template <class Stream>
 net::awaitable<void> client_session<Stream>::linger_close() {
     if constexpr (is_tls) co_await send_close_notify();
     co_await drain_and_close(1024 * 1024);

@@ -204,6 +204,11 @@ private:
     // After the head is rendered: drops Content-Length when injecting; adds the
     // Maintgate-Window field for an API client.
     void edit_head_for_banner(bool inject) noexcept;
+    // The step after the last answer on a connection: close when the client asked to
+    // close (Connection: close, or HTTP/1.0 without keep-alive), its request was read
+    // whole and nothing of another is buffered, so that no unread byte can turn the close
+    // into a reset (nginx's rule too: no shutdown(2), no drain); linger_close otherwise.
+    step closing_step() const noexcept;
     // Reads and drops the rest of a refused request's body; false when it must close.
     net::awaitable<bool> discard_body();
     bool drainable() const noexcept;

@@ -14,9 +14,10 @@
 // the last ones. A body that breaks off before any byte reached the client becomes a
 // 502/504 (status_for); after that, only an incomplete response is honest.
 //
-// Outcomes: next_request when both sides can go on; linger_close when the client's
-// connection must end (Connection: close, an HTTP/1.0 close-delimited body, stopping,
-// or an unread request body); close when the client went away (not logged). The
+// Outcomes: next_request when both sides can go on; when the client's connection must
+// end (Connection: close, an HTTP/1.0 close-delimited body, stopping, or an unread
+// request body), closing_step(): close when the client asked to close and sent nothing
+// more, else linger_close; close when the client went away (not logged). The
 // upstream connection goes back to the pool only after a clean, complete exchange.
 #include "proxy/http/forward.hpp"
 #include "proxy/http/session_io.hpp"
@@ -168,7 +169,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     if (complete && request_complete && upstream_keep_alive && ubuf_.size() == 0 && !upgrade_ &&
         req_->is_done())
         ctx_.pool().put_back(std::move(conn));
-    if (!keep_alive) co_return step::linger_close;
+    if (!keep_alive) co_return closing_step();
     if (!req_->is_done()) co_return step::linger_close;  // unread body: framing lost
     co_return step::next_request;
 }

@@ -15,8 +15,9 @@
 // stays usable.
 //
 // Outcomes: each marks the request answered (finish() logs it) and returns the next
-// step: linger_close after reply(); next_request or linger_close after write_rendered(),
-// or close when the write failed.
+// step: linger_close after reply(); after write_rendered(), next_request, or
+// closing_step() when the connection ends (close for a client that asked to close and
+// sent nothing more, else linger_close), or close when the write failed.
 #include "policy/accept.hpp"
 #include "proxy/http/http_date.hpp"
 #include "proxy/http/local_reply.hpp"
@@ -127,7 +128,7 @@ net::awaitable<session_base::step> client_session<Stream>::write_rendered(const 
     answered_ = true;
     if (ec) co_return step::close;
     if (keep && drain) keep = co_await discard_body();
-    co_return keep ? step::next_request : step::linger_close;
+    co_return keep ? step::next_request : closing_step();
 }
 
 template <class Stream>
