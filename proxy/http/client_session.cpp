@@ -25,13 +25,13 @@ client_session<Stream>::client_session(worker_context& ctx, tcp::socket socket, 
     : ctx_(ctx), gate_(ctx.gate_shared()), cfg_(gate_->cfg.get()), listener_(listener), tls_(std::move(tls)),
       client_(make_stream(std::move(socket), tls_)),
       buf_(cfg_->limits.max_header_size + 2 * read_chunk, pool_allocator<char>(ctx.buffers())),
-      ubuf_(pool_allocator<char>(ctx.buffers())) {
+      ubuf_(pool_allocator<char>(ctx.buffers())), req_(ctx.buffers()), res_(ctx.buffers()) {
     tcp_ = &beast::get_lowest_layer(client_);
     // The plain paths try reads and writes before waiting (read_plain, send_plain). The
     // accept loop hands over sockets that are non-blocking already (accept4).
-    if (!tcp_->socket().non_blocking()) {
+    if (!tcp_->non_blocking()) {
         error_code ec;
-        tcp_->socket().non_blocking(true, ec);
+        tcp_->non_blocking(true, ec);
     }
     peer_ = to_ip(peer);
     std::string text = peer_.to_string();  // once per connection
@@ -64,12 +64,12 @@ void client_session<Stream>::release_buffers() noexcept {
 }
 
 template <class Stream>
-net::awaitable<void> client_session<Stream>::run() {
+net::awaitable<bool> client_session<Stream>::run() {
     if constexpr (is_tls) {
         if (!co_await handshake()) {
             error_code ignored;
-            tcp_->socket().close(ignored);
-            co_return;
+            tcp_->close(ignored);
+            co_return false;
         }
     }
     for (;;) {
@@ -78,6 +78,18 @@ net::awaitable<void> client_session<Stream>::run() {
         // goes through finish(). Written out in this loop rather than in a coroutine of
         // its own so that a request creates no more coroutine frames than before the
         // split (each one past Asio's two-frame recycling cache is an allocation).
+        if constexpr (!is_tls) {
+            // A plain connection waits for its next request here, in this frame, not in
+            // read_head's: idle, it holds the session, this frame and Asio's wait; idle
+            // past park_after, not even this frame (the caller parks it).
+            auto w = buf_.size() == 0 ? begin_idle_wait() : idle_wait::ready;
+            while (w == idle_wait::waiting) {
+                auto [ec] = co_await tcp_->async_wait(tcp::socket::wait_read, use_tuple);
+                w = end_idle_wait(ec);
+            }
+            if (w == idle_wait::park) co_return true;
+            if (w == idle_wait::closed) break;
+        }
         step s = co_await read_head();
         if (s == step::next_request) {
             if (const local_answer a = decide(); a.what != local_answer::kind::none) {
@@ -103,7 +115,8 @@ net::awaitable<void> client_session<Stream>::run() {
         break;
     }
     error_code ignored;
-    tcp_->socket().close(ignored);
+    tcp_->close(ignored);
+    co_return false;
 }
 
 template <class Stream>
@@ -111,7 +124,7 @@ net::awaitable<bool> client_session<Stream>::handshake() {
     if constexpr (is_tls) {
         // The whole handshake, from its first byte, runs under the header deadline: a
         // client that opens a connection and stalls is dropped as a slow head would be.
-        arm(tcp_->socket(), cfg_->timeouts.header);
+        arm(*tcp_, cfg_->timeouts.header);
         auto [ec, n] = co_await tcp_->async_read_some(buf_.prepare(read_chunk), use_tuple);
         if (ec) {
             disarm();
@@ -133,7 +146,7 @@ net::awaitable<bool> client_session<Stream>::handshake() {
                 static_assert(body.size() == 2 + 62);
                 std::array<net::const_buffer, 3> bufs{net::buffer(head), net::buffer(date_field()),
                                                       net::buffer(body)};
-                arm(tcp_->socket(), cfg_->timeouts.send);
+                arm(*tcp_, cfg_->timeouts.send);
                 auto [wec, wn] = co_await net::async_write(*tcp_, bufs, use_tuple);
                 disarm();
                 if (!wec) co_await drain_and_close(64 * 1024);
@@ -163,7 +176,7 @@ net::awaitable<void> client_session<Stream>::send_close_notify() {
         // answer. A dead connection fails at once; a stalled one within linger_deadline.
         SSL* ssl = client_.native_handle();
         SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-        arm(tcp_->socket(), linger_deadline);
+        arm(*tcp_, linger_deadline);
         co_await client_.async_shutdown(use_tuple);
         disarm();
     }
@@ -206,10 +219,10 @@ net::awaitable<void> client_session<Stream>::drain_and_close(std::size_t limit) 
     // destroy the reply before the client reads it. Half-close, then drain briefly. The
     // bytes are thrown away, so over TLS they are read undecrypted from the TCP layer.
     error_code ec;
-    tcp_->socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_->shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
     // One deadline for the whole drain.
-    arm(tcp_->socket(), linger_deadline);
+    arm(*tcp_, linger_deadline);
     std::size_t drained = 0;
     char sink[4096];
     while (drained < limit) {
@@ -242,7 +255,7 @@ void client_session<Stream>::log_request() noexcept {
     log_access(r);
 }
 
-template class client_session<beast::tcp_stream>;
+template class client_session<tcp::socket>;
 template class client_session<tls_client_stream>;
 
 }  // namespace maintgate::proxy

@@ -12,10 +12,12 @@
 // finish() runs on every exit: it is the only caller of log_request() and the only end
 // of the in-flight count. The I/O the steps share is in session_io.hpp.
 //
-// The session is a template on the client stream: beast::tcp_stream for HTTP, and
-// beast::ssl_stream over it for HTTPS. Both are compiled (explicitly instantiated in
-// the .cpp), so a plain connection pays nothing for TLS: no virtual call, no branch on
-// the stream type, no extra allocation per request.
+// The session is a template on the client stream: a plain tcp::socket for HTTP (not
+// Beast's tcp_stream, whose heap-allocated state with its two timers an idle connection
+// would carry for nothing: the session has its own deadline), and beast::ssl_stream over
+// it for HTTPS. Both are compiled (explicitly instantiated in the .cpp), so a plain
+// connection pays nothing for TLS: no virtual call, no branch on the stream type, no
+// extra allocation per request.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -39,7 +41,7 @@
 
 namespace maintgate::proxy {
 
-using tls_client_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_client_stream = beast::ssl_stream<tcp::socket>;
 // The session's byte buffers draw their storage from the worker's buffer_pool.
 using session_buffer = beast::basic_flat_buffer<pool_allocator<char>>;
 
@@ -53,7 +55,9 @@ public:
     // Graceful shutdown: a connection waiting for its next request is closed now; one in
     // the middle of a request finishes it first.
     void close_if_idle() noexcept {
-        if (idle_) tcp_->cancel();
+        if (!idle_) return;
+        error_code ignored;
+        tcp_->cancel(ignored);
     }
 
     // The gate closed (the mode left open, or the write fence rose): an upgraded
@@ -63,7 +67,7 @@ public:
     void close_tunnel() noexcept {
         if (!in_tunnel_) return;
         error_code ignored;
-        tcp_->socket().close(ignored);
+        tcp_->close(ignored);
     }
 
     // The worker's tick: a session waiting past its deadline has that wait cancelled,
@@ -79,6 +83,17 @@ public:
     // The worker's intrusive list of sessions.
     session_base* prev = nullptr;
     session_base* next = nullptr;
+
+    // Where the wait for a plain connection's next request stands: bytes arrived
+    // (ready), still waiting for readability with the deadline armed (waiting), idle for
+    // park_after with its keep-alive time not up (park: the session leaves its coroutine),
+    // or the connection ended (closed: gone, idled out, or the worker is stopping).
+    enum class idle_wait { ready, waiting, park, closed };
+    // How long a plain keep-alive connection waits for its next request inside its
+    // coroutine before it parks: a client that sends its next request sooner (a page's
+    // burst, a load test) never leaves the coroutine; one idle longer holds no coroutine
+    // frame (the worker's tick, every 100 ms, does the parking).
+    static constexpr auto park_after = std::chrono::milliseconds(100);
 
 protected:
     session_base() = default;
@@ -117,11 +132,12 @@ protected:
         return ec;
     }
 
-    beast::tcp_stream* tcp_ = nullptr;  // the client connection's TCP layer
+    tcp::socket* tcp_ = nullptr;  // the client connection's TCP layer
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     tcp::socket* deadline_socket_ = nullptr;
     bool timed_out_ = false;
     bool idle_ = false;
+    bool park_armed_ = false;  // the deadline armed is park_after's, not the keep-alive's
     bool in_tunnel_ = false;
 };
 
@@ -129,7 +145,7 @@ template <class Stream>
 class client_session : public session_base {
 public:
     static constexpr bool is_tls = std::is_same_v<Stream, tls_client_stream>;
-    static_assert(is_tls || std::is_same_v<Stream, beast::tcp_stream>);
+    static_assert(is_tls || std::is_same_v<Stream, tcp::socket>);
 
     // The TLS context a session holds for its whole life (a reload builds new ones for
     // new connections); nothing for plain HTTP.
@@ -142,7 +158,22 @@ public:
                    const tcp::endpoint& peer);
     ~client_session();
 
-    net::awaitable<void> run();
+    // The connection's requests, in order, until it closes (false) or, plain only,
+    // parks (true): idle past park_after, it waits for its next request outside any
+    // coroutine, and the caller hands it to wait_parked().
+    net::awaitable<bool> run();
+
+    // A parked plain session: waits for readability under the keep-alive deadline and
+    // calls h(error_code) from the socket's wait; resumed(ec) then says what came of it:
+    // ready (run() again), waiting (wait_parked again) or closed.
+    template <class Handler>
+    void wait_parked(Handler&& h) {
+        static_assert(!is_tls);
+        arm_at(*tcp_, idle_deadline_);
+        tcp_->async_wait(tcp::socket::wait_read, std::forward<Handler>(h));
+    }
+    idle_wait resumed(error_code ec) noexcept;
+    net::any_io_executor executor() noexcept { return tcp_->get_executor(); }
 
 private:
     static Stream make_stream(tcp::socket socket, const tls_handle& tls);
@@ -157,6 +188,11 @@ private:
 
     // The steps, in the order run() sequences them; each file's header says when it
     // runs and what each outcome means.
+    // Plain connections, between requests (read_head.cpp): run() awaits readability
+    // while these say waiting.
+    idle_wait begin_idle_wait() noexcept;
+    idle_wait end_idle_wait(error_code wait_result) noexcept;
+    idle_wait idle_result(error_code read_result) noexcept;
     net::awaitable<step> read_head();
     local_answer decide() noexcept;
     // The gate's verdict under the worker's current snapshot (refreshes gate_, gate_mode_
@@ -276,8 +312,8 @@ private:
             if (check_chunk_size(size)) ec = http::error::bad_chunk;
         }
     } chunk_check_;
-    std::optional<http::request_parser<http::buffer_body>> req_;
-    std::optional<http::response_parser<http::buffer_body>> res_;
+    pooled<http::request_parser<http::buffer_body>> req_;  // from read_head to release_buffers()
+    pooled<http::response_parser<http::buffer_body>> res_;
     char* body_buf_ = nullptr;  // a pool slab, taken on the first body of a request
     std::string head_out_;  // the head being forwarded (either way); taken from the pool
 
@@ -286,7 +322,9 @@ private:
     std::size_t peer_len_ = 0;
     enum class in_flight : std::uint8_t { none, read, write };
     in_flight in_flight_ = in_flight::none;
-    bool first_request_ = true;  // read_head tries a read before waiting for this one only
+    bool first_request_ = true;  // begin_idle_wait tries a read before waiting for this one only
+    std::chrono::steady_clock::time_point idle_deadline_{};  // a plain connection's keep-alive wait
+    std::chrono::steady_clock::time_point park_at_{};  // ... and the end of its first wait in run()
 
     // Per request.
     std::chrono::steady_clock::time_point started_{};
@@ -308,7 +346,7 @@ private:
     std::uint64_t body_bytes_sent_ = 0;
 };
 
-extern template class client_session<beast::tcp_stream>;
+extern template class client_session<tcp::socket>;
 extern template class client_session<tls_client_stream>;
 
 }  // namespace maintgate::proxy

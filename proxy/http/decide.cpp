@@ -176,15 +176,15 @@ net::awaitable<session_base::step> client_session<Stream>::redirect_to_https() {
     co_return co_await write_rendered(r, read ? 301 : 308);
 }
 
-template client_session<beast::tcp_stream>::local_answer client_session<beast::tcp_stream>::decide() noexcept;
+template client_session<tcp::socket>::local_answer client_session<tcp::socket>::decide() noexcept;
 template client_session<tls_client_stream>::local_answer client_session<tls_client_stream>::decide() noexcept;
-template policy::decision client_session<beast::tcp_stream>::judge(std::size_t) noexcept;
+template policy::decision client_session<tcp::socket>::judge(std::size_t) noexcept;
 template policy::decision client_session<tls_client_stream>::judge(std::size_t) noexcept;
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::answer(const local_answer&);
+template net::awaitable<session_base::step> client_session<tcp::socket>::answer(const local_answer&);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::answer(const local_answer&);
-template bool client_session<beast::tcp_stream>::redirect_excepted() const noexcept;
+template bool client_session<tcp::socket>::redirect_excepted() const noexcept;
 template bool client_session<tls_client_stream>::redirect_excepted() const noexcept;
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::redirect_to_https();
+template net::awaitable<session_base::step> client_session<tcp::socket>::redirect_to_https();
 template net::awaitable<session_base::step> client_session<tls_client_stream>::redirect_to_https();
 
 }  // namespace maintgate::proxy

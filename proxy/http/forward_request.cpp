@@ -217,14 +217,14 @@ net::awaitable<std::tuple<session_base::body_result, error_code>> client_session
     }
 }
 
-template net::awaitable<session_base::exchange_result> client_session<beast::tcp_stream>::forward_request();
+template net::awaitable<session_base::exchange_result> client_session<tcp::socket>::forward_request();
 template net::awaitable<session_base::exchange_result> client_session<tls_client_stream>::forward_request();
-template net::awaitable<session_base::exchange_result> client_session<beast::tcp_stream>::exchange(
+template net::awaitable<session_base::exchange_result> client_session<tcp::socket>::exchange(
     upstream_conn_ptr);
 template net::awaitable<session_base::exchange_result> client_session<tls_client_stream>::exchange(
     upstream_conn_ptr);
 template net::awaitable<std::tuple<session_base::body_result, error_code>>
-client_session<beast::tcp_stream>::send_request_body(upstream_conn&, bool);
+client_session<tcp::socket>::send_request_body(upstream_conn&, bool);
 template net::awaitable<std::tuple<session_base::body_result, error_code>>
 client_session<tls_client_stream>::send_request_body(upstream_conn&, bool);
 

@@ -185,7 +185,7 @@ net::awaitable<session_base::step> client_session<Stream>::hold_write() {
                 why = d.what == policy::verdict::forward ? end::released : end::regate;
                 break;
             }
-            if (peer_gone(tcp_->socket().native_handle())) {
+            if (peer_gone(tcp_->native_handle())) {
                 why = end::gone;
                 break;
             }
@@ -195,11 +195,11 @@ net::awaitable<session_base::step> client_session<Stream>::hold_write() {
             if (!is_tls && !req_->is_done() && w.bytes < wanted) {
                 using namespace net::experimental::awaitable_operators;
                 auto which = co_await (wake.async_wait(use_tuple) ||
-                                       tcp_->socket().async_wait(tcp::socket::wait_read, use_tuple));
+                                       tcp_->async_wait(tcp::socket::wait_read, use_tuple));
                 if (which.index() == 1) {
                     error_code ec;
                     const std::size_t room = std::min<std::uint64_t>(wanted - w.bytes, read_chunk);
-                    const std::size_t n = tcp_->socket().read_some(buf_.prepare(room), ec);
+                    const std::size_t n = tcp_->read_some(buf_.prepare(room), ec);
                     if (ec == net::error::would_block || ec == net::error::try_again) continue;
                     if (ec || n == 0) {
                         why = end::gone;
@@ -249,7 +249,7 @@ net::awaitable<session_base::step> client_session<Stream>::hold_write() {
     co_return step::close;
 }
 
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::hold_write();
+template net::awaitable<session_base::step> client_session<tcp::socket>::hold_write();
 template net::awaitable<session_base::step> client_session<tls_client_stream>::hold_write();
 
 }  // namespace maintgate::proxy

@@ -1,14 +1,16 @@
 // The read_head step: waits for a request and parses its head.
 //
-// When it runs: first for every request. Between requests it waits for the first byte
-// under timeouts.keepalive (nothing when the worker is stopping), taking the worker's
-// gate snapshot first, so that the request is read under its limits and timeouts. A
-// plain connection gives its buffers back to the worker's pool at once and waits for
-// readability holding none (an idle keep-alive connection costs its session and
-// coroutine frames, no buffer); when bytes arrive it takes a 1 KiB slab, grown only when
-// the head needs more. TLS cannot (its engine may hold bytes the socket does not show). From the first byte one deadline, timeouts.header, covers the whole head: a
-// client trickling bytes (slowloris) cannot keep the connection by sending a byte just
-// before each read times out.
+// When it runs: first for every request. Between requests the first byte is waited for
+// under timeouts.keepalive (nothing when the worker is stopping), with the worker's gate
+// snapshot taken first, so that the request is read under its limits and timeouts. A
+// plain connection waits in run()'s own frame (begin_idle_wait and end_idle_wait, here),
+// so that read_head's frame is not alive while it idles: it gives its buffers back to
+// the worker's pool at once and waits for readability holding none (an idle keep-alive
+// connection costs its session, run()'s frame and Asio's wait); when bytes arrive it
+// takes a 1 KiB slab, grown only when the head needs more. TLS cannot (its engine may
+// hold bytes the socket does not show): it waits here, reading. From the first byte one
+// deadline, timeouts.header, covers the whole head: a client trickling bytes (slowloris)
+// cannot keep the connection by sending a byte just before each read times out.
 //
 // What it checks: scan_request_head (framing.hpp) on the raw bytes, stricter than
 // Beast; then Beast's parser with the head limits, the body limit (a declared
@@ -23,46 +25,83 @@
 namespace maintgate::proxy {
 
 template <class Stream>
+session_base::idle_wait client_session<Stream>::begin_idle_wait() noexcept {
+    static_assert(!is_tls);
+    if (ctx_.stopping()) return idle_wait::closed;
+    refresh_gate();  // this request's limits and timeouts
+    idle_ = true;
+    const auto now = std::chrono::steady_clock::now();
+    idle_deadline_ = now + cfg_->timeouts.keepalive;
+    park_at_ = now + park_after;
+    // A new connection's request has often arrived with it: one read is tried first (as
+    // Asio's speculative read did). Between requests the client is still reading the
+    // last response, so the wait comes first.
+    error_code ec = net::error::would_block;
+    if (first_request_) {
+        first_request_ = false;
+        const std::size_t n = tcp_->read_some(buf_.prepare(buffer_pool::small_size), ec);
+        if (!ec) buf_.commit(n);
+    }
+    if (ec == net::error::would_block) release_buffers();
+    return idle_result(ec);
+}
+
+template <class Stream>
+session_base::idle_wait client_session<Stream>::end_idle_wait(error_code wec) noexcept {
+    static_assert(!is_tls);
+    disarm();
+    error_code ec = checked(wec);
+    if (ec == beast::error::timeout && park_armed_) {
+        // park_after ran out, not the keep-alive time: the caller leaves its coroutine,
+        // and the waits from here on end at the keep-alive deadline.
+        park_armed_ = false;
+        park_at_ = std::chrono::steady_clock::time_point::max();
+        return idle_wait::park;
+    }
+    if (!ec) {
+        const std::size_t n = tcp_->read_some(buf_.prepare(buffer_pool::small_size), ec);
+        if (!ec) buf_.commit(n);
+        // Readable, yet nothing to read: wait again, holding nothing.
+        if (ec == net::error::would_block) buf_.shrink_to_fit();
+    }
+    return idle_result(ec);
+}
+
+template <class Stream>
+session_base::idle_wait client_session<Stream>::idle_result(error_code ec) noexcept {
+    if (ec == net::error::would_block) {
+        // The first wait in the coroutine ends at park_after; once parked (or when the
+        // keep-alive time is shorter), at the keep-alive deadline.
+        park_armed_ = park_at_ < idle_deadline_;
+        arm_at(*tcp_, park_armed_ ? park_at_ : idle_deadline_);
+        return idle_wait::waiting;
+    }
+    idle_ = false;
+    return ec ? idle_wait::closed : idle_wait::ready;
+}
+
+template <class Stream>
+session_base::idle_wait client_session<Stream>::resumed(error_code ec) noexcept {
+    // Parked: the wait was armed at the keep-alive deadline (park_at_ is spent), so a
+    // timeout here closes.
+    return end_idle_wait(ec);
+}
+
+template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::read_head() {
-    if (buf_.size() == 0) {
-        // Between requests: the first byte, under the keep-alive timeout.
-        if (ctx_.stopping()) co_return step::close;
-        refresh_gate();  // this request's limits and timeouts
-        idle_ = true;
-        const auto idle_deadline = std::chrono::steady_clock::now() + cfg_->timeouts.keepalive;
-        error_code ec;
-        std::size_t n = 0;
-        if constexpr (is_tls) {
-            auto [rec, rn] = co_await read_client(buf_.prepare(read_chunk), idle_deadline);
-            ec = rec;
-            n = rn;
-        } else {
-            // Holding no buffer (see the file's comment): readability first, then a small
-            // slab and one read, straight from the socket.
-            // A new connection's request has often arrived with it: one read is tried
-            // first (as Asio's speculative read did). Between requests the client is
-            // still reading the last response, so the wait comes first.
-            if (first_request_) {
-                first_request_ = false;
-                n = tcp_->socket().read_some(buf_.prepare(buffer_pool::small_size), ec);
-            } else {
-                ec = net::error::would_block;
-            }
-            if (ec == net::error::would_block) release_buffers();
-            while (ec == net::error::would_block) {
-                arm_at(tcp_->socket(), idle_deadline);
-                auto [wec] = co_await tcp_->socket().async_wait(tcp::socket::wait_read, use_tuple);
-                disarm();
-                ec = checked(wec);
-                if (ec) break;
-                n = tcp_->socket().read_some(buf_.prepare(buffer_pool::small_size), ec);
-                // Readable, yet nothing to read: wait again, holding nothing.
-                if (ec == net::error::would_block) buf_.shrink_to_fit();
-            }
+    if constexpr (is_tls) {
+        if (buf_.size() == 0) {
+            // Between requests: the first byte, under the keep-alive timeout. (A plain
+            // connection waited in run(), above.)
+            if (ctx_.stopping()) co_return step::close;
+            refresh_gate();  // this request's limits and timeouts
+            idle_ = true;
+            const auto idle_deadline = std::chrono::steady_clock::now() + cfg_->timeouts.keepalive;
+            auto [ec, n] = co_await read_client(buf_.prepare(read_chunk), idle_deadline);
+            idle_ = false;
+            if (ec) co_return step::close;
+            buf_.commit(n);
         }
-        idle_ = false;
-        if (ec) co_return step::close;
-        buf_.commit(n);
     }
     // After refresh_gate: a reload may have freed the config the last request used.
     const auto& limits = cfg_->limits;
@@ -119,7 +158,11 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     co_return step::next_request;
 }
 
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::read_head();
+template session_base::idle_wait client_session<tcp::socket>::begin_idle_wait() noexcept;
+template session_base::idle_wait client_session<tcp::socket>::end_idle_wait(error_code) noexcept;
+template session_base::idle_wait client_session<tcp::socket>::idle_result(error_code) noexcept;
+template session_base::idle_wait client_session<tcp::socket>::resumed(error_code) noexcept;
+template net::awaitable<session_base::step> client_session<tcp::socket>::read_head();
 template net::awaitable<session_base::step> client_session<tls_client_stream>::read_head();
 
 }  // namespace maintgate::proxy

@@ -190,13 +190,13 @@ void client_session<Stream>::take_write_state(http::response_header<>& res) noex
     }
 }
 
-template net::awaitable<std::tuple<bool, error_code>> client_session<beast::tcp_stream>::read_response_head(
+template net::awaitable<std::tuple<bool, error_code>> client_session<tcp::socket>::read_response_head(
     upstream_conn&, bool);
 template net::awaitable<std::tuple<bool, error_code>> client_session<tls_client_stream>::read_response_head(
     upstream_conn&, bool);
-template void client_session<beast::tcp_stream>::take_write_state(http::response_header<>&) noexcept;
+template void client_session<tcp::socket>::take_write_state(http::response_header<>&) noexcept;
 template void client_session<tls_client_stream>::take_write_state(http::response_header<>&) noexcept;
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::relay_response(
+template net::awaitable<session_base::step> client_session<tcp::socket>::relay_response(
     upstream_conn_ptr, bool);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::relay_response(
     upstream_conn_ptr, bool);

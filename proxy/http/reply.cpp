@@ -166,25 +166,25 @@ net::awaitable<session_base::step> client_session<Stream>::fail_upstream(const u
     co_return co_await reply_upstream_error(status_for(f), detail_for(f.where));
 }
 
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::reply(unsigned, const char*);
+template net::awaitable<session_base::step> client_session<tcp::socket>::reply(unsigned, const char*);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::reply(unsigned, const char*);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::reply_upstream_error(
+template net::awaitable<session_base::step> client_session<tcp::socket>::reply_upstream_error(
     unsigned, const char*);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::reply_upstream_error(
     unsigned, const char*);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::gate_reply(
+template net::awaitable<session_base::step> client_session<tcp::socket>::gate_reply(
     const policy::decision&);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::gate_reply(
     const policy::decision&);
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::write_rendered(
+template net::awaitable<session_base::step> client_session<tcp::socket>::write_rendered(
     const rendered_reply&, unsigned);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::write_rendered(
     const rendered_reply&, unsigned);
-template bool client_session<beast::tcp_stream>::drainable() const noexcept;
+template bool client_session<tcp::socket>::drainable() const noexcept;
 template bool client_session<tls_client_stream>::drainable() const noexcept;
-template net::awaitable<bool> client_session<beast::tcp_stream>::discard_body();
+template net::awaitable<bool> client_session<tcp::socket>::discard_body();
 template net::awaitable<bool> client_session<tls_client_stream>::discard_body();
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::fail_upstream(
+template net::awaitable<session_base::step> client_session<tcp::socket>::fail_upstream(
     const upstream_failure&);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::fail_upstream(
     const upstream_failure&);

@@ -111,15 +111,15 @@ void client_session<Stream>::edit_head_for_banner(bool inject) noexcept {
     }
 }
 
-template int client_session<beast::tcp_stream>::banner_asset() const noexcept;
+template int client_session<tcp::socket>::banner_asset() const noexcept;
 template int client_session<tls_client_stream>::banner_asset() const noexcept;
-template void client_session<beast::tcp_stream>::plan_banner_for(const policy::request_view&) noexcept;
+template void client_session<tcp::socket>::plan_banner_for(const policy::request_view&) noexcept;
 template void client_session<tls_client_stream>::plan_banner_for(const policy::request_view&) noexcept;
-template bool client_session<beast::tcp_stream>::start_banner(bool) noexcept;
+template bool client_session<tcp::socket>::start_banner(bool) noexcept;
 template bool client_session<tls_client_stream>::start_banner(bool) noexcept;
-template void client_session<beast::tcp_stream>::end_banner() noexcept;
+template void client_session<tcp::socket>::end_banner() noexcept;
 template void client_session<tls_client_stream>::end_banner() noexcept;
-template void client_session<beast::tcp_stream>::edit_head_for_banner(bool) noexcept;
+template void client_session<tcp::socket>::edit_head_for_banner(bool) noexcept;
 template void client_session<tls_client_stream>::edit_head_for_banner(bool) noexcept;
 
 }  // namespace maintgate::proxy

@@ -188,12 +188,12 @@ template <class Stream>
 net::awaitable<std::tuple<error_code, std::size_t>> client_session<Stream>::read_client(
     net::mutable_buffer b, std::chrono::steady_clock::time_point deadline) {
     if constexpr (is_tls) {
-        arm_at(tcp_->socket(), deadline);
+        arm_at(*tcp_, deadline);
         auto [ec, n] = co_await client_.async_read_some(b, use_tuple);
         disarm();
         co_return std::tuple{checked(ec), n};
     } else {
-        co_return co_await read_plain(tcp_->socket(), b, deadline);
+        co_return co_await read_plain(*tcp_, b, deadline);
     }
 }
 
@@ -214,12 +214,12 @@ template <class Stream>
 template <class Buffers>
 net::awaitable<error_code> client_session<Stream>::send_client(const Buffers& b) {
     if constexpr (is_tls) {
-        arm(tcp_->socket(), cfg_->timeouts.send);
+        arm(*tcp_, cfg_->timeouts.send);
         auto [ec, n] = co_await net::async_write(client_, b, use_tuple);
         disarm();
         co_return checked(ec);
     } else {
-        co_return co_await send_plain(tcp_->socket(), b, cfg_->timeouts.send);
+        co_return co_await send_plain(*tcp_, b, cfg_->timeouts.send);
     }
 }
 

@@ -159,9 +159,9 @@ net::awaitable<session_base::step> client_session<Stream>::spool_request(const w
         202);
 }
 
-template const webhook_spool* client_session<beast::tcp_stream>::spool_rule(const policy::decision&) const noexcept;
+template const webhook_spool* client_session<tcp::socket>::spool_rule(const policy::decision&) const noexcept;
 template const webhook_spool* client_session<tls_client_stream>::spool_rule(const policy::decision&) const noexcept;
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::spool_request(const webhook_spool&);
+template net::awaitable<session_base::step> client_session<tcp::socket>::spool_request(const webhook_spool&);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::spool_request(const webhook_spool&);
 
 }  // namespace maintgate::proxy

@@ -70,15 +70,15 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
 
     auto close_both = [&] {
         error_code ignored;
-        tcp_->socket().close(ignored);
+        tcp_->close(ignored);
         us.socket().close(ignored);
     };
     // Half-close where the side can take it (see the file's comment).
     auto pass_half_close = [&](auto& to) {
         error_code ignored;
         using to_type = std::decay_t<decltype(to)>;
-        if constexpr (std::is_same_v<to_type, beast::tcp_stream>) {
-            to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if constexpr (std::is_same_v<to_type, tcp::socket>) {
+            to.shutdown(tcp::socket::shutdown_send, ignored);
         } else if constexpr (std::is_same_v<to_type, upstream_stream>) {
             if (to.is_tls())
                 close_both();
@@ -134,7 +134,7 @@ net::awaitable<session_base::step> client_session<Stream>::tunnel(upstream_conn_
     co_return step::close;
 }
 
-template net::awaitable<session_base::step> client_session<beast::tcp_stream>::tunnel(upstream_conn_ptr);
+template net::awaitable<session_base::step> client_session<tcp::socket>::tunnel(upstream_conn_ptr);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::tunnel(upstream_conn_ptr);
 
 }  // namespace maintgate::proxy

@@ -16,6 +16,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace maintgate::proxy {
@@ -139,6 +140,47 @@ public:
 
 private:
     buffer_pool* pool_;
+};
+
+// An optional T whose storage is a small slab of a worker's buffer_pool, taken by
+// emplace() and given back by reset(): the session's parsers (272 bytes each in Beast
+// 1.81), so that an idle connection, which holds no parser, does not carry them either.
+template <class T>
+class pooled {
+public:
+    static_assert(sizeof(T) <= buffer_pool::small_size && alignof(T) <= alignof(std::max_align_t));
+
+    explicit pooled(buffer_pool& pool) noexcept : pool_(&pool) {}
+    pooled(const pooled&) = delete;
+    pooled& operator=(const pooled&) = delete;
+    ~pooled() { reset(); }
+
+    template <class... Args>
+    T& emplace(Args&&... args) {
+        reset();
+        char* slab = pool_->take(sizeof(T));
+        try {
+            p_ = ::new (slab) T(std::forward<Args>(args)...);
+        } catch (...) {
+            pool_->give(slab, sizeof(T));
+            throw;
+        }
+        return *p_;
+    }
+    void reset() noexcept {
+        if (!p_) return;
+        p_->~T();
+        pool_->give(reinterpret_cast<char*>(p_), sizeof(T));
+        p_ = nullptr;
+    }
+
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    T* operator->() const noexcept { return p_; }
+    T& operator*() const noexcept { return *p_; }
+
+private:
+    buffer_pool* pool_;
+    T* p_ = nullptr;
 };
 
 }  // namespace maintgate::proxy

@@ -122,15 +122,53 @@ public:
 static_assert(BOOST_VERSION / 100 == 1081 || BOOST_VERSION / 100 >= 1082,
               "accepted_socket relies on Asio's socket state bits; check them for this Boost");
 
+// One client connection: its session, on the heap so that it can outlive its coroutine
+// (a parked session is owned by its socket's wait), and the worker's connection count,
+// which goes down when the connection is destroyed: closed, or torn down with the
+// io_context at a forced shutdown.
 template <class Stream>
-net::awaitable<void> serve_connection(worker_context& w, tcp::socket socket, std::size_t listener,
-                                      typename client_session<Stream>::tls_handle tls, tcp::endpoint peer,
-                                      std::atomic<std::size_t>& connections) {
-    {
-        client_session<Stream> session(w, std::move(socket), listener, std::move(tls), peer);
-        co_await session.run();
+struct connection {
+    connection(std::atomic<std::size_t>& count, worker_context& w, tcp::socket socket, std::size_t listener,
+               typename client_session<Stream>::tls_handle tls, const tcp::endpoint& peer)
+        : session(w, std::move(socket), listener, std::move(tls), peer), count(count) {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    ~connection() { count.fetch_sub(1, std::memory_order_relaxed); }
+
+    client_session<Stream> session;
+    std::atomic<std::size_t>& count;
+};
+template <class Stream>
+using connection_ptr = std::unique_ptr<connection<Stream>>;
+
+void park(connection_ptr<tcp::socket> c);
+
+// The connection's coroutine: its requests, until it closes or parks.
+template <class Stream>
+net::awaitable<void> serve_connection(connection_ptr<Stream> c) {
+    const bool parked = co_await c->session.run();
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        if (parked) park(std::move(c));
     }
-    connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// A plain connection idle past park_after waits for its next request here, outside any
+// coroutine: what it holds is its session, Asio's state for the socket and this wait.
+// When a request arrives, a new coroutine serves it.
+void park(connection_ptr<tcp::socket> c) {
+    auto& session = c->session;
+    session.wait_parked([c = std::move(c)](error_code ec) mutable {
+        switch (c->session.resumed(ec)) {
+        case session_base::idle_wait::ready: {
+            auto ex = c->session.executor();
+            net::co_spawn(ex, serve_connection<tcp::socket>(std::move(c)), net::detached);
+            break;
+        }
+        case session_base::idle_wait::waiting:
+        case session_base::idle_wait::park: park(std::move(c)); break;
+        case session_base::idle_wait::closed: break;  // c goes, and with it the connection
+        }
+    });
 }
 
 }  // namespace
@@ -208,15 +246,14 @@ net::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor, std::size_t li
         // The context current at accept time: a reload gives later connections the new
         // certificate, while this one keeps its own to the end.
         if (auto tls = ctx_.gate_->cfg->listeners[listener].tls_context) {
-            net::co_spawn(ioc_,
-                          serve_connection<tls_client_stream>(ctx_, std::move(socket), listener,
-                                                              std::move(tls), peer, connections_),
-                          net::detached);
+            auto c = std::make_unique<connection<tls_client_stream>>(connections_, ctx_, std::move(socket),
+                                                                     listener, std::move(tls), peer);
+            net::co_spawn(ioc_, serve_connection(std::move(c)), net::detached);
         } else {
-            net::co_spawn(ioc_,
-                          serve_connection<beast::tcp_stream>(ctx_, std::move(socket), listener, {}, peer,
-                                                              connections_),
-                          net::detached);
+            auto c =
+                std::make_unique<connection<tcp::socket>>(connections_, ctx_, std::move(socket), listener,
+                                                          client_session<tcp::socket>::tls_handle{}, peer);
+            net::co_spawn(ioc_, serve_connection(std::move(c)), net::detached);
         }
     }
 }

@@ -134,6 +134,27 @@ class GracefulShutdownTest(ProxyTestCase):
         code = self.proxy.stop(timeout=25)
         self.assertEqual(code, 0, self.proxy.output())
 
+    def test_parked_connections_serve_again_and_close_at_sigterm(self):
+        """Idle past park_after (100 ms), a keep-alive connection waits outside any
+        coroutine; its next request is served as before, and SIGTERM closes it."""
+        conns = [self.connect() for _ in range(20)]
+        for i, c in enumerate(conns):
+            self.assertEqual(c.request("GET", "/echo?first=%d" % i).status, 200)
+        time.sleep(0.5)  # every one parked
+        for i, c in enumerate(conns):
+            resp = c.request("GET", "/echo?again=%d" % i)
+            self.assertEqual(resp.status, 200, resp.describe())
+            self.assertEqual(resp.json()["target"], "/echo?again=%d" % i)
+        time.sleep(0.5)
+        start = time.monotonic()
+        code = self.proxy.stop(timeout=25)
+        self.assertEqual(code, 0, self.proxy.output())
+        self.assertLess(time.monotonic() - start, 10, "parked connections held up the shutdown")
+        for c in conns:
+            closed, data, _ = c.wait_closed(timeout=5)
+            self.assertTrue(closed, "a parked connection outlived the proxy")
+            self.assertEqual(data, b"")
+
     def test_sigterm_when_idle_exits_zero(self):
         c = self.connect()
         self.assertEqual(c.request("GET", "/echo").status, 200)
@@ -148,6 +169,12 @@ class ShutdownDeadlineTest(ProxyTestCase):
     config = {"timeouts": {"shutdown": "1s"}}
 
     def test_in_flight_request_cut_at_shutdown_deadline(self):
+        # Parked keep-alive connections beside it: the forced shutdown destroys their
+        # waits with the io_context, and with them the sessions.
+        parked = [self.connect() for _ in range(5)]
+        for p in parked:
+            self.assertEqual(p.request("GET", "/echo").status, 200)
+        time.sleep(0.3)
         c = self.connect()
         c.send(build_request("GET", "/fault/hang"))
         self.up.wait_requests(1)
@@ -160,6 +187,9 @@ class ShutdownDeadlineTest(ProxyTestCase):
         self.assertGreaterEqual(elapsed, 0.9, "exited after %.2fs, before the shutdown deadline" % elapsed)
         closed, _, _ = c.wait_closed(timeout=5)
         self.assertTrue(closed)
+        for p in parked:
+            closed, _, _ = p.wait_closed(timeout=5)
+            self.assertTrue(closed, "a parked connection outlived the proxy")
 
 
 if __name__ == "__main__":
