@@ -164,15 +164,19 @@ public:
     net::awaitable<bool> run();
 
     // A parked plain session: waits for readability under the keep-alive deadline and
-    // calls h(error_code) from the socket's wait; resumed(ec) then says what came of it:
-    // ready (run() again), waiting (wait_parked again) or closed.
+    // calls h(error_code) from the socket's wait; end_idle_wait(ec) then says what came
+    // of it: ready (run() again), waiting (wait_parked again) or closed.
     template <class Handler>
     void wait_parked(Handler&& h) {
         static_assert(!is_tls);
         arm_at(*tcp_, idle_deadline_);
         tcp_->async_wait(tcp::socket::wait_read, std::forward<Handler>(h));
     }
-    idle_wait resumed(error_code ec) noexcept;
+    // Plain connections, between requests (read_head.cpp): run() awaits readability
+    // while these say waiting. Once parked, the wait ends at the keep-alive deadline
+    // (park_at_ is spent), so a timeout there closes.
+    idle_wait begin_idle_wait() noexcept;
+    idle_wait end_idle_wait(error_code wait_result) noexcept;
     net::any_io_executor executor() noexcept { return tcp_->get_executor(); }
 
 private:
@@ -188,10 +192,6 @@ private:
 
     // The steps, in the order run() sequences them; each file's header says when it
     // runs and what each outcome means.
-    // Plain connections, between requests (read_head.cpp): run() awaits readability
-    // while these say waiting.
-    idle_wait begin_idle_wait() noexcept;
-    idle_wait end_idle_wait(error_code wait_result) noexcept;
     idle_wait idle_result(error_code read_result) noexcept;
     net::awaitable<step> read_head();
     local_answer decide() noexcept;

@@ -81,13 +81,6 @@ session_base::idle_wait client_session<Stream>::idle_result(error_code ec) noexc
 }
 
 template <class Stream>
-session_base::idle_wait client_session<Stream>::resumed(error_code ec) noexcept {
-    // Parked: the wait was armed at the keep-alive deadline (park_at_ is spent), so a
-    // timeout here closes.
-    return end_idle_wait(ec);
-}
-
-template <class Stream>
 net::awaitable<session_base::step> client_session<Stream>::read_head() {
     if constexpr (is_tls) {
         if (buf_.size() == 0) {
@@ -161,7 +154,6 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
 template session_base::idle_wait client_session<tcp::socket>::begin_idle_wait() noexcept;
 template session_base::idle_wait client_session<tcp::socket>::end_idle_wait(error_code) noexcept;
 template session_base::idle_wait client_session<tcp::socket>::idle_result(error_code) noexcept;
-template session_base::idle_wait client_session<tcp::socket>::resumed(error_code) noexcept;
 template net::awaitable<session_base::step> client_session<tcp::socket>::read_head();
 template net::awaitable<session_base::step> client_session<tls_client_stream>::read_head();
 

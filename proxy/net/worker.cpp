@@ -158,7 +158,7 @@ net::awaitable<void> serve_connection(connection_ptr<Stream> c) {
 void park(connection_ptr<tcp::socket> c) {
     auto& session = c->session;
     session.wait_parked([c = std::move(c)](error_code ec) mutable {
-        switch (c->session.resumed(ec)) {
+        switch (c->session.end_idle_wait(ec)) {
         case session_base::idle_wait::ready: {
             auto ex = c->session.executor();
             net::co_spawn(ex, serve_connection<tcp::socket>(std::move(c)), net::detached);
