@@ -1,6 +1,7 @@
 // libFuzzer target: a client's bytes through every check the proxy makes before it
-// forwards anything, in the order client_session makes them: scan_request_head, Beast's
-// parser, check_request_fields, render_request_head, then the body and check_trailers.
+// forwards anything, in the order client_session makes them: scan_request_head, the
+// session's parser (head_parser.hpp), check_request_fields, render_request_head, then the
+// body and its trailers.
 //
 // Beyond "no crash, no sanitizer report", it checks the properties the proxy relies on:
 // - scan_request_head is incremental: a prefix of the input either waits or already
@@ -8,9 +9,13 @@
 //   split the bytes);
 // - a head the proxy accepts renders into a head that passes the same checks again: what
 //   reaches the upstream is never less clean than what was checked;
-// - no hop-by-hop field survives the rendering, except the upgrade pair when upgrading.
-// An input that starts with "HTTP/" is an upstream's response instead: Beast's parser,
-// check_response_fields and render_response_head, which must leave no hop-by-hop field.
+// - no hop-by-hop field survives the rendering, except the upgrade pair when upgrading;
+// - the session's parser, which keeps the head as views into a copy of its bytes, reads
+//   the same head as Beast's own parser into basic_fields: start line, and every field's
+//   name, id and value in order (an obs-folded response value included).
+// An input that starts with "HTTP/" is an upstream's response instead: the session's
+// parser, check_response_fields and render_response_head, which must leave no hop-by-hop
+// field.
 // A broken property aborts, which libFuzzer reports as a crash with the input saved.
 #include <cstddef>
 #include <cstdint>
@@ -18,10 +23,13 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "policy/ascii.hpp"
 #include "policy/cidr.hpp"
 #include "proxy/http/forward.hpp"
 #include "proxy/http/framing.hpp"
+#include "proxy/http/head_parser.hpp"
 
 using namespace maintgate;
 using namespace maintgate::proxy;
@@ -56,24 +64,49 @@ void check_prefix(std::string_view data, const head_scan& full, std::size_t k) {
     }
 }
 
+// The same head, field for field, as Beast's basic_fields hold it. The session's head
+// lists fields in the order they came; Beast lists a field right after the last one of
+// the same name (ASCII case ignored), so ours are put in that order first.
+template <class Head, class Fields>
+void check_same_fields(const Head& ours, const Fields& beasts) {
+    std::vector<const head_field*> order;
+    for (const auto& f : ours) {
+        auto at = order.end();
+        for (auto it = order.begin(); it != order.end(); ++it)
+            if (policy::iequals((*it)->name_string(), f.name_string())) at = it + 1;
+        order.insert(at, &f);
+    }
+    auto it = beasts.begin();
+    for (const head_field* f : order) {
+        check(it != beasts.end(), "the session's parser has a field Beast's has not");
+        check(f->name() == it->name() && f->name_string() == std::string_view(it->name_string()) &&
+                  f->value() == std::string_view(it->value()),
+              "the session's parser reads a field otherwise than Beast's");
+        ++it;
+    }
+    check(it == beasts.end(), "Beast's parser has a field the session's has not");
+}
+
 // Scans the rendered head again and parses it: the upstream's view, returned.
-http::request_header<> check_forwarded_head(const std::string& wire) {
+request_head check_forwarded_head(buffer_pool& pool, const std::string& wire) {
     // The transform adds a handful of fields and may lengthen values: generous limits.
     const head_limits wide{1 << 20, 1000, 1 << 20};
     const head_scan again = scan_request_head(wire, wide);
     check(!again.error, "the forwarded head fails scan_request_head");
     check(again.skip == 0 && again.end == wire.size(), "the forwarded head does not end where it should");
 
-    http::request_parser<http::empty_body> p;
+    request_parser p(pool);
     p.header_limit(1 << 20);
     error_code ec;
     p.put(net::buffer(wire), ec);
     check(!ec && p.is_header_done(), "Beast refuses the forwarded head");
     check(!check_request_fields(p.get()), "the forwarded head fails check_request_fields");
-    return p.release().base();
+    field_list fields;
+    for (const auto& f : p.get()) fields.emplace_back(f.name_string(), f.value());
+    return request_head::build(p.get().method_string(), p.get().target(), p.get().version(), fields);
 }
 
-void hop_by_hop_gone(const http::request_header<>& req, bool upgrade) {
+void hop_by_hop_gone(const request_head& req, bool upgrade) {
     for (auto f : {http::field::keep_alive, http::field::proxy_connection, http::field::te,
                    http::field::trailer, http::field::http2_settings})
         check(req.find(f) == req.end(), "a hop-by-hop field survived the transform");
@@ -85,13 +118,28 @@ void hop_by_hop_gone(const http::request_header<>& req, bool upgrade) {
 
 // The upstream's side: a response head as client_session reads it.
 void check_response(std::string_view data) {
-    http::response_parser<http::empty_body> parser;
+    buffer_pool pool;
+    response_parser parser(pool);
     parser.header_limit(64 * 1024);
     parser.skip(true);  // the head alone, as read_response_head does
     error_code ec;
     parser.put(net::buffer(data.data(), data.size()), ec);
+
+    http::response_parser<http::empty_body> beast;
+    beast.header_limit(64 * 1024);
+    beast.skip(true);
+    error_code beast_ec;
+    beast.put(net::buffer(data.data(), data.size()), beast_ec);
+    check(ec == beast_ec && parser.is_header_done() == beast.is_header_done(),
+          "the session's parser and Beast's disagree on a response head");
     if (ec || !parser.is_header_done()) return;
-    auto& res = parser.get();
+    const auto& res = parser.get();
+    check(res.result_int() == beast.get().result_int() && res.version() == beast.get().version() &&
+              (res.reason().empty() ? std::string_view(http::obsolete_reason(res.result())) : res.reason()) ==
+                  std::string_view(beast.get().reason()),
+          "the session's parser reads another status line than Beast's");
+    check_same_fields(res, beast.get());
+
     if (check_response_fields(res)) return;
     const bool upgrade = res.result() == http::status::switching_protocols;
     std::string wire;
@@ -128,11 +176,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     check(scan.skip <= scan.end && scan.end <= limits.max_header_size, "head bounds out of range");
 
     // What client_session does with an accepted head.
-    http::request_parser<http::buffer_body> parser;
+    buffer_pool pool;
+    request_parser parser(pool);
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
     parser.body_limit(64 * 1024);
     error_code ec;
     const std::size_t used = parser.put(net::buffer(data.data() + scan.skip, scan.end - scan.skip), ec);
+    {
+        http::request_parser<http::empty_body> beast;
+        beast.header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
+        beast.body_limit(64 * 1024);
+        error_code beast_ec;
+        beast.put(net::buffer(data.data() + scan.skip, scan.end - scan.skip), beast_ec);
+        check(ec == beast_ec && parser.is_header_done() == beast.is_header_done(),
+              "the session's parser and Beast's disagree on a request head");
+        if (!ec && parser.is_header_done()) {
+            const auto& r = parser.get();
+            check(r.method() == beast.get().method() &&
+                      r.method_string() == std::string_view(beast.get().method_string()) &&
+                      r.target() == std::string_view(beast.get().target()) &&
+                      r.version() == beast.get().version(),
+                  "the session's parser reads another request line than Beast's");
+            check_same_fields(r, beast.get());
+        }
+    }
     if (ec || !parser.is_header_done()) return 0;
     auto& req = parser.get();
     if (check_request_fields(req)) return 0;
@@ -148,27 +215,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     o.default_host = "127.0.0.1:3000";  // as client_session does for HTTP/1.0
     std::string wire;
     render_request_head(req, ctx, o, wire);
-    hop_by_hop_gone(check_forwarded_head(wire), upgrade);
-    const trailer_baseline baseline = take_trailer_baseline(req);
+    hop_by_hop_gone(check_forwarded_head(pool, wire), upgrade);
+    const auto head_fields = req.size();
 
-    // The body, through the same parser, in a fixed buffer as the session reads it, with
-    // check_chunk_size on every chunk header.
-    auto on_chunk = [](std::uint64_t chunk_size, boost::beast::string_view, error_code& chunk_ec) {
-        if (check_chunk_size(chunk_size)) chunk_ec = http::error::bad_chunk;
-    };
-    parser.on_chunk_header(on_chunk);
+    // The body, through the same parser, in a fixed buffer as the session reads it (the
+    // parser checks every chunk size and judges the trailers).
     parser.eager(true);
     std::string_view rest = data.substr(scan.skip + used);
     char buf[512];
     for (int rounds = 0; rounds < 10'000 && !parser.is_done(); ++rounds) {
-        req.body().data = buf;
-        req.body().size = sizeof buf;
+        parser.body().data = buf;
+        parser.body().size = sizeof buf;
         const std::size_t n = parser.put(net::buffer(rest.data(), rest.size()), ec);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) return 0;
         rest.remove_prefix(n);
-        if (n == 0 && req.body().size == sizeof buf) break;  // needs bytes the input does not have
+        if (n == 0 && parser.body().size == sizeof buf) break;  // needs bytes the input does not have
     }
-    if (parser.is_done() && parser.chunked()) (void)check_trailers(req, baseline);
+    check(req.size() == head_fields, "a trailer was added to the head");
+    if (parser.is_done() && parser.chunked()) (void)parser.refused_trailer();
     return 0;
 }

@@ -31,6 +31,7 @@
 #include "proxy/http/banner.hpp"
 #include "proxy/http/banner_inject.hpp"
 #include "proxy/http/framing.hpp"
+#include "proxy/http/head_parser.hpp"
 #include "proxy/http/upstream_failure.hpp"
 #include "proxy/admin/gate_state.hpp"
 #include "proxy/net/buffer_pool.hpp"
@@ -213,7 +214,7 @@ private:
     net::awaitable<std::tuple<bool, error_code>> read_response_head(upstream_conn& conn, bool stop_at_100);
     net::awaitable<step> relay_response(upstream_conn_ptr conn, bool request_complete);
     // [auto_read_only]: strips the app's write-state header from res, noting a read-only ask.
-    void take_write_state(http::response_header<>& res) noexcept;
+    void take_write_state(response_head& res) noexcept;
     net::awaitable<step> tunnel(upstream_conn_ptr conn);
     net::awaitable<step> reply(unsigned status, const char* detail);
     // The upstream failed before any response: a 502/504, or the maintenance page when
@@ -274,8 +275,7 @@ private:
     // progress (a parser that is not eager stops after the head). conn: the upstream
     // side, nullptr: the client side.
     template <bool isRequest>
-    net::awaitable<error_code> read_parsed(upstream_conn* conn, session_buffer& b,
-                                           http::basic_parser<isRequest>& p);
+    net::awaitable<error_code> read_parsed(upstream_conn* conn, session_buffer& b, head_parser<isRequest>& p);
     // The end of every request, whatever its outcome: logs it when it was answered, ends
     // its in-flight count, and passes on the step the last step chose.
     step finish(step s) noexcept;
@@ -306,14 +306,9 @@ private:
     Stream client_;
     session_buffer buf_;  // client bytes: request heads, body bytes, pipelined requests
     session_buffer ubuf_;  // upstream bytes of the current exchange
-    // Refuses chunk sizes past 2^63; the parser holds a reference, so it is declared first.
-    struct chunk_size_check {
-        void operator()(std::uint64_t size, beast::string_view, error_code& ec) const {
-            if (check_chunk_size(size)) ec = http::error::bad_chunk;
-        }
-    } chunk_check_;
-    pooled<http::request_parser<http::buffer_body>> req_;  // from read_head to release_buffers()
-    pooled<http::response_parser<http::buffer_body>> res_;
+    // The parsers (head_parser.hpp): the head as views, no basic_fields.
+    pooled<request_parser> req_;  // from read_head to release_buffers()
+    pooled<response_parser> res_;
     char* body_buf_ = nullptr;  // a pool slab, taken on the first body of a request
     std::string head_out_;  // the head being forwarded (either way); taken from the pool
 
@@ -328,7 +323,6 @@ private:
 
     // Per request.
     std::chrono::steady_clock::time_point started_{};
-    trailer_baseline trailer_baseline_;
     unsigned client_version_ = 11;
     bool client_keep_alive_ = true;
     bool head_request_ = false;

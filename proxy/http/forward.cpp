@@ -29,14 +29,22 @@ constexpr bool is_hop_by_hop(http::field f) noexcept {
     return false;
 }
 
-// Calls fn with the value of every field called name, in order.
-template <class Name, class Fn>
-void for_each_value(const http::fields& fields, Name name, Fn&& fn) {
-    const auto [first, last] = fields.equal_range(name);
-    for (auto it = first; it != last; ++it) fn(std::string_view(it->value()));
+// Calls fn with the value of every field called name (an id, or a name, ASCII case
+// ignored), in order.
+template <class Fn>
+void for_each_value(const head_fields& fields, http::field id, Fn&& fn) {
+    for (const auto& f : fields)
+        if (f.name() == id) fn(f.value());
+}
+template <class Fn>
+void for_each_value(const head_fields& fields, std::string_view name, Fn&& fn) {
+    if (const auto id = http::string_to_field(name); id != http::field::unknown)
+        return for_each_value(fields, id, std::forward<Fn>(fn));
+    for (const auto& f : fields)
+        if (f.name() == http::field::unknown && iequals(f.name_string(), name)) fn(f.value());
 }
 
-bool connection_has(const http::fields& fields, std::string_view token) noexcept {
+bool connection_has(const head_fields& fields, std::string_view token) noexcept {
     bool found = false;
     for_each_value(fields, http::field::connection, [&](std::string_view value) {
         for (auto t : http::token_list{value}) found = found || iequals(t, token);
@@ -50,7 +58,7 @@ bool connection_has(const http::fields& fields, std::string_view token) noexcept
 // framing).
 class connection_names {
 public:
-    explicit connection_names(const http::fields& fields) {
+    explicit connection_names(const head_fields& fields) {
         for_each_value(fields, http::field::connection, [&](std::string_view value) {
             for (auto token : http::token_list{value}) {
                 const std::string_view name = token;
@@ -97,7 +105,7 @@ constexpr std::size_t max_list_value = 32 * 1024;
 // so receivers that read only the first field still see all of it. extend false: the
 // old values are not forwarded, only item.
 template <class Name>
-void append_list(std::string& out, const http::fields& fields, Name name, std::string_view spelling,
+void append_list(std::string& out, const head_fields& fields, Name name, std::string_view spelling,
                  std::string_view item, bool extend) {
     std::size_t size = item.size();
     if (extend)
@@ -129,7 +137,7 @@ std::string_view target_authority(std::string_view target) noexcept {
     return rest.substr(0, rest.find_first_of("/?"));
 }
 
-bool wants_upgrade(const http::request_header<>& req) noexcept {
+bool wants_upgrade(const request_head& req) noexcept {
     // Upgrade is defined for HTTP/1.1 only; a 1.0 client's Upgrade is to be ignored.
     if (req.version() != 11) return false;
     bool any_protocol = false;
@@ -149,8 +157,8 @@ bool wants_upgrade(const http::request_header<>& req) noexcept {
     return any_protocol && !h2c && connection_has(req, "upgrade");
 }
 
-void render_request_head(const http::request_header<>& req, const forward_context& ctx,
-                         const request_head_options& o, std::string& out) {
+void render_request_head(const request_head& req, const forward_context& ctx, const request_head_options& o,
+                         std::string& out) {
     out.clear();
     out.append(req.method_string());
     out += ' ';
@@ -250,8 +258,7 @@ void render_request_head(const http::request_header<>& req, const forward_contex
     out.append("\r\n");
 }
 
-void render_response_head(const http::response_header<>& res, const response_head_options& o,
-                          std::string& out) {
+void render_response_head(const response_head& res, const response_head_options& o, std::string& out) {
     out.clear();
     out.append("HTTP/1.1 ");
     const unsigned code = res.result_int();  // three digits: the parser checked

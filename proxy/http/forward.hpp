@@ -1,6 +1,6 @@
 #pragma once
 // The header transform between client and upstream, in both directions. Pure functions
-// over Beast header objects: no I/O, unit-tested without sockets.
+// over parsed heads (head.hpp): no I/O, unit-tested without sockets.
 //
 // The forwarded head is rendered, not edited: one pass over the parsed fields decides
 // for each whether it goes on, and the proxy's own fields are appended. Nothing in the
@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "policy/cidr.hpp"
+#include "proxy/http/head.hpp"
 #include "proxy/net.hpp"
 
 namespace maintgate::proxy {
@@ -27,7 +28,7 @@ struct forward_context {
 // True when the request asks to switch protocols in a way the proxy will tunnel: an
 // HTTP/1.1 request with an Upgrade field whose Connection names "upgrade". An h2c
 // upgrade is never tunnelled (it would let a client talk HTTP/2 past the proxy's rules).
-bool wants_upgrade(const http::request_header<>& req) noexcept;
+bool wants_upgrade(const request_head& req) noexcept;
 
 // The authority of an absolute-form target ("http://host:port/path" → "host:port");
 // empty for any other form. With no Host field, this is the host the request is sent
@@ -58,8 +59,8 @@ struct request_head_options {
 // - Via gets "1.1 maintgate" appended when ctx.via; Host is replaced by host_override;
 // - the version is HTTP/1.1 (the upstream connection is always 1.1 keep-alive).
 // A list value (X-Forwarded-For, Via) that would pass 32 KiB restarts with our item.
-void render_request_head(const http::request_header<>& req, const forward_context& ctx,
-                         const request_head_options& o, std::string& out);
+void render_request_head(const request_head& req, const forward_context& ctx, const request_head_options& o,
+                         std::string& out);
 
 // What the session decided about the response it relays.
 struct response_head_options {
@@ -75,7 +76,6 @@ struct response_head_options {
 // Renders an upstream's response head for the client into out (cleared first): the
 // status line as HTTP/1.1 (the upstream's reason, or the standard one when it sent
 // none), the same hop-by-hop rules as requests, then the fields o asks for.
-void render_response_head(const http::response_header<>& res, const response_head_options& o,
-                          std::string& out);
+void render_response_head(const response_head& res, const response_head_options& o, std::string& out);
 
 }  // namespace maintgate::proxy

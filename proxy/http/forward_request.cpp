@@ -72,8 +72,6 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::forward_re
     }
     ctx_.buffers().take_string(head_out_);  // a string grown by an earlier head: no allocation
     render_request_head(req, ctx, ho, head_out_);
-    // Trailers are judged against the head: any framing field they add is refused.
-    if (req_->chunked()) trailer_baseline_ = take_trailer_baseline(req);
 
     bool retryable = retryable_method(req.method()) && req_->is_done() && !upgrade_;
     for (int tries = 0;; ++tries) {
@@ -175,7 +173,7 @@ net::awaitable<session_base::exchange_result> client_session<Stream>::exchange(u
 template <class Stream>
 net::awaitable<std::tuple<session_base::body_result, error_code>> client_session<Stream>::send_request_body(
     upstream_conn& conn, bool head_sent) {
-    auto& body = req_->get().body();
+    auto& body = req_->body();
     const bool chunked = req_->chunked();
     char* buf = req_->is_done() ? nullptr : body_buffer();
     for (;;) {
@@ -197,7 +195,7 @@ net::awaitable<std::tuple<session_base::body_result, error_code>> client_session
             n = body_buffer_size - body.size;
             // A read may parse only a chunk header: nothing to send yet.
             if (n == 0 && !req_->is_done()) continue;
-            if (req_->is_done() && chunked && check_trailers(req_->get(), trailer_baseline_)) {
+            if (req_->is_done() && chunked && req_->refused_trailer()) {
                 // Trailers that try to reframe or reroute the request: the upstream must
                 // never see it complete, so the last chunk is not sent.
                 co_return std::tuple{body_result::bad_trailer, error_code{}};

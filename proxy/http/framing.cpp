@@ -324,7 +324,7 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
     }
 }
 
-framing_error check_request_fields(const http::request_header<>& req) noexcept {
+framing_error check_request_fields(const request_head& req) noexcept {
     // Refused whatever else the request holds: TRACE reflects credentials back, and
     // CONNECT would turn the gate into an open tunnel. Methods are case-sensitive, but
     // Django and Werkzeug upper-case them, so "trace" is TRACE to the apps behind them.
@@ -440,39 +440,13 @@ constexpr std::array<http::field, 10> trailer_refused{
     http::field::upgrade,        http::field::keep_alive,        http::field::proxy_connection,
     http::field::expect,
 };
-static_assert(std::tuple_size_v<decltype(trailer_baseline::counts)> == trailer_refused.size());
-
-constexpr int trailer_refused_index(http::field f) noexcept {
-    for (std::size_t i = 0; i < trailer_refused.size(); ++i)
-        if (trailer_refused[i] == f) return static_cast<int>(i);
-    return -1;
-}
 
 }  // namespace
 
-framing_error check_trailers(const http::request_header<>& req, std::size_t head_field_count) noexcept {
-    std::size_t index = 0;
-    for (const auto& f : req) {
-        if (index++ < head_field_count) continue;
-        if (trailer_refused_index(f.name()) >= 0) return fail(400, "framing or routing field in trailers");
-    }
-    return ok;
-}
-
-trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexcept {
-    trailer_baseline out;
-    for (const auto& f : head)
-        if (const int i = trailer_refused_index(f.name()); i >= 0) ++out.counts[static_cast<std::size_t>(i)];
-    return out;
-}
-
-framing_error check_trailers(const http::request_header<>& req, const trailer_baseline& head) noexcept {
-    // Counts, not positions: a field of a name the head already had sits among the
-    // head fields, so only "more than before" shows it came in the trailers.
-    const trailer_baseline now = take_trailer_baseline(req);
-    for (std::size_t i = 0; i < now.counts.size(); ++i)
-        if (now.counts[i] > head.counts[i]) return fail(400, "framing or routing field in trailers");
-    return ok;
+bool refused_in_trailers(http::field f) noexcept {
+    for (const auto r : trailer_refused)
+        if (r == f) return true;
+    return false;
 }
 
 namespace {
@@ -480,7 +454,7 @@ namespace {
 // Beast maps a name to a known field only on an exact, case-insensitive match, and no
 // registered field name holds '_' (framing_test checks every one), so only unknown
 // fields need their name read.
-bool has_underscore(const http::fields::value_type& f) noexcept {
+bool has_underscore(const head_field& f) noexcept {
     return f.name() == http::field::unknown && f.name_string().find('_') != std::string_view::npos;
 }
 
@@ -497,7 +471,7 @@ constexpr bool same_cgi_name(std::string_view a, std::string_view b) noexcept {
 
 }  // namespace
 
-underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept {
+underscore_result apply_underscore_policy(request_head& req, underscores_policy policy) noexcept {
     underscore_result out;
     for (auto it = req.begin(); it != req.end();) {
         if (!has_underscore(*it)) {
@@ -509,7 +483,7 @@ underscore_result apply_underscore_policy(http::request_header<>& req, underscor
             out.error = fail(400, "underscore in a header field name");
             return out;
         }
-        // erase() unlinks and frees the one field, and returns the next.
+        // erase() moves the later fields down one, and returns the next.
         if (policy == underscores_policy::drop)
             it = req.erase(it);
         else
@@ -518,13 +492,13 @@ underscore_result apply_underscore_policy(http::request_header<>& req, underscor
     return out;
 }
 
-std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept {
+std::string_view find_underscore_alias(const request_head& req, std::string_view name) noexcept {
     for (const auto& f : req)
         if (has_underscore(f) && same_cgi_name(f.name_string(), name)) return f.value();
     return {};
 }
 
-framing_error check_response_fields(const http::response_header<>& res) noexcept {
+framing_error check_response_fields(const response_head& res) noexcept {
     bool have_length = false;
     std::uint64_t length = 0;
     te_summary te;

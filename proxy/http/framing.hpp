@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "proxy/http/framing_types.hpp"
+#include "proxy/http/head.hpp"
 #include "proxy/net.hpp"
 
 namespace maintgate::proxy {
@@ -46,7 +47,7 @@ struct head_scan {
 // and control bytes (NUL, and every CTL but HTAB) in field values (400).
 head_scan scan_request_head(std::string_view data, const head_limits& limits) noexcept;
 
-// Semantic checks on the parsed head (after Beast parsed the bytes scan_request_head
+// Semantic checks on the parsed head (after the parser read the bytes scan_request_head
 // accepted):
 // - Host: HTTP/1.1 needs exactly one, HTTP/1.0 at most one; its value must be a valid
 //   uri-host[:port] (400).
@@ -63,7 +64,7 @@ head_scan scan_request_head(std::string_view data, const head_limits& limits) no
 // - A WebSocket upgrade that would be tunnelled (HTTP/1.1, Connection naming "upgrade",
 //   Upgrade naming "websocket"): exactly one Sec-WebSocket-Key, a base64 16-byte nonce
 //   (400), as HAProxy checks.
-framing_error check_request_fields(const http::request_header<>& req) noexcept;
+framing_error check_request_fields(const request_head& req) noexcept;
 
 // A chunk size from the chunked request body (Beast's parser hands it to an
 // on_chunk_header callback before any of the chunk is read): 400 when it does not fit in
@@ -71,27 +72,11 @@ framing_error check_request_fields(const http::request_header<>& req) noexcept;
 // Beast itself takes up to 64 bits; HAProxy and nginx refuse such sizes too.
 framing_error check_chunk_size(std::uint64_t size) noexcept;
 
-// After a chunked body: trailer fields Beast appended to the message past the first
-// head_field_count fields. Framing and routing fields there (Content-Length,
-// Transfer-Encoding, Host, Connection, Trailer, TE, Upgrade, Keep-Alive,
-// Proxy-Connection, Expect) are refused (400).
-// Position alone cannot tell a trailer from a head field: Beast inserts a field next
-// to the last field of the same name, not at the end, so a trailer "Host" lands among
-// the head fields. This overload checks only the fields past head_field_count and so
-// misses a refused trailer whose name the head already had; prefer the one below.
-framing_error check_trailers(const http::request_header<>& req, std::size_t head_field_count) noexcept;
-
-// How many of each field check_trailers refuses the head holds. Take it once the head
-// is final (after any change the caller makes to those
-// fields), before the body is read.
-struct trailer_baseline {
-    std::array<std::uint32_t, 10> counts{};
-};
-trailer_baseline take_trailer_baseline(const http::request_header<>& head) noexcept;
-
-// After a chunked body: refuses (400) when the trailers added any of the fields listed
-// above, whatever their position.
-framing_error check_trailers(const http::request_header<>& req, const trailer_baseline& head) noexcept;
+// A trailer field of a chunked request body that is refused (400): framing and routing
+// fields (Content-Length, Transfer-Encoding, Host, Connection, Trailer, TE, Upgrade,
+// Keep-Alive, Proxy-Connection, Expect), which an app that merges trailers into its
+// headers would see unchecked. The parser (head_parser.hpp) asks it of every trailer.
+bool refused_in_trailers(http::field f) noexcept;
 
 // What apply_underscore_policy found, and did.
 struct underscore_result {
@@ -108,17 +93,17 @@ struct underscore_result {
 // - forward: changes nothing; the count tells the caller whether find_underscore_alias
 //   can find anything.
 // Allocates nothing; a request with no such field (the common case) is left untouched.
-underscore_result apply_underscore_policy(http::request_header<>& req, underscores_policy policy) noexcept;
+underscore_result apply_underscore_policy(request_head& req, underscores_policy policy) noexcept;
 
 // The value of the first field whose name holds '_' and that a CGI, WSGI or PHP app
 // reads as `name` (ASCII case ignored, '_' taken as '-'); empty when there is none.
 // With "forward", the gate must look up the fields it acts on (the method overrides)
 // under this spelling too: the app sees "X_HTTP_Method_Override: DELETE" as an override.
-std::string_view find_underscore_alias(const http::request_header<>& req, std::string_view name) noexcept;
+std::string_view find_underscore_alias(const request_head& req, std::string_view name) noexcept;
 
 // Checks on an upstream's response head; status 502 when the response cannot be
 // relayed safely (both Content-Length and Transfer-Encoding, conflicting or malformed
 // Content-Length, Transfer-Encoding not ending in chunked).
-framing_error check_response_fields(const http::response_header<>& res) noexcept;
+framing_error check_response_fields(const response_head& res) noexcept;
 
 }  // namespace maintgate::proxy

@@ -13,7 +13,8 @@
 // cannot keep the connection by sending a byte just before each read times out.
 //
 // What it checks: scan_request_head (framing.hpp) on the raw bytes, stricter than
-// Beast; then Beast's parser with the head limits, the body limit (a declared
+// Beast; then the parser (head_parser.hpp: Beast's basic_parser, the head kept as
+// views, no basic_fields) with the head limits, the body limit (a declared
 // Content-Length past max_body_size is a 413 here) and the chunk-size check; then
 // check_request_fields.
 //
@@ -127,11 +128,8 @@ net::awaitable<session_base::step> client_session<Stream>::read_head() {
     }
     buf_.consume(scan.skip);
 
-    req_.emplace();
+    req_.emplace(ctx_.buffers());
     req_->header_limit(static_cast<std::uint32_t>(limits.max_header_size + 4));
-    // Beast takes any 64-bit chunk size when there is no body limit; past 2^63 (where
-    // Content-Length stops too) it is an attack on someone's arithmetic.
-    req_->on_chunk_header(chunk_check_);
     if (limits.max_body_size)
         req_->body_limit(limits.max_body_size);
     else

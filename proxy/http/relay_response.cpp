@@ -29,7 +29,7 @@ template <class Stream>
 net::awaitable<std::tuple<bool, error_code>> client_session<Stream>::read_response_head(upstream_conn& conn,
                                                                                         bool stop_at_100) {
     for (;;) {
-        res_.emplace();
+        res_.emplace(ctx_.buffers());
         res_->header_limit(response_header_limit);
         res_->body_limit(boost::none);
         if (head_request_) res_->skip(true);
@@ -105,7 +105,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
     if (banner_plan_ != banner_plan::none) [[unlikely]]
         edit_head_for_banner(inject);
 
-    auto& body = res.body();
+    auto& body = res_->body();
     res_->eager(true);  // a chunk's header and data in one step
     bool complete = false;
     if (no_body) {
@@ -175,7 +175,7 @@ net::awaitable<session_base::step> client_session<Stream>::relay_response(upstre
 }
 
 template <class Stream>
-void client_session<Stream>::take_write_state(http::response_header<>& res) noexcept {
+void client_session<Stream>::take_write_state(response_head& res) noexcept {
     const std::string_view name = cfg_->auto_read_only.header;
     for (auto it = res.begin(); it != res.end();) {
         if (!policy::iequals(it->name_string(), name)) {
@@ -194,10 +194,10 @@ template net::awaitable<std::tuple<bool, error_code>> client_session<tcp::socket
     upstream_conn&, bool);
 template net::awaitable<std::tuple<bool, error_code>> client_session<tls_client_stream>::read_response_head(
     upstream_conn&, bool);
-template void client_session<tcp::socket>::take_write_state(http::response_header<>&) noexcept;
-template void client_session<tls_client_stream>::take_write_state(http::response_header<>&) noexcept;
-template net::awaitable<session_base::step> client_session<tcp::socket>::relay_response(
-    upstream_conn_ptr, bool);
+template void client_session<tcp::socket>::take_write_state(response_head&) noexcept;
+template void client_session<tls_client_stream>::take_write_state(response_head&) noexcept;
+template net::awaitable<session_base::step> client_session<tcp::socket>::relay_response(upstream_conn_ptr,
+                                                                                        bool);
 template net::awaitable<session_base::step> client_session<tls_client_stream>::relay_response(
     upstream_conn_ptr, bool);
 

@@ -145,7 +145,7 @@ bool client_session<Stream>::drainable() const noexcept {
 
 template <class Stream>
 net::awaitable<bool> client_session<Stream>::discard_body() {
-    auto& body = req_->get().body();
+    auto& body = req_->body();
     char* buf = body_buffer();
     std::size_t drained = 0;
     while (!req_->is_done()) {

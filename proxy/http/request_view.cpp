@@ -9,7 +9,7 @@
 
 namespace maintgate::proxy {
 
-policy::request_view make_request_view(const http::request_header<>& req, const view_facts& f) noexcept {
+policy::request_view make_request_view(const request_head& req, const view_facts& f) noexcept {
     policy::request_view rv;
     rv.method = req.method_string();
     rv.target = req.target();
@@ -19,14 +19,14 @@ policy::request_view make_request_view(const http::request_header<>& req, const 
     const bool closed = f.mode != policy::mode::open;
 
     // One walk over the fields in their order, instead of a lookup per name (each a
-    // case-insensitive search of Beast's index, about 200 instructions): the first
-    // Host, Cookie and bypass field, the first field of each override name, and whether
-    // an Upgrade field is there at all. The first in order is what find() returns too.
+    // scan of the table, comparing names for the unknown ones): the first Host, Cookie
+    // and bypass field, the first field of each override name, and whether an Upgrade
+    // field is there at all. The first in order is what find() returns too.
     constexpr std::size_t n_overrides = std::size(method_override_fields);
-    std::array<const http::fields::value_type*, n_overrides> overrides{};
-    const http::fields::value_type* host = nullptr;
-    const http::fields::value_type* cookie = nullptr;
-    const http::fields::value_type* bypass = nullptr;
+    std::array<const head_field*, n_overrides> overrides{};
+    const head_field* host = nullptr;
+    const head_field* cookie = nullptr;
+    const head_field* bypass = nullptr;
     bool upgrade_field = false;
     for (const auto& field : req) {
         switch (field.name()) {

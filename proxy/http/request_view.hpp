@@ -43,6 +43,6 @@ inline constexpr std::string_view method_override_fields[] = {"X-HTTP-Method-Ove
 // decide() forwards without looking at them. Host is the Host field, or for an
 // HTTP/1.0 absolute-form request without one, the target's authority. Allocation-free;
 // the result holds views into req, valid while req is.
-policy::request_view make_request_view(const http::request_header<>& req, const view_facts& f) noexcept;
+policy::request_view make_request_view(const request_head& req, const view_facts& f) noexcept;
 
 }  // namespace maintgate::proxy

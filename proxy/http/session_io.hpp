@@ -238,7 +238,7 @@ net::awaitable<error_code> client_session<Stream>::send_upstream(upstream_conn& 
 template <class Stream>
 template <bool isRequest>
 net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* conn, session_buffer& b,
-                                                               http::basic_parser<isRequest>& p) {
+                                                               head_parser<isRequest>& p) {
     for (;;) {
         if (b.size() > 0) {
             error_code ec;
@@ -251,7 +251,7 @@ net::awaitable<error_code> client_session<Stream>::read_parsed(upstream_conn* co
             if (used > 0 && p.is_header_done()) co_return error_code{};
         }
         // Body reads fill one large slab (what is buffered already counts against it).
-        const std::size_t want = !p.is_header_done()       ? read_chunk
+        const std::size_t want = !p.is_header_done()          ? read_chunk
                                  : b.size() < body_read_chunk ? body_read_chunk - b.size()
                                                               : read_chunk;
         const std::size_t room = std::min(b.max_size() - b.size(), want);

@@ -88,7 +88,7 @@ net::awaitable<session_base::step> client_session<Stream>::spool_request(const w
     }
 
     std::string body;
-    auto& bb = req_->get().body();
+    auto& bb = req_->body();
     char* buf = body_buffer();
     while (!req_->is_done()) {
         bb.data = buf;

@@ -1,6 +1,7 @@
 #include "proxy/http/framing.hpp"
 
 #include "tests/alloc_counter.hpp"
+#include "tests/proxy/http/make_request.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -316,23 +317,9 @@ TEST_CASE("scan_request_head: configured limits", "[framing]") {
 
 namespace {
 
-struct beast_parse {
-    error_code ec;
-    std::optional<http::request_header<>> head;
-};
-
-// The way the session parses a head: eager(false), so the parser stops after the head.
-beast_parse parse_with_beast(std::string_view text) {
-    http::request_parser<http::empty_body> p;
-    p.eager(false);
-    // Beast's default 1 MiB body limit is checked against Content-Length at the head;
-    // the session sets its own, so it is lifted here to see the framing rules alone.
-    p.body_limit(boost::none);
-    beast_parse out;
-    p.put(net::buffer(text.data(), text.size()), out.ec);
-    if (!out.ec && !p.is_header_done()) out.ec = http::error::need_more;
-    if (!out.ec) out.head.emplace(p.get().base());
-    return out;
+// The way the session parses a head (the session's parser, eager(false)).
+proxy::test::parsed_head<true> parse_with_beast(std::string_view text) {
+    return proxy::test::parse_text<true>(text);
 }
 
 std::string_view trim(std::string_view s) {
@@ -343,24 +330,22 @@ std::string_view trim(std::string_view s) {
 
 // The same head built field by field, without Beast's own checks, so that the proxy's
 // checks are tested on inputs Beast would have refused first.
-http::request_header<> build_head(std::string_view text) {
-    http::request_header<> h;
+request_head build_head(std::string_view text) {
     auto line_end = text.find("\r\n");
     const std::string_view line = text.substr(0, line_end);
     const auto sp1 = line.find(' ');
     const auto sp2 = line.rfind(' ');
-    h.method_string(line.substr(0, sp1));
-    h.target(line.substr(sp1 + 1, sp2 - sp1 - 1));
     const std::string_view version = line.substr(sp2 + 1);
-    h.version(version == "HTTP/1.0" ? 10 : 11);
+    proxy::test::field_list fields;
     text.remove_prefix(line_end + 2);
     while ((line_end = text.find("\r\n")) != 0 && line_end != std::string_view::npos) {
         const std::string_view field = text.substr(0, line_end);
         const auto colon = field.find(':');
-        h.insert(field.substr(0, colon), trim(field.substr(colon + 1)));
+        fields.emplace_back(field.substr(0, colon), trim(field.substr(colon + 1)));
         text.remove_prefix(line_end + 2);
     }
-    return h;
+    return request_head::build(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1),
+                               version == "HTTP/1.0" ? 10 : 11, fields);
 }
 
 struct field_row {
@@ -589,17 +574,14 @@ TEST_CASE("check_chunk_size: 63 bits, as Content-Length", "[framing]") {
     CHECK(check_chunk_size(~std::uint64_t{0}).status == 400);
 }
 
-TEST_CASE("check_chunk_size refuses through Beast's chunk header callback", "[framing]") {
-    // The way the session is meant to use it: the callback turns a refusal into a parser
-    // error before any of the chunk is delivered.
+TEST_CASE("check_chunk_size refuses through the session's parser", "[framing]") {
+    // The parser (head_parser.hpp) turns a refusal into a parser error before any of the
+    // chunk is delivered.
     auto run = [](std::string_view size_line) {
-        http::request_parser<http::buffer_body> p;
+        buffer_pool pool;
+        request_parser p(pool);
         p.body_limit(boost::none);
         p.eager(true);
-        auto cb = [](std::uint64_t size, boost::beast::string_view, error_code& ec) {
-            if (check_chunk_size(size)) ec = http::error::bad_chunk;
-        };
-        p.on_chunk_header(cb);
         const std::string text = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
                                  std::string(size_line) + "\r\nhello\r\n0\r\n\r\n";
         char buf[64];
@@ -607,11 +589,11 @@ TEST_CASE("check_chunk_size refuses through Beast's chunk header callback", "[fr
         error_code ec;
         std::size_t delivered = 0;
         while (!ec && !p.is_done() && used < text.size()) {
-            p.get().body().data = buf;
-            p.get().body().size = sizeof buf;
+            p.body().data = buf;
+            p.body().size = sizeof buf;
             const std::size_t n = p.put(net::buffer(text.data() + used, text.size() - used), ec);
             if (ec == http::error::need_buffer) ec = {};
-            delivered += sizeof buf - p.get().body().size;
+            delivered += sizeof buf - p.body().size;
             used += n;
             if (n == 0 && !ec) break;
         }
@@ -628,7 +610,7 @@ TEST_CASE("check_chunk_size refuses through Beast's chunk header callback", "[fr
     CHECK(edge_delivered == 0);
 }
 
-TEST_CASE("check_trailers: framing and routing fields are refused", "[framing]") {
+TEST_CASE("trailers: framing and routing fields are refused", "[framing]") {
     struct row {
         const char* name;
         std::string trailer;  // trailer field lines, each ending in CRLF
@@ -661,17 +643,21 @@ TEST_CASE("check_trailers: framing and routing fields are refused", "[framing]")
             (head_expects ? "Expect: 100-continue\r\n" : "") + "\r\n";
         const std::string body = "5\r\nhello\r\n0\r\n" + r.trailer + "\r\n";
 
-        http::request_parser<http::string_body> p;
+        buffer_pool pool;
+        request_parser p(pool);
         p.eager(false);
         error_code ec;
         const auto used = p.put(net::buffer(head), ec);
         REQUIRE_FALSE(ec);
         REQUIRE(used == head.size());
         REQUIRE(p.is_header_done());
-        REQUIRE_FALSE(check_request_fields(p.get().base()));
-        const auto baseline = take_trailer_baseline(p.get().base());
-        CHECK_FALSE(check_trailers(p.get().base(), baseline));
+        REQUIRE_FALSE(check_request_fields(p.get()));
+        const auto head_fields = proxy::test::fields_of(p.get());
+        CHECK_FALSE(p.refused_trailer());
 
+        char buf[16];
+        p.body().data = buf;
+        p.body().size = sizeof buf;
         p.eager(true);
         p.put(net::buffer(body), ec);
         if (ec) {
@@ -682,55 +668,21 @@ TEST_CASE("check_trailers: framing and routing fields are refused", "[framing]")
             continue;
         }
         REQUIRE(p.is_done());
-        CHECK(check_trailers(p.get().base(), baseline).status == (r.refused ? 400u : 0u));
+        CHECK(std::string_view(buf, sizeof buf - p.body().size) == "hello");
+        CHECK(p.refused_trailer() == r.refused);
+        // Trailers are judged, never stored: the head is what it was, whatever they named.
+        CHECK(proxy::test::fields_of(p.get()) == head_fields);
     }
 }
 
-TEST_CASE("check_trailers: the baseline is taken after the head is transformed", "[framing]") {
-    // What the session does: the head loses its hop-by-hop fields (TE among them) and the
-    // caller re-adds chunked before the body; only then is the baseline taken.
-    http::request_header<> h;
-    h.method(http::verb::post);
-    h.target("/");
-    h.set(http::field::host, "a");
-    h.set(http::field::transfer_encoding, "chunked");
-    h.set(http::field::connection, "keep-alive");
-    const auto before = take_trailer_baseline(h);
-    h.erase(http::field::connection);
-    const auto after = take_trailer_baseline(h);
-    // A trailer "Connection" then shows only against the later baseline.
-    h.insert(http::field::connection, "close");
-    CHECK_FALSE(check_trailers(h, before));
-    CHECK(check_trailers(h, after).status == 400);
-}
-
-TEST_CASE("check_trailers by position: Beast puts a trailer next to its namesake", "[framing]") {
-    // Why the count overload exists: a trailer is inserted after the last head field of
-    // the same name, not at the end, so "fields past the head" misses it.
-    const std::string text =
-        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-Head: 1\r\n\r\n"
-        "0\r\nHost: evil\r\nX-New: 1\r\n\r\n";
-    http::request_parser<http::empty_body> p;
-    p.eager(true);
-    error_code ec;
-    p.put(net::buffer(text), ec);
-    REQUIRE_FALSE(ec);
-    REQUIRE(p.is_done());
-    std::vector<std::string> order;
-    for (const auto& f : p.get())
-        order.emplace_back(std::string(f.name_string()) + "=" + std::string(f.value()));
-    CHECK(order == std::vector<std::string>{"Host=a", "Host=evil", "Transfer-Encoding=chunked", "X-Head=1",
-                                            "X-New=1"});
-
-    // The position overload still refuses a refused field that lands at the end.
-    http::request_header<> h;
-    h.set(http::field::host, "a");
-    h.set(http::field::content_length, "5");
-    CHECK_FALSE(check_trailers(h, 2));
-    h.insert("X-Fine", "1");
-    CHECK_FALSE(check_trailers(h, 2));
-    h.insert(http::field::expect, "100-continue");
-    CHECK(check_trailers(h, 2).status == 400);
+TEST_CASE("refused_in_trailers: the list", "[framing]") {
+    for (const auto f : {http::field::content_length, http::field::transfer_encoding, http::field::host,
+                         http::field::connection, http::field::trailer, http::field::te, http::field::upgrade,
+                         http::field::keep_alive, http::field::proxy_connection, http::field::expect})
+        CHECK(refused_in_trailers(f));
+    for (const auto f : {http::field::unknown, http::field::content_md5, http::field::warning,
+                         http::field::accept, http::field::cookie})
+        CHECK_FALSE(refused_in_trailers(f));
 }
 
 TEST_CASE("check_response_fields: responses that cannot be relayed safely", "[framing]") {
@@ -763,35 +715,19 @@ TEST_CASE("check_response_fields: responses that cannot be relayed safely", "[fr
     };
     for (const auto& r : rows) {
         INFO(r.name);
-        http::response_header<> res;
-        res.version(r.version);
-        res.result(http::status::ok);
-        for (const auto& [name, value] : r.fields) res.insert(name, value);
-        CHECK(check_response_fields(res).status == r.status);
+        CHECK(check_response_fields(response_head::build(200, "OK", r.version, r.fields)).status == r.status);
     }
 
-    // The same on a head Beast parsed, where Beast lets it through.
-    http::response_parser<http::empty_body> p;
-    p.eager(false);
-    error_code ec;
-    const std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
-    p.put(net::buffer(text), ec);
-    REQUIRE_FALSE(ec);
-    CHECK(check_response_fields(p.get().base()).status == 502);
+    // The same on a head the session's parser read, where Beast lets it through.
+    const auto parsed = proxy::test::parse_text<false>("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+    REQUIRE_FALSE(parsed.ec);
+    CHECK(check_response_fields(*parsed.head).status == 502);
 }
 
 // ---------------------------------------------------------------------------------------
 // forwarding.underscores_in_headers
 
-namespace {
-
-std::vector<std::pair<std::string, std::string>> fields_of(const http::request_header<>& h) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& f : h) out.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    return out;
-}
-
-}  // namespace
+using proxy::test::fields_of;
 
 TEST_CASE("Beast knows no field name with an underscore", "[framing][underscore]") {
     // apply_underscore_policy reads only the names of unknown fields; this is what makes
@@ -862,7 +798,7 @@ TEST_CASE("apply_underscore_policy: table of heads, each policy", "[framing][und
             CHECK_FALSE(result.error);
             CHECK(result.fields == r.dropped.size());
             CHECK(fields_of(head) == kept);
-            // Erased from Beast's name index too, not only from the list.
+            // Not found by name either.
             for (const auto& name : r.dropped) CHECK(head.find(name) == head.end());
             CHECK_FALSE(check_request_fields(head));
         }
@@ -909,10 +845,9 @@ TEST_CASE("apply_underscore_policy allocates nothing", "[framing][underscore]") 
         CHECK(ra.fields == 0);
         CHECK(rb.fields == (policy == underscores_policy::reject ? 1u : 2u));
     }
-    // The counter does see Beast's allocations, so the zero above means something.
-    auto h = clean;
+    // The counter does see allocations, so the zero above means something.
     const std::size_t before = allocations;
-    h.insert("X_New", "1");
+    const auto built = build_head("GET / HTTP/1.1\r\nHost: a\r\nX_New: 1\r\n");
     CHECK(allocations > before);
 }
 
